@@ -1,0 +1,54 @@
+"""The plugin's own settings, in one place, all prefixed `PRODUCT_SEARCH_`.
+
+A host shop overrides any of them in its Django settings, e.g. `PRODUCT_SEARCH_MAX_IMAGE_BYTES = 5_000_000`.
+Values are read lazily and the cache is dropped on `setting_changed`, so `override_settings` works.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+PREFIX = "PRODUCT_SEARCH_"
+
+DEFAULTS: dict[str, Any] = {
+    # Largest accepted photo upload, in bytes.
+    "MAX_IMAGE_BYTES": 10 * 1024 * 1024,
+    # Largest accepted photo, in pixels (width x height); larger ones are rejected as possible
+    # decompression bombs before they are decoded.
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    # Photo formats accepted, as Pillow names them.
+    "ALLOWED_IMAGE_FORMATS": ("JPEG", "PNG", "WEBP"),
+    # Storage folder (inside MEDIA_ROOT) for product photos.
+    "PHOTO_UPLOAD_DIR": "products",
+    # HNSW build parameters of the per-version vector indexes (pgvector defaults are 16 / 64).
+    "HNSW_M": 16,
+    "HNSW_EF_CONSTRUCTION": 64,
+}
+
+
+class PluginSettings:
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown product-search setting {PREFIX}{name}")
+        if name not in self._cache:
+            self._cache[name] = getattr(settings, PREFIX + name, DEFAULTS[name])
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+plugin_settings = PluginSettings()
+
+
+@receiver(setting_changed)
+def _reload_plugin_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        plugin_settings.reload()

@@ -1,0 +1,159 @@
+"""Checking and storing product photos.
+
+Every photo, from the admin or an import, goes through `photo_prepare` before anything is saved:
+size, format, pixel count (decompression bombs), a full decode (truncated or corrupt files), and
+EXIF orientation. Stored names are generated here and never come from the uploaded file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from catalog.conf import plugin_settings
+
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+class PhotoRejected(ValidationError):
+    """A photo that cannot be used; `code` says why (too_large, not_an_image, ...)."""
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    content: bytes
+    format: str
+    width: int
+    height: int
+    sha256: str
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS[self.format]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _read_limited(source: IO[bytes] | Path | str, max_bytes: int) -> bytes:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise PhotoRejected(f"Photo file not found: {path}", code="missing")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise PhotoRejected(
+                f"The photo is {_megabytes(size)}; the limit is {_megabytes(max_bytes)}. "
+                "Resize or compress it and try again.",
+                code="too_large",
+            )
+        return path.read_bytes()
+    declared = getattr(source, "size", None)
+    if declared is not None and declared > max_bytes:
+        raise PhotoRejected(
+            f"The photo is {_megabytes(declared)}; the limit is {_megabytes(max_bytes)}. "
+            "Resize or compress it and try again.",
+            code="too_large",
+        )
+    if hasattr(source, "seek"):
+        source.seek(0)
+    content = source.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise PhotoRejected(
+            f"The photo is larger than the limit of {_megabytes(max_bytes)}. "
+            "Resize or compress it and try again.",
+            code="too_large",
+        )
+    return content
+
+
+def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
+    """Check a photo and return the bytes to store. Raises PhotoRejected with a message for people."""
+    max_bytes = plugin_settings.MAX_IMAGE_BYTES
+    max_pixels = plugin_settings.MAX_IMAGE_PIXELS
+    allowed_formats = tuple(plugin_settings.ALLOWED_IMAGE_FORMATS)
+    content = _read_limited(source, max_bytes)
+    if not content:
+        raise PhotoRejected("The photo file is empty.", code="empty")
+
+    try:
+        # Opening reads the header only: the size check below runs before any pixel is decoded.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(content))
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        if isinstance(error, UnidentifiedImageError):
+            raise PhotoRejected(
+                "This file is not an image Pillow can read. Upload a JPEG, PNG or WebP photo.",
+                code="not_an_image",
+            ) from error
+        raise PhotoRejected(
+            f"The photo has too many pixels (a possible decompression bomb); the limit is "
+            f"{max_pixels / 1e6:.0f} megapixels.",
+            code="too_many_pixels",
+        ) from error
+
+    if image.format not in allowed_formats:
+        raise PhotoRejected(
+            f"{image.format or 'This'} photos are not accepted. Upload a JPEG, PNG or WebP photo.",
+            code="unsupported_format",
+        )
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PhotoRejected(
+            f"The photo is {width}x{height} ({width * height / 1e6:.1f} megapixels, a possible "
+            f"decompression bomb); the limit is {max_pixels / 1e6:.0f} megapixels. Resize it and try again.",
+            code="too_many_pixels",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
+        raise PhotoRejected(
+            f"The photo file is damaged and cannot be decoded ({error}). Export it again and retry.",
+            code="corrupt",
+        ) from error
+
+    image_format = image.format
+    upright = ImageOps.exif_transpose(image)
+    if upright is not image:
+        # The camera's orientation tag would otherwise be lost by every consumer that ignores EXIF.
+        buffer = io.BytesIO()
+        save_options = {"quality": 92} if image_format in {"JPEG", "WEBP"} else {}
+        if image_format == "JPEG" and upright.mode not in {"RGB", "L", "CMYK"}:
+            upright = upright.convert("RGB")
+        upright.save(buffer, format=image_format, **save_options)
+        stored = buffer.getvalue()
+        width, height = upright.size
+    else:
+        stored = content
+    return PreparedPhoto(
+        content=stored,
+        format=image_format,
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+
+
+def photo_store(photo: PreparedPhoto) -> str:
+    """Write a prepared photo under a generated name and return that name."""
+    name = f"{plugin_settings.PHOTO_UPLOAD_DIR}/{uuid.uuid4().hex}.{photo.extension}"
+    return default_storage.save(name, ContentFile(photo.content))
+
+
+def photo_delete_stored(name: str) -> None:
+    if name:
+        default_storage.delete(name)

@@ -1,0 +1,15 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("search.urls")),
+]
+
+if settings.DEBUG:
+    # The demo serves product photos itself; a production shop serves MEDIA_ROOT from its web server.
+    urlpatterns += [
+        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    ]
