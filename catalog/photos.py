@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from catalog.conf import plugin_settings
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+_EXIF_ORIENTATION = 0x0112
 
 
 class PhotoRejected(ValidationError):
@@ -42,8 +43,13 @@ class PreparedPhoto:
         return _EXTENSIONS[self.format]
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+def _too_large(max_bytes: int, size: int | None = None) -> PhotoRejected:
+    actual = f" ({size / (1024 * 1024):.2f} MB)" if size is not None else ""
+    return PhotoRejected(
+        f"The photo is larger than the limit of {max_bytes / (1024 * 1024):.1f} MB{actual}. "
+        "Resize or compress it and try again.",
+        code="too_large",
+    )
 
 
 def _read_limited(source: IO[bytes] | Path | str, max_bytes: int) -> bytes:
@@ -53,28 +59,17 @@ def _read_limited(source: IO[bytes] | Path | str, max_bytes: int) -> bytes:
             raise PhotoRejected(f"Photo file not found: {path}", code="missing")
         size = path.stat().st_size
         if size > max_bytes:
-            raise PhotoRejected(
-                f"The photo is {_megabytes(size)}; the limit is {_megabytes(max_bytes)}. "
-                "Resize or compress it and try again.",
-                code="too_large",
-            )
+            raise _too_large(max_bytes, size)
         return path.read_bytes()
     declared = getattr(source, "size", None)
     if declared is not None and declared > max_bytes:
-        raise PhotoRejected(
-            f"The photo is {_megabytes(declared)}; the limit is {_megabytes(max_bytes)}. "
-            "Resize or compress it and try again.",
-            code="too_large",
-        )
+        raise _too_large(max_bytes, declared)
     if hasattr(source, "seek"):
         source.seek(0)
+    # Read one byte past the limit: enough to know, without reading an endless stream.
     content = source.read(max_bytes + 1)
     if len(content) > max_bytes:
-        raise PhotoRejected(
-            f"The photo is larger than the limit of {_megabytes(max_bytes)}. "
-            "Resize or compress it and try again.",
-            code="too_large",
-        )
+        raise _too_large(max_bytes)
     return content
 
 
@@ -92,11 +87,16 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(content))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError, OSError) as error:
         if isinstance(error, UnidentifiedImageError):
             raise PhotoRejected(
                 "This file is not an image Pillow can read. Upload a JPEG, PNG or WebP photo.",
                 code="not_an_image",
+            ) from error
+        if not isinstance(error, (Image.DecompressionBombWarning, Image.DecompressionBombError)):
+            raise PhotoRejected(
+                f"The photo file is damaged and cannot be decoded ({error}). Export it again and retry.",
+                code="corrupt",
             ) from error
         raise PhotoRejected(
             f"The photo has too many pixels (a possible decompression bomb); the limit is "
@@ -127,8 +127,8 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
         ) from error
 
     image_format = image.format
-    upright = ImageOps.exif_transpose(image)
-    if upright is not image:
+    if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        upright = ImageOps.exif_transpose(image)
         # The camera's orientation tag would otherwise be lost by every consumer that ignores EXIF.
         buffer = io.BytesIO()
         save_options = {"quality": 92} if image_format in {"JPEG", "WEBP"} else {}

@@ -7,10 +7,11 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from catalog.models import ModelVersion, Product, ProductImage
 
 
-def product_list_with_primary_photo() -> QuerySet[Product]:
-    """Active products, each annotated with `primary_photo`, the stored name of its first photo."""
+def product_list_with_primary_photo(*, include_inactive: bool = False) -> QuerySet[Product]:
+    """Products, each annotated with `primary_photo`, the stored name of its first photo."""
     primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id")
-    return Product.objects.filter(is_active=True).annotate(
+    products = Product.objects.all() if include_inactive else Product.objects.filter(is_active=True)
+    return products.annotate(
         primary_photo=Subquery(primary.values("image")[:1])
     )
 

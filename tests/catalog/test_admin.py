@@ -1,0 +1,146 @@
+"""Photo upload through the real admin, with Django's test client."""
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from catalog.models import Product, ProductImage
+from tests.conftest import make_photo_bytes
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _bomb_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 10000, 10000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def _form(upload, **overrides):
+    data = {
+        "sku": "ADM1",
+        "title": "Navy Check Shirt",
+        "description": "",
+        "is_active": "on",
+        "brand": "Roadster",
+        "gender": "Men",
+        "colour": "Navy Blue",
+        "master_category": "Apparel",
+        "sub_category": "Topwear",
+        "article_type": "Shirts",
+        "season": "",
+        "usage": "",
+        "price": "",
+        "currency": "",
+        "attributes": "{}",
+        "images-TOTAL_FORMS": "1",
+        "images-INITIAL_FORMS": "0",
+        "images-MIN_NUM_FORMS": "0",
+        "images-MAX_NUM_FORMS": "1000",
+        "images-0-position": "0",
+    }
+    if upload is not None:
+        data["images-0-image"] = upload
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def admin_client_logged_in(admin_client):
+    return admin_client
+
+
+def test_valid_upload_creates_the_product_with_its_photo(admin_client, _media_root):
+    upload = SimpleUploadedFile("../../etc/passwd.jpg", make_photo_bytes(), content_type="image/jpeg")
+    response = admin_client.post(reverse("admin:catalog_product_add"), _form(upload))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    product = Product.objects.get(sku="ADM1")
+    image = product.images.get()
+    assert image.image.name.startswith("products/") and "passwd" not in image.image.name
+    assert (Path(_media_root) / image.image.name).is_file()
+    assert product.embedding_dirty
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (make_photo_bytes(size=(300, 300))[:300], "damaged"),
+        (make_photo_bytes() + b"\0" * (10 * 1024 * 1024 + 1), "larger than the limit"),
+        (_bomb_png(), "decompression bomb"),
+        (b"%PDF-1.4 not a photo", "not an image"),
+    ],
+    ids=["corrupt", "oversized", "bomb", "non-image"],
+)
+def test_rejected_upload_is_a_form_error_and_saves_nothing(admin_client, _media_root, content, expected):
+    upload = SimpleUploadedFile("photo.jpg", content, content_type="image/jpeg")
+    response = admin_client.post(reverse("admin:catalog_product_add"), _form(upload))
+
+    assert response.status_code == 200
+    assert expected in response.content.decode()
+    assert not Product.objects.exists()
+    assert not ProductImage.objects.exists()
+    assert not any(Path(_media_root).rglob("*.*"))
+
+
+def test_rejected_photo_on_edit_keeps_the_old_photos(admin_client):
+    valid = SimpleUploadedFile("a.jpg", make_photo_bytes(), content_type="image/jpeg")
+    admin_client.post(reverse("admin:catalog_product_add"), _form(valid))
+    product = Product.objects.get(sku="ADM1")
+    old_image = product.images.get()
+
+    corrupt = SimpleUploadedFile("b.jpg", b"garbage", content_type="image/jpeg")
+    data = _form(
+        None,
+        title="Renamed",
+        **{
+            "images-TOTAL_FORMS": "2",
+            "images-INITIAL_FORMS": "1",
+            "images-0-id": str(old_image.pk),
+            "images-0-product": str(product.pk),
+            "images-1-image": corrupt,
+            "images-1-position": "1",
+        },
+    )
+    response = admin_client.post(reverse("admin:catalog_product_change", args=[product.pk]), data)
+
+    assert response.status_code == 200 and "not an image" in response.content.decode()
+    product.refresh_from_db()
+    assert product.title == "Navy Check Shirt"
+    assert list(product.images.values_list("pk", flat=True)) == [old_image.pk]
+
+
+def test_adding_a_second_photo_on_edit(admin_client):
+    product = ProductFactory(sku="ED1")
+    upload = SimpleUploadedFile("side.png", make_photo_bytes(format="PNG"), content_type="image/png")
+    data = _form(upload, sku="ED1", title=product.title)
+    response = admin_client.post(reverse("admin:catalog_product_change", args=[product.pk]), data)
+    assert response.status_code == 302
+    assert product.images.get().image.name.endswith(".png")
+
+
+def test_changelist_shows_thumbnails_filters_and_search(admin_client):
+    product = ProductFactory(sku="LIST1", title="Turtle Check Men Navy Blue Shirt")
+    ProductFactory(sku="LIST2", title="Red Kurta", colour="Red")
+    from catalog.photos import photo_prepare
+    from catalog.services import product_photo_add
+    import io
+
+    product_photo_add(product=product, photo=photo_prepare(io.BytesIO(make_photo_bytes())))
+    url = reverse("admin:catalog_product_changelist")
+
+    page = admin_client.get(url).content.decode()
+    assert "<img src=\"/media/products/" in page
+    assert "embedding status" in page and "article type" in page.lower()
+
+    found = admin_client.get(url, {"q": "turtle"}).content.decode()
+    assert "LIST1" in found and "LIST2" not in found
+    pending = admin_client.get(url, {"embedding": "pending", "colour": "Red"}).content.decode()
+    assert "LIST2" in pending and "LIST1" not in pending

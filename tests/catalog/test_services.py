@@ -1,0 +1,104 @@
+import io
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from catalog.models import Product, ProductImage
+from catalog.photos import photo_prepare
+from catalog.services import (
+    UpsertOutcome,
+    product_create,
+    product_photo_add,
+    product_photo_delete,
+    product_photos_set,
+    product_update,
+    product_upsert,
+)
+from tests.conftest import make_photo_bytes
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _photo(colour="navy", format="JPEG"):
+    return photo_prepare(io.BytesIO(make_photo_bytes(colour=colour, format=format)))
+
+
+def test_create_stores_photos_under_generated_names(_media_root):
+    product = product_create(sku="A1", title="Navy Check Shirt", photos=[_photo(), _photo("red", "PNG")])
+
+    images = list(product.images.all())
+    assert [image.position for image in images] == [0, 1]
+    assert images[0].image.name.startswith("products/") and images[0].image.name.endswith(".jpg")
+    assert images[1].image.name.endswith(".png")
+    assert all((Path(_media_root) / image.image.name).is_file() for image in images)
+    assert product.embedding_dirty
+
+
+def test_create_rejects_invalid_fields_and_leaves_nothing(_media_root):
+    ProductFactory(sku="DUP")
+    with pytest.raises(ValidationError):
+        product_create(sku="DUP", title="Another", photos=[_photo()])
+    with pytest.raises(ValidationError):
+        product_create(sku="NEG", title="Negative", price=-1, photos=[_photo()])
+    assert Product.objects.count() == 1
+    assert ProductImage.objects.count() == 0
+    assert not any(Path(_media_root).rglob("*.jpg"))
+
+
+def test_update_marks_dirty_only_when_embedded_text_changes():
+    product = ProductFactory()
+    Product.objects.filter(pk=product.pk).update(embedding_dirty=False)
+    product.refresh_from_db()
+
+    assert product_update(product=product, data={"price": 999}) is True
+    product.refresh_from_db()
+    assert not product.embedding_dirty
+
+    assert product_update(product=product, data={"title": "Navy Slim Fit Shirt"}) is True
+    product.refresh_from_db()
+    assert product.embedding_dirty and product.title == "Navy Slim Fit Shirt"
+
+    assert product_update(product=product, data={"title": "Navy Slim Fit Shirt"}) is False
+
+
+def test_update_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="Unknown product fields: sizes"):
+        product_update(product=ProductFactory(), data={"sizes": "M"})
+
+
+def test_photo_add_and_delete_mark_dirty(_media_root, django_capture_on_commit_callbacks):
+    product = ProductFactory()
+    Product.objects.filter(pk=product.pk).update(embedding_dirty=False)
+
+    image = product_photo_add(product=product, photo=_photo())
+    product.refresh_from_db()
+    assert product.embedding_dirty and image.position == 0
+    stored = Path(_media_root) / image.image.name
+    assert stored.is_file()
+
+    Product.objects.filter(pk=product.pk).update(embedding_dirty=False)
+    product_photo_delete(image=image)
+    product.refresh_from_db()
+    assert product.embedding_dirty
+    assert not stored.exists()
+
+
+def test_photos_set_keeps_unchanged_photos():
+    product = product_create(sku="A2", title="Shirt", photos=[_photo()])
+    original = product.images.get()
+    assert product_photos_set(product=product, photos=[_photo()]) is False
+    assert product.images.get().pk == original.pk
+
+    assert product_photos_set(product=product, photos=[_photo("green")]) is True
+    assert product.images.get().pk != original.pk
+
+
+def test_upsert_creates_then_updates_then_leaves_alone():
+    data = {"title": "Red Kurta", "colour": "Red"}
+    assert product_upsert(sku="K1", data=data, photos=[_photo()]) is UpsertOutcome.CREATED
+    assert product_upsert(sku="K1", data=data, photos=[_photo()]) is UpsertOutcome.UNCHANGED
+    assert product_upsert(sku="K1", data={**data, "colour": "Maroon"}, photos=[_photo()]) is UpsertOutcome.UPDATED
+    assert Product.objects.get(sku="K1").colour == "Maroon"
+    assert Product.objects.count() == 1

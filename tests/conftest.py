@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: a throwaway media folder, Redis, photo files."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REDIS_HELP = (
+    "Redis is not answering at {url}. Start it with: redis-server --daemonize yes --bind 127.0.0.1 "
+    '-::1 --port 6379 --save "" --appendonly no'
+)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def redis_url(settings) -> str:
+    """The real Redis. In CI its absence fails the test; locally it skips with how to start it."""
+    import redis
+
+    url = settings.REDIS_URL
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError:
+        message = REDIS_HELP.format(url=url)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+def make_photo_bytes(
+    *, format: str = "JPEG", size: tuple[int, int] = (64, 48), colour: str = "navy", exif_orientation=None
+) -> bytes:
+    image = Image.new("RGB", size, colour)
+    buffer = io.BytesIO()
+    options = {}
+    if exif_orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        options["exif"] = exif
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def photo_file(tmp_path) -> Path:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(make_photo_bytes())
+    return path
