@@ -139,7 +139,7 @@ def _photo_paths(row: dict[str, Any], base: Path) -> list[Path]:
         raise RowRejected("`images` must be a list of paths")
     if not images:
         raise RowRejected("missing photo (`image` column)")
-    return [(base / item.strip()) if not Path(item.strip()).is_absolute() else Path(item.strip()) for item in images]
+    return [base / item.strip() for item in images]  # an absolute path stays as it is
 
 
 def _format_validation_error(error: ValidationError) -> str:

@@ -150,3 +150,6 @@ class ProductEmbedding(models.Model):
                 name="photo_embedding_has_photo",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} vector of {self.product_id} for version {self.model_version_id}"

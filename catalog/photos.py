@@ -87,7 +87,7 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(content))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError, OSError) as error:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError, OSError) as error:
         if isinstance(error, UnidentifiedImageError):
             raise PhotoRejected(
                 "This file is not an image Pillow can read. Upload a JPEG, PNG or WebP photo.",
@@ -126,7 +126,7 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
             code="corrupt",
         ) from error
 
-    image_format = image.format
+    image_format = str(image.format)
     if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
         upright = ImageOps.exif_transpose(image)
         # The camera's orientation tag would otherwise be lost by every consumer that ignores EXIF.

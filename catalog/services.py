@@ -64,7 +64,9 @@ def _check_fields(data: Mapping[str, Any]) -> None:
         raise ValueError(f"Unknown product fields: {', '.join(sorted(unknown))}")
 
 
-def _add_photos(product: Product, photos: Sequence[PreparedPhoto], written: list[str], start: int = 0) -> None:
+def _add_photos(
+    product: Product, photos: Sequence[PreparedPhoto], written: list[str], start: int = 0
+) -> None:
     for offset, photo in enumerate(photos):
         name = photo_store(photo)
         written.append(name)
@@ -167,8 +169,13 @@ def product_photos_set(*, product: Product, photos: Sequence[PreparedPhoto]) -> 
         _add_photos(product, photos, written)
     Product.objects.filter(pk=product.pk).update(embedding_dirty=True)
     product.embedding_dirty = True
-    transaction.on_commit(lambda: [photo_delete_stored(name) for name in old_names])
+    transaction.on_commit(lambda: _delete_stored(old_names))
     return True
+
+
+def _delete_stored(names: Sequence[str]) -> None:
+    for name in names:
+        photo_delete_stored(name)
 
 
 @transaction.atomic

@@ -43,7 +43,8 @@ def vector_index_create(*, version: ModelVersion, concurrently: bool = False) ->
         sql = (
             f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {name} "
             f"ON {TABLE} USING hnsw ({vector_expression(dim=version.embedding_dim)} halfvec_cosine_ops) "
-            f"WITH (m = {int(plugin_settings.HNSW_M)}, ef_construction = {int(plugin_settings.HNSW_EF_CONSTRUCTION)}) "
+            f"WITH (m = {int(plugin_settings.HNSW_M)}, "
+            f"ef_construction = {int(plugin_settings.HNSW_EF_CONSTRUCTION)}) "
             f"WHERE model_version_id = {int(version.pk)} AND kind = '{kind}'"
         )
         with connection.cursor() as cursor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,14 @@ def photo_file(tmp_path) -> Path:
     path = tmp_path / "photo.jpg"
     path.write_bytes(make_photo_bytes())
     return path
+
+
+def make_bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height over one tiny compressed row: a decompression bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(b"\0"))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + idat + chunk(b"IEND", b"")

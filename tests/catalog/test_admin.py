@@ -1,7 +1,6 @@
 """Photo upload through the real admin, with Django's test client."""
 
-import struct
-import zlib
+import io
 from pathlib import Path
 
 import pytest
@@ -9,18 +8,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import Product, ProductImage
-from tests.conftest import make_photo_bytes
+from catalog.photos import photo_prepare
+from catalog.services import product_photo_add
+from tests.conftest import make_bomb_png, make_photo_bytes
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _bomb_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 10000, 10000, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
 
 
 def _form(upload, **overrides):
@@ -52,11 +45,6 @@ def _form(upload, **overrides):
     return data
 
 
-@pytest.fixture
-def admin_client_logged_in(admin_client):
-    return admin_client
-
-
 def test_valid_upload_creates_the_product_with_its_photo(admin_client, _media_root):
     upload = SimpleUploadedFile("../../etc/passwd.jpg", make_photo_bytes(), content_type="image/jpeg")
     response = admin_client.post(reverse("admin:catalog_product_add"), _form(upload))
@@ -74,7 +62,7 @@ def test_valid_upload_creates_the_product_with_its_photo(admin_client, _media_ro
     [
         (make_photo_bytes(size=(300, 300))[:300], "damaged"),
         (make_photo_bytes() + b"\0" * (10 * 1024 * 1024 + 1), "larger than the limit"),
-        (_bomb_png(), "decompression bomb"),
+        (make_bomb_png(10000, 10000), "decompression bomb"),
         (b"%PDF-1.4 not a photo", "not an image"),
     ],
     ids=["corrupt", "oversized", "bomb", "non-image"],
@@ -129,15 +117,11 @@ def test_adding_a_second_photo_on_edit(admin_client):
 def test_changelist_shows_thumbnails_filters_and_search(admin_client):
     product = ProductFactory(sku="LIST1", title="Turtle Check Men Navy Blue Shirt")
     ProductFactory(sku="LIST2", title="Red Kurta", colour="Red")
-    from catalog.photos import photo_prepare
-    from catalog.services import product_photo_add
-    import io
-
     product_photo_add(product=product, photo=photo_prepare(io.BytesIO(make_photo_bytes())))
     url = reverse("admin:catalog_product_changelist")
 
     page = admin_client.get(url).content.decode()
-    assert "<img src=\"/media/products/" in page
+    assert '<img src="/media/products/' in page
     assert "embedding status" in page and "article type" in page.lower()
 
     found = admin_client.get(url, {"q": "turtle"}).content.decode()

@@ -25,8 +25,14 @@ def catalogue(tmp_path):
     (images / "notes.jpg").write_text("not a photo")
     rows = [
         {"sku": "G1", "title": "Navy Check Shirt", "colour": "Navy Blue", "image": "images/good.jpg"},
-        {"sku": "G2", "title": "White Tee", "price": "499.00", "currency": "INR",
-         "images": ["images/second.png", "images/good.jpg"], "attributes": {"Fit": "Slim"}},
+        {
+            "sku": "G2",
+            "title": "White Tee",
+            "price": "499.00",
+            "currency": "INR",
+            "images": ["images/second.png", "images/good.jpg"],
+            "attributes": {"Fit": "Slim"},
+        },
         {"sku": "B1", "title": "", "image": "images/good.jpg"},
         {"sku": "B2", "title": "No Photo"},
         {"sku": "B3", "title": "Missing Photo", "image": "images/absent.jpg"},
@@ -117,8 +123,13 @@ def test_command_imports_one_split(tmp_path):
     split_file = tmp_path / "splits.json"
     split_file.write_text(json.dumps({"val": skus, "test": []}))
     call_command(
-        "import_catalog", str(tmp_path / "sample" / "catalog.jsonl"),
-        "--split-file", str(split_file), "--split", "val", "--no-progress",
+        "import_catalog",
+        str(tmp_path / "sample" / "catalog.jsonl"),
+        "--split-file",
+        str(split_file),
+        "--split",
+        "val",
+        "--no-progress",
     )
     assert sorted(Product.objects.values_list("sku", flat=True)) == sorted(skus)
     with pytest.raises(CommandError, match="split 'train' is not in"):

@@ -1,22 +1,10 @@
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
 
 from catalog.photos import PhotoRejected, photo_prepare
-from tests.conftest import make_photo_bytes
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height, with one tiny compressed row: a decompression bomb."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+from tests.conftest import make_bomb_png, make_photo_bytes
 
 
 @pytest.mark.parametrize("format", ["JPEG", "PNG", "WEBP"])
@@ -36,13 +24,13 @@ def test_rejects_a_file_over_the_size_limit():
 
 def test_rejects_a_decompression_bomb_before_decoding_it():
     with pytest.raises(PhotoRejected) as error:
-        photo_prepare(io.BytesIO(_png_header_only(8000, 6000)))  # 48 megapixels
+        photo_prepare(io.BytesIO(make_bomb_png(8000, 6000)))  # 48 megapixels
     assert error.value.code == "too_many_pixels"
 
 
 def test_rejects_a_giant_bomb_that_pillow_itself_refuses():
     with pytest.raises(PhotoRejected) as error:
-        photo_prepare(io.BytesIO(_png_header_only(30000, 30000)))
+        photo_prepare(io.BytesIO(make_bomb_png(30000, 30000)))
     assert error.value.code == "too_many_pixels"
 
 

@@ -99,6 +99,7 @@ def test_upsert_creates_then_updates_then_leaves_alone():
     data = {"title": "Red Kurta", "colour": "Red"}
     assert product_upsert(sku="K1", data=data, photos=[_photo()]) is UpsertOutcome.CREATED
     assert product_upsert(sku="K1", data=data, photos=[_photo()]) is UpsertOutcome.UNCHANGED
-    assert product_upsert(sku="K1", data={**data, "colour": "Maroon"}, photos=[_photo()]) is UpsertOutcome.UPDATED
+    changed = {**data, "colour": "Maroon"}
+    assert product_upsert(sku="K1", data=changed, photos=[_photo()]) is UpsertOutcome.UPDATED
     assert Product.objects.get(sku="K1").colour == "Maroon"
     assert Product.objects.count() == 1
