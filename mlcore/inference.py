@@ -1,0 +1,54 @@
+"""Inference API: load a model folder once, then encode photos and texts into the joint space."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mlcore.checkpoint import load_checkpoint, read_checkpoint_config
+from mlcore.config import ModelConfig
+from mlcore.embedding import encode_photos, encode_titles
+from mlcore.model import DualEncoder
+from mlcore.training import resolve_device
+
+
+class Encoder:
+    """L2-normalised float32 NumPy embeddings for photos and texts, from a saved model folder.
+
+    >>> encoder = Encoder.load(default_model_path())
+    >>> encoder.encode_texts(["navy blue shirt"]).shape
+    (1, 512)
+    """
+
+    def __init__(self, model: DualEncoder, name: str, device: torch.device, metadata: dict[str, Any] | None = None):
+        self.model = model.eval()
+        self.name = name
+        self.device = device
+        self.metadata = metadata or {}
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> "Encoder":
+        path = Path(path)
+        resolved = resolve_device(device)
+        payload = read_checkpoint_config(path)
+        return cls(load_checkpoint(path, resolved), payload.get("name") or path.name, resolved, payload)
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.embed_dim
+
+    def encode_images(self, images: list[str | Path | Image.Image], batch_size: int = 32) -> np.ndarray:
+        """(n, dim) float32; images are file paths or PIL images."""
+        return encode_photos(self.model, list(images), batch_size=batch_size, device=self.device).numpy()
+
+    def encode_texts(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
+        """(n, dim) float32; texts are batched by token length."""
+        return encode_titles(self.model, list(texts), batch_size=batch_size, device=self.device).numpy()
