@@ -27,6 +27,19 @@ DEFAULTS: dict[str, Any] = {
     # HNSW build parameters of the per-version vector indexes (pgvector defaults are 16 / 64).
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
+    # Where retrained models are written (one folder per version).
+    "MODEL_DIR": None,  # None: <VAR_DIR>/models
+    # Device for encoding: "auto" (CUDA when present), "cpu" or "cuda".
+    "DEVICE": "auto",
+    # Encoders kept loaded per process (the active one and one being built).
+    "LOADED_MODELS_PER_PROCESS": 2,
+    # Products per embedding batch: one transaction, one forward pass.
+    "EMBED_BATCH_SIZE": 32,
+    # A retrained version is activated only if it beats the active one by this much on the
+    # held-out products (difference of the R@1+R@5+R@10 sums over both directions).
+    "ACTIVATION_MARGIN": 0.0,
+    # Retired versions whose vectors are kept (for a quick rollback); older ones are deleted.
+    "KEEP_RETIRED_VERSIONS": 1,
 }
 
 

@@ -69,3 +69,16 @@ def make_bomb_png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = chunk(b"IDAT", zlib.compress(b"\0"))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + idat + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """A small, untrained but real mlcore checkpoint (64 px photos, a small BiLSTM, 32-d space)."""
+    from mlcore.checkpoint import save_checkpoint
+    from mlcore.config import ModelConfig
+    from mlcore.model import create_model
+
+    config = ModelConfig(image_size=64, text_branch="bilstm", lstm_hidden_size=32, embed_dim=32)
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    save_checkpoint(create_model(config), folder, name="tiny")
+    return folder

@@ -1,0 +1,161 @@
+"""Computing and storing product embeddings.
+
+Two entry points, both safe to run twice or at the same time (rows are claimed with
+`FOR UPDATE SKIP LOCKED`, and a batch's vectors are replaced in the batch's own transaction):
+
+- `embedding_process_pending`: the products marked `embedding_dirty`, for every version that needs
+  vectors (the active one and any being built), then clears the flag.
+- `embedding_backfill_version`: every active product that has no vectors yet for one version (a
+  newly trained one, or a first embedding of the catalogue).
+
+A photo that cannot be decoded is reported and left without a vector; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from PIL import Image
+
+from catalog.conf import plugin_settings
+from catalog.encoders import encoder_for_version
+from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
+
+logger = logging.getLogger(__name__)
+
+# Versions whose vectors must follow every catalogue change.
+LIVE_STATUSES = (ModelVersion.Status.ACTIVE, ModelVersion.Status.EMBEDDING, ModelVersion.Status.READY)
+
+
+@dataclass
+class EmbeddingReport:
+    products: int = 0
+    photos: int = 0
+    failed_photos: list[tuple[int, str]] = field(default_factory=list)  # (photo id, reason)
+
+    def add(self, other: EmbeddingReport) -> None:
+        self.products += other.products
+        self.photos += other.photos
+        self.failed_photos.extend(other.failed_photos)
+
+
+def product_embedding_text(product: Product) -> str:
+    """What the text tower reads for a product: its title, the same kind of text it was trained on."""
+    return product.title
+
+
+def _open_photo(image: ProductImage) -> Image.Image:
+    with image.image.open("rb") as handle:
+        photo = Image.open(handle)
+        photo.load()
+    return photo.convert("RGB")
+
+
+def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> EmbeddingReport:
+    """Replace the version's vectors of these products. Runs inside the caller's transaction."""
+    encoder = encoder_for_version(version)
+    report = EmbeddingReport()
+    product_ids = [product.pk for product in products]
+    ProductEmbedding.objects.filter(model_version=version, product_id__in=product_ids).delete()
+    embeddable = [product for product in products if product.is_active]
+    report.products = len(embeddable)
+    if not embeddable:
+        return report
+
+    photos, opened = [], []
+    for image in ProductImage.objects.filter(product__in=embeddable).order_by("product_id", "position", "id"):
+        try:
+            opened.append(_open_photo(image))
+            photos.append(image)
+        except Exception as error:  # noqa: BLE001 - any decoding failure fails this photo only
+            logger.warning("Photo %s of product %s cannot be embedded: %s", image.pk, image.product_id, error)
+            report.failed_photos.append((image.pk, str(error)))
+    text_vectors = encoder.encode_texts([product_embedding_text(product) for product in embeddable])
+    photo_vectors = encoder.encode_images(opened) if opened else np.empty((0, encoder.dim), dtype=np.float32)
+    rows = [
+        ProductEmbedding(model_version=version, product=product, kind="text", embedding=vector)
+        for product, vector in zip(embeddable, text_vectors, strict=True)
+    ]
+    rows += [
+        ProductEmbedding(
+            model_version=version, product_id=image.product_id, image=image, kind="image", embedding=vector
+        )
+        for image, vector in zip(photos, photo_vectors, strict=True)
+    ]
+    ProductEmbedding.objects.bulk_create(rows)
+    report.photos = len(photos)
+    return report
+
+
+def embedding_target_versions() -> list[ModelVersion]:
+    return list(ModelVersion.objects.filter(status__in=LIVE_STATUSES).order_by("id"))
+
+
+def embedding_process_pending(
+    *,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    on_batch: Callable[[EmbeddingReport], None] | None = None,
+) -> EmbeddingReport:
+    """Embed dirty products, a bounded batch per transaction, until none is left (or max_batches)."""
+    batch_size = batch_size or plugin_settings.EMBED_BATCH_SIZE
+    total = EmbeddingReport()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            products = list(
+                Product.objects.select_for_update(skip_locked=True)
+                .filter(embedding_dirty=True)
+                .order_by("updated_at", "id")[:batch_size]
+            )
+            if not products:
+                break
+            versions = embedding_target_versions()
+            batch = EmbeddingReport()
+            for version in versions:
+                batch.add(_write_batch(version=version, products=products))
+            if not versions:
+                # No model yet: the flags stay set so that the first model embeds these products.
+                break
+            Product.objects.filter(pk__in=[product.pk for product in products]).update(embedding_dirty=False)
+            batch.products = len(products)
+        total.add(batch)
+        batches += 1
+        if on_batch is not None:
+            on_batch(batch)
+    return total
+
+
+def products_missing_vectors(version: ModelVersion) -> QuerySet[Product]:
+    has_text = ProductEmbedding.objects.filter(model_version=version, kind="text", product=OuterRef("pk"))
+    return Product.objects.filter(is_active=True).exclude(Exists(has_text))
+
+
+def embedding_backfill_version(
+    *,
+    version: ModelVersion,
+    batch_size: int | None = None,
+    on_batch: Callable[[EmbeddingReport], None] | None = None,
+) -> EmbeddingReport:
+    """Embed every active product that has no vectors for `version`; resumes where a killed run stopped."""
+    batch_size = batch_size or plugin_settings.EMBED_BATCH_SIZE
+    total = EmbeddingReport()
+    while True:
+        with transaction.atomic():
+            products = list(
+                products_missing_vectors(version)
+                .select_for_update(skip_locked=True)
+                .order_by("id")[:batch_size]
+            )
+            if not products:
+                break
+            batch = _write_batch(version=version, products=products)
+        total.add(batch)
+        if on_batch is not None:
+            on_batch(batch)
+    return total

@@ -1,0 +1,178 @@
+"""The life of a model version: register, embed the catalogue, index, activate, roll back, prune.
+
+training -> embedding -> ready -> active -> retired, or failed at any step. Search reads the one
+`active` version; activation swaps two rows in one transaction, so it never sees none or two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog.conf import plugin_settings
+from catalog.embedding import EmbeddingReport, embedding_backfill_version, products_missing_vectors
+from catalog.models import ModelVersion, Product, ProductEmbedding
+from catalog.vector_indexes import vector_index_create, vector_index_drop, vector_index_names_existing
+
+logger = logging.getLogger(__name__)
+
+
+class ModelVersionError(Exception):
+    """A lifecycle step that cannot be done; the message says why and what to do."""
+
+
+def model_directory() -> Path:
+    configured = plugin_settings.MODEL_DIR
+    return Path(configured) if configured else Path(settings.VAR_DIR) / "models"
+
+
+def model_version_create(
+    *,
+    name: str,
+    artifact_path: str = "",
+    status: str = ModelVersion.Status.TRAINING,
+    config: dict[str, Any] | None = None,
+) -> ModelVersion:
+    version = ModelVersion(name=name, artifact_path=artifact_path, status=status, config=config or {})
+    version.full_clean()
+    version.save()
+    return version
+
+
+def model_version_register_checkpoint(*, path: Path, name: str, metrics: dict | None = None) -> ModelVersion:
+    """A ModelVersion for an mlcore checkpoint folder (status ready, not yet embedded)."""
+    from mlcore.checkpoint import read_checkpoint_config
+
+    payload = read_checkpoint_config(path)
+    version = model_version_create(
+        name=name,
+        artifact_path=str(Path(path).resolve()),
+        status=ModelVersion.Status.EMBEDDING,
+        config=payload,
+    )
+    version.embedding_dim = int(payload["model"]["embed_dim"])
+    version.metrics = metrics or {}
+    version.save(update_fields=["embedding_dim", "metrics", "updated_at"])
+    return version
+
+
+def model_version_set_progress(*, version: ModelVersion, **progress: Any) -> None:
+    """Merge stage/epoch/count fields into the version's progress; visible in the admin at once."""
+    version.progress = {**(version.progress or {}), **progress, "updated_at": timezone.now().isoformat()}
+    ModelVersion.objects.filter(pk=version.pk).update(progress=version.progress, updated_at=timezone.now())
+
+
+def model_version_fail(*, version: ModelVersion, error: str) -> None:
+    version.status = ModelVersion.Status.FAILED
+    version.error = error
+    version.save(update_fields=["status", "error", "updated_at"])
+
+
+def model_version_build(
+    *, version: ModelVersion, on_batch: Callable[[EmbeddingReport, int, int], None] | None = None
+) -> EmbeddingReport:
+    """Embed every active product with `version` and build its indexes; leaves it `ready`.
+
+    Safe to run again after a crash: products already embedded are skipped.
+    """
+    if version.status not in (ModelVersion.Status.EMBEDDING, ModelVersion.Status.TRAINING):
+        if version.status != ModelVersion.Status.READY:
+            raise ModelVersionError(f"Version {version.name} is {version.status}; only a new one is built.")
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.EMBEDDING)
+    version.status = ModelVersion.Status.EMBEDDING
+    total_products = Product.objects.filter(is_active=True).count()
+    done = total_products - products_missing_vectors(version).count()
+    model_version_set_progress(version=version, stage="embedding", embedded=done, total=total_products)
+
+    def progress(batch: EmbeddingReport) -> None:
+        nonlocal done
+        done += batch.products
+        model_version_set_progress(version=version, embedded=done, total=total_products)
+        if on_batch is not None:
+            on_batch(batch, done, total_products)
+
+    report = embedding_backfill_version(version=version, on_batch=progress)
+    model_version_set_progress(version=version, stage="indexing")
+    vector_index_create(version=version)
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.READY)
+    version.status = ModelVersion.Status.READY
+    model_version_set_progress(version=version, stage="ready")
+    return report
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion) -> ModelVersion | None:
+    """Make `version` the one search uses; returns the version it replaced (now retired)."""
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == ModelVersion.Status.ACTIVE:
+        return None
+    if version.status not in (ModelVersion.Status.READY, ModelVersion.Status.RETIRED):
+        raise ModelVersionError(
+            f"Version {version.name} is {version.status}; only a ready (fully embedded) or retired "
+            "version can be activated."
+        )
+    if (
+        len(vector_index_names_existing(version_id=version.pk)) < 2
+        or products_missing_vectors(version).exists()
+    ):
+        raise ModelVersionError(
+            f"Version {version.name} is not fully embedded (its vectors were pruned or never built). "
+            f"Run `manage.py embed --all --model-version {version.pk}` first."
+        )
+    previous = ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).first()
+    if previous is not None:
+        previous.status = ModelVersion.Status.RETIRED
+        previous.save(update_fields=["status", "updated_at"])
+    version.status = ModelVersion.Status.ACTIVE
+    version.activated_at = timezone.now()
+    version.save(update_fields=["status", "activated_at", "updated_at"])
+    logger.info("Model version %s is now active (was %s)", version.name, previous and previous.name)
+    return previous
+
+
+def model_version_rollback() -> ModelVersion:
+    """Activate the most recently active retired version that still has its vectors."""
+    candidates = ModelVersion.objects.filter(
+        status=ModelVersion.Status.RETIRED, activated_at__isnull=False
+    ).order_by(F("activated_at").desc())
+    for candidate in candidates:
+        try:
+            model_version_activate(version=candidate)
+        except ModelVersionError:
+            continue
+        return candidate
+    raise ModelVersionError("No earlier version with its vectors is left to roll back to.")
+
+
+def model_version_prune(*, keep: int | None = None) -> list[str]:
+    """Delete the vectors and indexes of retired versions beyond the newest `keep`."""
+    keep = plugin_settings.KEEP_RETIRED_VERSIONS if keep is None else keep
+    retired = ModelVersion.objects.filter(status=ModelVersion.Status.RETIRED).order_by(
+        F("activated_at").desc(nulls_last=True), "-id"
+    )
+    pruned = []
+    for version in retired[keep:]:
+        if not ProductEmbedding.objects.filter(model_version=version).exists():
+            continue
+        vector_index_drop(version_id=version.pk)
+        ProductEmbedding.objects.filter(model_version=version).delete()
+        pruned.append(version.name)
+    return pruned
+
+
+def model_version_get(*, identifier: str) -> ModelVersion:
+    """A version by id or name, for commands."""
+    query = ModelVersion.objects.filter(pk=int(identifier)) if identifier.isdigit() else None
+    version = (query.first() if query is not None else None) or ModelVersion.objects.filter(
+        name=identifier
+    ).first()
+    if version is None:
+        raise ModelVersionError(f"No model version {identifier!r}: `manage.py retrain_status` lists them.")
+    return version

@@ -1,0 +1,103 @@
+import io
+
+import numpy as np
+import pytest
+
+from catalog.embedding import embedding_process_pending
+from catalog.model_versions import (
+    ModelVersionError,
+    model_version_activate,
+    model_version_build,
+    model_version_prune,
+    model_version_register_checkpoint,
+    model_version_rollback,
+)
+from catalog.models import ModelVersion, Product, ProductEmbedding
+from catalog.photos import photo_prepare
+from catalog.services import product_create, product_update
+from tests.conftest import make_photo_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _product(sku, colour="navy"):
+    return product_create(
+        sku=sku,
+        title=f"{colour} shirt {sku}",
+        photos=[photo_prepare(io.BytesIO(make_photo_bytes(colour=colour)))],
+    )
+
+
+def test_build_embeds_every_product_once_and_activates(tiny_model_path):
+    products = [_product(f"E{i}", colour) for i, colour in enumerate(["navy", "red", "green"])]
+    version = model_version_register_checkpoint(path=tiny_model_path, name="tiny-1")
+
+    report = model_version_build(version=version)
+    assert report.products == 3 and report.photos == 3
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.READY and version.progress["embedded"] == 3
+    model_version_activate(version=version)
+
+    rows = ProductEmbedding.objects.filter(model_version=version)
+    assert rows.filter(kind="text").count() == 3 and rows.filter(kind="image").count() == 3
+    vector = np.asarray(rows.filter(kind="image").first().embedding, dtype=np.float32)
+    assert vector.shape == (32,) and abs(np.linalg.norm(vector) - 1) < 1e-2
+    assert ProductEmbedding.objects.filter(model_version=version).count() == 6
+    assert {product.pk for product in products} == set(rows.values_list("product_id", flat=True))
+
+
+def test_pending_products_are_embedded_for_every_live_version(tiny_model_path):
+    _product("P1")
+    serving = model_version_register_checkpoint(path=tiny_model_path, name="serving")
+    model_version_build(version=serving)
+    model_version_activate(version=serving)
+    Product.objects.update(embedding_dirty=False)
+
+    changed = Product.objects.get(sku="P1")
+    product_update(product=changed, data={"title": "navy slim fit shirt"})
+    new = _product("P2", "red")
+    report = embedding_process_pending()
+
+    assert report.products == 2
+    assert not Product.objects.filter(embedding_dirty=True).exists()
+    assert ProductEmbedding.objects.filter(model_version=serving, product=new, kind="image").count() == 1
+    assert ProductEmbedding.objects.filter(model_version=serving).count() == 4
+    assert embedding_process_pending().products == 0
+
+
+def test_without_a_model_products_stay_pending():
+    _product("N1")
+    assert embedding_process_pending().products == 0
+    assert Product.objects.get(sku="N1").embedding_dirty
+
+
+def test_a_corrupt_stored_photo_fails_alone(tiny_model_path, _media_root):
+    good, bad = _product("C1"), _product("C2", "red")
+    stored = bad.images.get()
+    (_media_root / stored.image.name).write_bytes(b"broken")
+    version = model_version_register_checkpoint(path=tiny_model_path, name="corrupt")
+
+    report = model_version_build(version=version)
+    assert [photo_id for photo_id, _ in report.failed_photos] == [stored.pk]
+    assert ProductEmbedding.objects.filter(model_version=version, kind="image").get().product_id == good.pk
+    assert ProductEmbedding.objects.filter(model_version=version, kind="text").count() == 2
+
+
+def test_activate_rollback_and_prune(tiny_model_path):
+    _product("R1")
+    first = model_version_register_checkpoint(path=tiny_model_path, name="first")
+    model_version_build(version=first)
+    model_version_activate(version=first)
+    second = model_version_register_checkpoint(path=tiny_model_path, name="second")
+    with pytest.raises(ModelVersionError, match="only a ready"):
+        model_version_activate(version=second)
+    model_version_build(version=second)
+    assert model_version_activate(version=second).pk == first.pk
+    assert ModelVersion.objects.get(status="active").pk == second.pk
+
+    assert model_version_rollback().pk == first.pk
+    assert ModelVersion.objects.get(status="active").pk == first.pk
+    assert model_version_prune(keep=0) == ["second"]
+    assert not ProductEmbedding.objects.filter(model_version=second).exists()
+    with pytest.raises(ModelVersionError, match="not fully embedded"):
+        model_version_activate(version=ModelVersion.objects.get(pk=second.pk))
