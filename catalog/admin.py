@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from catalog.model_versions import (
+    ModelVersionError,
+    model_version_activate,
+    model_version_fail,
+    model_version_rollback,
+)
 from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
 from catalog.photos import PhotoRejected, photo_prepare
 from catalog.selectors import product_list_with_primary_photo
@@ -163,6 +169,117 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["name", "status", "embedding_dim", "created_at", "activated_at"]
+    list_display = ["name", "status", "progress_summary", "held_out_recall", "created_at", "activated_at"]
     list_filter = ["status"]
-    readonly_fields = ["created_at", "updated_at", "activated_at"]
+    readonly_fields = [
+        "name",
+        "status",
+        "progress_summary",
+        "held_out_recall",
+        "metrics_table",
+        "artifact_path",
+        "embedding_dim",
+        "error",
+        "created_at",
+        "updated_at",
+        "activated_at",
+    ]
+    exclude = ["config", "metrics", "progress"]
+    actions = ["activate_selected", "roll_back", "retrain"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # versions come from `retrain` or `install_default_model`
+
+    @admin.display(description="progress")
+    def progress_summary(self, version: ModelVersion) -> str:
+        progress = version.progress or {}
+        parts = [progress.get("stage", "")]
+        if progress.get("epochs"):
+            parts.append(f"epoch {progress.get('epoch')}/{progress['epochs']}")
+        if progress.get("total"):
+            parts.append(f"{progress.get('embedded', 0)}/{progress['total']} embedded")
+        return ", ".join(part for part in parts if part) or "—"
+
+    @admin.display(description="held-out R@1 / R@10 (t2i, i2t)")
+    def held_out_recall(self, version: ModelVersion) -> str:
+        report = (version.metrics or {}).get("held_out") or (version.metrics or {}).get("test")
+        if not report:
+            return "—"
+        t2i, i2t = report["t2i"], report["i2t"]
+        return f"{t2i['R@1']:.1f} / {t2i['R@10']:.1f}, {i2t['R@1']:.1f} / {i2t['R@10']:.1f}"
+
+    @admin.display(description="metrics")
+    def metrics_table(self, version: ModelVersion) -> str:
+        metrics = version.metrics or {}
+        rows = []
+        for label, key in [
+            ("this version, held out", "held_out"),
+            ("active model, same products", "active_on_held_out"),
+            ("test split", "test"),
+            ("val split", "val"),
+        ]:
+            report = metrics.get(key)
+            if not report:
+                continue
+            for direction in ("t2i", "i2t"):
+                values = report[direction]
+                rows.append(
+                    format_html(
+                        "<tr><td>{}</td><td>{}</td><td>{:.1f}</td><td>{:.1f}</td><td>{:.1f}</td><td>{}</td><td>{:.1f}</td></tr>",
+                        label,
+                        direction,
+                        values["R@1"],
+                        values["R@5"],
+                        values["R@10"],
+                        values["medr"],
+                        values["mAP@10"],
+                    )
+                )
+        if not rows:
+            return "—"
+        header = (
+            "<tr><th></th><th></th><th>R@1</th><th>R@5</th><th>R@10</th><th>medr</th><th>mAP@10</th></tr>"
+        )
+        return format_html(
+            "<table>{}{}</table>", format_html(header), format_html("".join(str(row) for row in rows))
+        )
+
+    @admin.action(description="Activate (switch search to it)")
+    def activate_selected(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", level=messages.ERROR)
+            return
+        try:
+            model_version_activate(version=queryset.get())
+        except ModelVersionError as error:
+            self.message_user(request, str(error), level=messages.ERROR)
+            return
+        self.message_user(request, f"{queryset.get().name} is now the active model.")
+
+    @admin.action(description="Roll back to the previously active version")
+    def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        try:
+            version = model_version_rollback()
+        except ModelVersionError as error:
+            self.message_user(request, str(error), level=messages.ERROR)
+            return
+        self.message_user(request, f"Rolled back: {version.name} is active again.")
+
+    @admin.action(description="Retrain on the current catalogue (in the background)")
+    def retrain(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        from catalog.retraining import RetrainOptions, retrain_prepare
+        from workers.tasks import retrain_model
+
+        options = RetrainOptions()
+        version = retrain_prepare(options=options)
+        try:
+            retrain_model.apply_async(args=[version.pk, options.to_dict()], retry=False)
+        except Exception as error:  # noqa: BLE001 - the broker is down: say so, keep nothing half-done
+            model_version_fail(version=version, error=f"Could not queue the retrain: {error}")
+            self.message_user(
+                request,
+                f"Could not queue the retrain ({error}). Is Redis running? Or run `manage.py retrain`.",
+                level=messages.ERROR,
+            )
+            return
+        self.message_user(request, f"Retraining as {version.name}: its progress shows here.")

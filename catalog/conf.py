@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     "ACTIVATION_MARGIN": 0.0,
     # Retired versions whose vectors are kept (for a quick rollback); older ones are deleted.
     "KEEP_RETIRED_VERSIONS": 1,
+    # A training or embedding version with no progress for this long is treated as abandoned.
+    "ABANDONED_AFTER_S": 3600,
+    # Share of the products held out to measure a retrained model (when no split file is given).
+    "VALIDATION_SHARE": 0.1,
 }
 
 

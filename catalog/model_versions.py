@@ -7,7 +7,10 @@ training -> embedding -> ready -> active -> retired, or failed at any step. Sear
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,46 @@ def model_version_set_progress(*, version: ModelVersion, **progress: Any) -> Non
     ModelVersion.objects.filter(pk=version.pk).update(progress=version.progress, updated_at=timezone.now())
 
 
+def model_version_claim(*, version: ModelVersion) -> None:
+    """Record which process works on the version, so that a killed one can be told from a slow one."""
+    model_version_set_progress(version=version, pid=os.getpid(), host=socket.gethostname())
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def model_version_reap_abandoned() -> list[str]:
+    """Mark failed the versions left in training/embedding by a process that is gone.
+
+    Gone: its pid no longer runs on this host, or it has not reported progress for
+    PRODUCT_SEARCH_ABANDONED_AFTER_S seconds (a process on another host).
+    """
+    reaped = []
+    stale_before = timezone.now() - timedelta(seconds=plugin_settings.ABANDONED_AFTER_S)
+    unfinished = ModelVersion.objects.filter(
+        status__in=[ModelVersion.Status.TRAINING, ModelVersion.Status.EMBEDDING]
+    )
+    for version in unfinished:
+        progress = version.progress or {}
+        pid, host = progress.get("pid"), progress.get("host")
+        if pid and host == socket.gethostname() and not _process_alive(int(pid)):
+            reason = f"The process working on it (pid {pid}) stopped without finishing: killed or crashed."
+        elif version.updated_at < stale_before:
+            reason = f"No progress reported since {version.updated_at:%Y-%m-%d %H:%M} UTC."
+        else:
+            continue
+        model_version_fail(version=version, error=f"{reason} The active model kept serving; retrain again.")
+        reaped.append(version.name)
+    return reaped
+
+
 def model_version_fail(*, version: ModelVersion, error: str) -> None:
     version.status = ModelVersion.Status.FAILED
     version.error = error
@@ -82,9 +125,9 @@ def model_version_build(
 
     Safe to run again after a crash: products already embedded are skipped.
     """
-    if version.status not in (ModelVersion.Status.EMBEDDING, ModelVersion.Status.TRAINING):
-        if version.status != ModelVersion.Status.READY:
-            raise ModelVersionError(f"Version {version.name} is {version.status}; only a new one is built.")
+    buildable = (ModelVersion.Status.EMBEDDING, ModelVersion.Status.TRAINING, ModelVersion.Status.READY)
+    if version.status not in buildable:
+        raise ModelVersionError(f"Version {version.name} is {version.status}; only a new one is built.")
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.EMBEDDING)
     version.status = ModelVersion.Status.EMBEDDING
     total_products = Product.objects.filter(is_active=True).count()

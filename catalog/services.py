@@ -15,6 +15,7 @@ from django.db import transaction
 
 from catalog.models import Product, ProductImage
 from catalog.photos import PreparedPhoto, photo_delete_stored, photo_store
+from catalog.signals import embedding_request_on_commit
 
 # The fields the text tower reads, and is_active (an inactive product leaves the index).
 EMBEDDED_FIELDS = frozenset(
@@ -58,6 +59,11 @@ def _delete_written_files_on_error() -> Iterator[list[str]]:
         raise
 
 
+def _mark_dirty(product_id: int) -> None:
+    Product.objects.filter(pk=product_id).update(embedding_dirty=True)
+    embedding_request_on_commit()
+
+
 def _check_fields(data: Mapping[str, Any]) -> None:
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
@@ -90,6 +96,7 @@ def product_create(*, sku: str, photos: Sequence[PreparedPhoto] = (), **fields: 
     with _delete_written_files_on_error() as written:
         product.save()
         _add_photos(product, photos, written)
+    embedding_request_on_commit()
     return product
 
 
@@ -105,6 +112,7 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> bool:
     product.full_clean()
     if changed & EMBEDDED_FIELDS:
         product.embedding_dirty = True
+        embedding_request_on_commit()
     product.save()
     return True
 
@@ -115,6 +123,7 @@ def product_save(*, product: Product, changed_fields: Sequence[str] = ()) -> Pro
     product.full_clean()
     if product.pk is None or set(changed_fields) & EMBEDDED_FIELDS:
         product.embedding_dirty = True
+        embedding_request_on_commit()
     product.save()
     return product
 
@@ -126,7 +135,7 @@ def product_photo_add(*, product: Product, photo: PreparedPhoto, position: int |
         position = 0 if last is None else last + 1
     with _delete_written_files_on_error() as written:
         _add_photos(product, [photo], written, start=position)
-    Product.objects.filter(pk=product.pk).update(embedding_dirty=True)
+    _mark_dirty(product.pk)
     product.embedding_dirty = True
     return product.images.get(image=written[0])
 
@@ -140,7 +149,7 @@ def product_photo_replace(*, image: ProductImage, photo: PreparedPhoto) -> Produ
         image.save()
     # Its old vectors describe the old photo.
     image.embeddings.all().delete()
-    Product.objects.filter(pk=image.product_id).update(embedding_dirty=True)
+    _mark_dirty(image.product_id)
     transaction.on_commit(lambda: photo_delete_stored(old_name))
     return image
 
@@ -150,7 +159,7 @@ def product_photo_delete(*, image: ProductImage) -> None:
     name = image.image.name
     product_id = image.product_id
     image.delete()
-    Product.objects.filter(pk=product_id).update(embedding_dirty=True)
+    _mark_dirty(product_id)
     transaction.on_commit(lambda: photo_delete_stored(name))
 
 
@@ -167,7 +176,7 @@ def product_photos_set(*, product: Product, photos: Sequence[PreparedPhoto]) -> 
     product.images.all().delete()
     with _delete_written_files_on_error() as written:
         _add_photos(product, photos, written)
-    Product.objects.filter(pk=product.pk).update(embedding_dirty=True)
+    _mark_dirty(product.pk)
     product.embedding_dirty = True
     transaction.on_commit(lambda: _delete_stored(old_names))
     return True

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "catalog",
     "search",
+    "workers.apps.WorkersConfig",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +139,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+# No Redis (e.g. a demo without it): tasks run in the calling process instead of a worker.
+CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

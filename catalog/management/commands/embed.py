@@ -1,0 +1,70 @@
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from catalog.embedding import embedding_process_pending
+from catalog.model_versions import ModelVersionError, model_version_build, model_version_get
+from catalog.models import ModelVersion, Product, ProductEmbedding
+
+
+class Command(BaseCommand):
+    help = (
+        "Embed products synchronously: the backfill, and the fallback when no worker runs. "
+        "--pending (default) embeds products marked as changed; --all (re)embeds every product."
+    )
+
+    def add_arguments(self, parser):
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument(
+            "--pending", action="store_true", help="products changed since their last embedding"
+        )
+        group.add_argument("--all", action="store_true", help="every product, for one version")
+        parser.add_argument("--model-version", help="id or name (default: the active version)")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **options):
+        if options["all"]:
+            return self._embed_all(options)
+        pending = Product.objects.filter(embedding_dirty=True).count()
+        if not ModelVersion.objects.filter(status__in=["active", "embedding", "ready"]).exists():
+            raise CommandError(
+                f"{pending} products wait, but there is no model version to embed them with: run "
+                "`manage.py install_default_model` or `manage.py retrain`."
+            )
+        with tqdm(total=pending, unit="product", desc="Embedding", disable=options["no_progress"]) as bar:
+            report = embedding_process_pending(on_batch=lambda batch: bar.update(batch.products))
+        self._summary(report)
+
+    def _embed_all(self, options):
+        try:
+            version = (
+                model_version_get(identifier=options["model_version"])
+                if options["model_version"]
+                else ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+            )
+        except ModelVersionError as error:
+            raise CommandError(str(error)) from error
+        if version is None:
+            raise CommandError("No active model version: pass --model-version N, or run `manage.py retrain`.")
+        total = Product.objects.filter(is_active=True).count()
+        bar = tqdm(
+            total=total, unit="product", desc=f"Embedding with {version.name}", disable=options["no_progress"]
+        )
+        with bar:
+            if version.status == ModelVersion.Status.ACTIVE:
+                # Replaced batch by batch, each in its own transaction: search keeps serving throughout.
+                Product.objects.update(embedding_dirty=True)
+                report = embedding_process_pending(on_batch=lambda batch: bar.update(batch.products))
+            else:
+                ProductEmbedding.objects.filter(model_version=version).delete()
+                try:
+                    report = model_version_build(
+                        version=version, on_batch=lambda batch, done, total: bar.update(batch.products)
+                    )
+                except ModelVersionError as error:
+                    raise CommandError(str(error)) from error
+        self._summary(report)
+
+    def _summary(self, report):
+        self.stdout.write(f"Embedded {report.products} products ({report.photos} photos).")
+        for photo_id, reason in report.failed_photos:
+            self.stdout.write(f"  photo {photo_id} failed: {reason}")

@@ -1,0 +1,65 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.model_versions import ModelVersionError
+from catalog.retraining import RetrainOptions, retrain_prepare, retrain_run
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a new model on the catalogue, measure it against the active one on the same held-out "
+        "products, embed the catalogue with it while the active one serves, and switch over if better."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--catalog", help="import this catalogue (JSONL/CSV) first")
+        parser.add_argument("--split-file", help="splits.json: train on `train`, measure on `val`")
+        parser.add_argument("--mode", choices=["cpu-fast", "full"], default="cpu-fast")
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        parser.add_argument(
+            "--async", dest="run_async", action="store_true", help="send to the `train` queue"
+        )
+        parser.add_argument("--no-activate", action="store_true", help="leave the new version `ready`")
+        parser.add_argument("--force", action="store_true", help="activate even if it is not better")
+
+    def handle(self, *args, **options):
+        retrain_options = RetrainOptions(
+            catalog=options["catalog"],
+            split_file=options["split_file"],
+            mode=options["mode"],
+            epochs=options["epochs"],
+            device=options["device"],
+            activate=not options["no_activate"],
+            force=options["force"],
+        )
+        if options["run_async"]:
+            from workers.tasks import retrain_model
+
+            # The import (if any) runs here, so the worker only trains.
+            version = retrain_prepare(options=retrain_options)
+            task_options = {**retrain_options.to_dict(), "catalog": None}
+            result = retrain_model.apply_async(args=[version.pk, task_options])
+            self.stdout.write(
+                f"Queued retrain of {version.name} (version {version.pk}) as task {result.id} on the `train` "
+                "queue. Follow it with `manage.py retrain_status` or in the admin's Model versions page."
+            )
+            return
+        started = time.perf_counter()
+        version = retrain_prepare(options=retrain_options)
+        self.stdout.write(f"Retraining as {version.name} (version {version.pk}).")
+        try:
+            outcome = retrain_run(
+                version=version, options=retrain_options, log=self.stdout.write, show_progress=True
+            )
+        except ModelVersionError as error:
+            raise CommandError(f"{version.name} failed: {error}") from error
+        except Exception as error:
+            raise CommandError(
+                f"{version.name} failed ({type(error).__name__}: {error}); it is marked failed and the "
+                "active model keeps serving."
+            ) from error
+        elapsed = time.perf_counter() - started
+        verb = "activated" if outcome.activated else "not activated"
+        self.stdout.write(f"{outcome.version.name} {verb} after {elapsed / 60:.1f} min: {outcome.reason}")

@@ -1,0 +1,241 @@
+"""Retraining on the shop's own catalogue: train, measure, embed, and switch over if better.
+
+The active model serves throughout: the new version is trained and embedded beside it, and
+activation is the atomic switch in model_version_activate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from catalog.conf import plugin_settings
+from catalog.model_versions import (
+    ModelVersionError,
+    model_directory,
+    model_version_activate,
+    model_version_build,
+    model_version_claim,
+    model_version_create,
+    model_version_fail,
+    model_version_prune,
+    model_version_set_progress,
+)
+from catalog.models import ModelVersion, Product, ProductImage
+from catalog.selectors import model_version_get_active
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RetrainOptions:
+    # A catalogue to import first (JSONL/CSV); None trains on the products already in the database.
+    catalog: str | None = None
+    # splits.json: its `train` products train and its `val` products measure; None holds out a
+    # hash-chosen share (PRODUCT_SEARCH_VALIDATION_SHARE) of the products.
+    split_file: str | None = None
+    # mlcore training mode: "cpu-fast" (frozen trunk prefix, cached) or "full" (GPU).
+    mode: str = "cpu-fast"
+    # Upper bound on epochs (None: mlcore's default); early stopping on the held-out products.
+    epochs: int | None = None
+    device: str = "auto"
+    # Switch search over when the new model is better; False leaves it `ready`.
+    activate: bool = True
+    # Switch over even if it is not better.
+    force: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RetrainOptions:
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+@dataclass
+class RetrainOutcome:
+    version: ModelVersion
+    activated: bool
+    reason: str
+
+
+def _is_held_out(sku: str, share: float) -> bool:
+    digest = hashlib.sha256(sku.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
+
+
+def retrain_items(*, split_file: str | None) -> tuple[list, list]:
+    """(train, held-out) mlcore CatalogItems from the active products that have a photo."""
+    from mlcore.data import CatalogItem
+
+    primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id")
+    products = (
+        Product.objects.filter(is_active=True)
+        .annotate(photo=Subquery(primary.values("image")[:1]))
+        .exclude(photo=None)
+        .order_by("sku")
+    )
+    media_root = Path(settings.MEDIA_ROOT)
+    items = {
+        product.sku: CatalogItem(
+            product_id=product.sku,
+            title=product.title,
+            image=str(media_root / product.photo),
+            article_type=product.article_type,
+            colour=product.colour,
+            gender=product.gender,
+            brand=product.brand,
+        )
+        for product in products
+    }
+    if split_file:
+        splits = json.loads(Path(split_file).read_text())
+        if "train" not in splits or "val" not in splits:
+            raise ModelVersionError(f"{split_file} needs `train` and `val` lists of skus")
+        train = [items[sku] for sku in map(str, splits["train"]) if sku in items]
+        held_out = [items[sku] for sku in map(str, splits["val"]) if sku in items]
+    else:
+        share = plugin_settings.VALIDATION_SHARE
+        train = [item for sku, item in items.items() if not _is_held_out(sku, share)]
+        held_out = [item for sku, item in items.items() if _is_held_out(sku, share)]
+    if len(train) < 16 or len(held_out) < 8:
+        raise ModelVersionError(
+            f"Too few products with photos to retrain: {len(train)} to train on and {len(held_out)} held "
+            "out (at least 16 and 8). Import a catalogue first (`manage.py import_catalog`)."
+        )
+    return train, held_out
+
+
+def retrain_prepare(*, options: RetrainOptions) -> ModelVersion:
+    """Import the catalogue if one is given, and create the version (status training)."""
+    if options.catalog:
+        from catalog.importing import catalog_import
+
+        report = catalog_import(path=Path(options.catalog))
+        logger.info(
+            "Imported %d products (%d rejected) before retraining", report.imported, len(report.rejections)
+        )
+    name = f"retrain-{timezone.now():%Y%m%d-%H%M%S}"
+    return model_version_create(name=name, config={"options": options.to_dict()})
+
+
+def _score(report: dict) -> float:
+    from mlcore.evaluation import selection_score
+
+    return selection_score(report)
+
+
+def retrain_run(
+    *,
+    version: ModelVersion,
+    options: RetrainOptions,
+    log: Callable[[str], None] = logger.info,
+    show_progress: bool = False,
+) -> RetrainOutcome:
+    """Train, measure against the active model on the same held-out products, embed, maybe activate.
+
+    Any failure marks the version failed with the error and re-raises; the active model is untouched.
+    """
+    from catalog.encoders import encoder_for_version
+    from mlcore.config import ModelConfig, TrainingConfig
+    from mlcore.evaluation import evaluate
+    from mlcore.training import train
+
+    model_version_claim(version=version)
+    try:
+        train_items, held_out = retrain_items(split_file=options.split_file)
+        active = model_version_get_active()
+        model_config = (
+            ModelConfig.from_dict(active.config["model"])
+            if active is not None and "model" in active.config
+            else ModelConfig()
+        )
+        training_config = TrainingConfig(mode=options.mode, device=options.device)
+        if options.epochs:
+            training_config.epochs = options.epochs
+        output = model_directory() / version.name
+        log(f"Training {version.name} on {len(train_items)} products, {len(held_out)} held out -> {output}")
+        model_version_set_progress(
+            version=version, stage="training", train=len(train_items), held_out=len(held_out)
+        )
+
+        def on_training(stage: str, epoch: int, total: int, metrics: dict) -> None:
+            model_version_set_progress(
+                version=version, stage=stage, epoch=epoch, epochs=total, metrics=metrics
+            )
+            if stage == "validate":
+                log(f"  epoch {epoch}/{total}: {json.dumps({k: round(v, 2) for k, v in metrics.items()})}")
+
+        result = train(
+            train_items,
+            held_out,
+            output,
+            model_config=model_config,
+            training_config=training_config,
+            progress_callback=on_training,
+            show_progress=show_progress,
+        )
+        model_version_set_progress(version=version, stage="measuring")
+        new_report = evaluate(str(result.output_dir), held_out, device=options.device)
+        active_report = evaluate(encoder_for_version(active), held_out) if active is not None else None
+        payload = json.loads((Path(result.output_dir) / "config.json").read_text())
+        version.artifact_path = str(Path(result.output_dir).resolve())
+        version.embedding_dim = int(payload["model"]["embed_dim"])
+        version.config = {**version.config, **payload}
+        version.metrics = {
+            "held_out": new_report,
+            "active_on_held_out": active_report,
+            "active_version": active.name if active else None,
+            "best_epoch": result.best_epoch,
+            "training_seconds": round(result.wall_time_s, 1),
+        }
+        version.save(update_fields=["artifact_path", "embedding_dim", "config", "metrics", "updated_at"])
+        log(
+            f"Held-out R@1 t2i {new_report['t2i']['R@1']:.1f} / i2t {new_report['i2t']['R@1']:.1f}"
+            + (
+                f" (active {active.name}: {active_report['t2i']['R@1']:.1f} / {active_report['i2t']['R@1']:.1f})"
+                if active_report
+                else ""
+            )
+        )
+
+        log("Embedding the catalogue with the new model (the active one keeps serving)...")
+        model_version_build(version=version)
+    except Exception as error:
+        model_version_fail(version=version, error=f"{type(error).__name__}: {error}")
+        raise
+
+    version.refresh_from_db()
+    margin = plugin_settings.ACTIVATION_MARGIN
+    if active_report is not None:
+        gain = _score(new_report) - _score(active_report)
+        better = gain > margin
+        comparison = f"score {_score(new_report):.1f} vs {_score(active_report):.1f} for {active.name} (margin {margin})"
+    else:
+        better, comparison = True, "no model was active"
+    if not options.activate:
+        return RetrainOutcome(version, False, f"left ready (--no-activate); {comparison}")
+    if not (better or options.force):
+        return RetrainOutcome(
+            version,
+            False,
+            f"not better than the active model: {comparison}. Kept `ready`; "
+            f"`manage.py activate_model {version.pk}` switches anyway.",
+        )
+    model_version_activate(version=version)
+    pruned = model_version_prune()
+    reason = ("forced; " if options.force and not better else "") + comparison
+    if pruned:
+        reason += f"; deleted the vectors of {', '.join(pruned)}"
+    return RetrainOutcome(version, True, reason)

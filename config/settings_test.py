@@ -1,0 +1,15 @@
+"""Settings for the test suite: the project's settings, with a Redis database of its own.
+
+Tests publish real Celery messages and start real workers; a separate Redis database (15 by default,
+TEST_REDIS_URL to change) keeps them away from a developer's own worker on the same machine.
+"""
+
+import os
+
+from config.settings import *  # noqa: F403
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CELERY_BROKER_URL = REDIS_URL
+# Worker tests make one batch of every pending product, so that a kill lands inside it.
+PRODUCT_SEARCH_EMBED_BATCH_SIZE = int(os.environ.get("TEST_EMBED_BATCH_SIZE", "32"))
+PRODUCT_SEARCH_MODEL_DIR = os.environ.get("TEST_MODEL_DIR") or None
