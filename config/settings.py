@@ -158,6 +158,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS", "")
+# CORS applies to the API only; storefronts on other origins may send their API key.
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_METHODS = ["GET", "POST", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["accept", "content-type", "x-api-key"]
+# Search API keys (X-Api-Key; empty: open) and throttle rates, e.g. "120/min" or "off".
+PRODUCT_SEARCH_API_KEYS = _env_list("SEARCH_API_KEYS", "")
+_search_anon_rate = os.environ.get("SEARCH_THROTTLE_ANON_RATE", "120/min")
+PRODUCT_SEARCH_THROTTLE_ANON_RATE = None if _search_anon_rate.lower() == "off" else _search_anon_rate
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from django.views.static import serve
 
 urlpatterns: list = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("search.api_urls")),
     path("", include("search.urls")),
 ]
 

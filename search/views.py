@@ -1,14 +1,17 @@
-from django.views.generic import ListView
+"""The storefront page: a template and a small script that call the search API (no external assets)."""
 
-from catalog.selectors import product_list_with_primary_photo
+from typing import Any
+
+from django.views.generic import TemplateView
+
+from search.conf import search_settings
 
 
-class StorefrontView(ListView):
-    """The shop front. Until search lands it lists the catalogue, a page at a time."""
-
+class StorefrontView(TemplateView):
     template_name = "search/storefront.html"
-    context_object_name = "products"
-    paginate_by = 48
 
-    def get_queryset(self):
-        return product_list_with_primary_photo()
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["api_key"] = search_settings.STOREFRONT_API_KEY
+        context["max_query_length"] = search_settings.SEARCH_MAX_QUERY_LENGTH
+        return context

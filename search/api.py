@@ -1,0 +1,362 @@
+"""The search REST API, under /api/v1/: one view per operation; logic lives in search/selectors.py.
+
+Read-only and anonymous by default (no session or CSRF), throttled, with optional API keys
+(search/access.py). Every view rejects parameters it does not know, so a typo (`colr=Navy`) is a 400
+that lists the allowed ones instead of a silently unfiltered result.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.utils.http import urlencode
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from PIL import Image
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.conf import plugin_settings
+from catalog.photos import PhotoRejected, photo_prepare
+from search.access import AnonymousSearchThrottle, ApiKeySearchThrottle, HasApiKeyWhenConfigured
+from search.conf import search_settings
+from search.exceptions import PhotoTooLarge, UnsupportedPhoto
+from search.ranking import FILTER_COLUMNS, SearchFilters
+from search.selectors import (
+    MODES,
+    SearchPage,
+    product_get_by_sku,
+    search_by_photo,
+    search_by_text,
+    search_similar,
+)
+
+# Parameters DRF itself reads (renderer choice); always allowed.
+FRAMEWORK_PARAMETERS = {"format"}
+# Room for the multipart envelope around a photo of the largest allowed size.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def photo_url(request: Request, name: str | None) -> str | None:
+    return request.build_absolute_uri(default_storage.url(name)) if name else None
+
+
+def reject_unknown_parameters(names: Iterable[str], allowed: Iterable[str]) -> None:
+    allowed_set = set(allowed) | FRAMEWORK_PARAMETERS
+    unknown = sorted(set(names) - allowed_set)
+    if unknown:
+        listed = ", ".join(sorted(allowed_set - FRAMEWORK_PARAMETERS))
+        raise ValidationError(
+            {name: [f"Unknown parameter. Allowed parameters: {listed}."] for name in unknown}
+        )
+
+
+class SearchApiView(APIView):
+    authentication_classes: list = []
+    permission_classes = [HasApiKeyWhenConfigured]
+    throttle_classes = [AnonymousSearchThrottle, ApiKeySearchThrottle]
+
+
+def _filter_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text="Repeat to match any of several values.",
+    )
+
+
+class SearchFilterSerializer(serializers.Serializer):
+    """Filters, limit and offset shared by every ranking endpoint."""
+
+    gender = _filter_field()
+    master_category = _filter_field()
+    sub_category = _filter_field()
+    article_type = _filter_field()
+    colour = _filter_field()
+    brand = _filter_field()
+    min_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+    max_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+    limit = serializers.IntegerField(
+        min_value=1, required=False, help_text="Results per page: 1 to 100 (default 24)."
+    )
+    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+
+    class Meta:
+        ref_name = "SearchFilters"
+
+    def validate_limit(self, value: int) -> int:
+        maximum = int(search_settings.SEARCH_MAX_LIMIT)
+        if value > maximum:
+            raise ValidationError(f"Ensure this value is less than or equal to {maximum}.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.setdefault("limit", int(search_settings.SEARCH_DEFAULT_LIMIT))
+        low, high = attrs.get("min_price"), attrs.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ValidationError({"max_price": ["max_price must not be below min_price."]})
+        window = int(search_settings.SEARCH_MAX_WINDOW)
+        if attrs["offset"] + attrs["limit"] > window:
+            raise ValidationError(
+                {"offset": [f"offset + limit must be at most {window}; refine the query instead."]}
+            )
+        return attrs
+
+    @staticmethod
+    def to_filters(data: dict[str, Any]) -> SearchFilters:
+        return SearchFilters(
+            values={name: tuple(data[name]) for name in FILTER_COLUMNS if data.get(name)},
+            min_price=data.get("min_price"),
+            max_price=data.get("max_price"),
+        )
+
+
+class SearchResultSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    title = serializers.CharField()
+    brand = serializers.CharField()
+    colour = serializers.CharField()
+    gender = serializers.CharField()
+    category = serializers.CharField(source="article_type", help_text="The article type, e.g. Shirts.")
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=False, allow_null=True)
+    currency = serializers.CharField()
+    photo_url = serializers.SerializerMethodField()
+    score = serializers.FloatField()
+
+    class Meta:
+        ref_name = "SearchResult"
+
+    def get_photo_url(self, product: Any) -> str | None:
+        return photo_url(self.context["request"], getattr(product, "primary_photo", None))
+
+
+class FacetValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+    param = serializers.CharField(help_text="The filter parameter that selects this value.")
+
+    class Meta:
+        ref_name = "FacetValue"
+
+
+class FacetsSerializer(serializers.Serializer):
+    category = FacetValueSerializer(many=True)
+    colour = FacetValueSerializer(many=True)
+    brand = FacetValueSerializer(many=True)
+    gender = FacetValueSerializer(many=True)
+
+    class Meta:
+        ref_name = "Facets"
+
+
+class ModelVersionSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+    class Meta:
+        ref_name = "ModelVersionSummary"
+
+
+class SearchPageSerializer(serializers.Serializer):
+    """The response of every ranking endpoint."""
+
+    mode = serializers.CharField()
+    model_version = ModelVersionSummarySerializer()
+    took_ms = serializers.FloatField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null.")
+    results = SearchResultSerializer(many=True)
+    facets = FacetsSerializer(help_text="Counts over the best-ranked products that match the filters.")
+
+    class Meta:
+        ref_name = "SearchPage"
+
+
+def page_response(*, request: Request, page: SearchPage, started: float) -> Response:
+    results = []
+    for hit in page.hits:
+        hit.product.score = round(hit.score, 6)  # type: ignore[attr-defined]
+        results.append(hit.product)
+    next_url = None
+    if page.has_more and request.method == "GET":
+        query = request.query_params.copy()
+        query["offset"] = str(page.offset + page.limit)
+        next_url = request.build_absolute_uri(request.path + "?" + urlencode(query.lists(), doseq=True))
+    payload = {
+        "mode": page.mode,
+        "model_version": {"id": page.model_version.pk, "name": page.model_version.name},
+        "took_ms": 0.0,
+        "limit": page.limit,
+        "offset": page.offset,
+        "next": next_url,
+        "results": results,
+        "facets": page.facets,
+    }
+    data = SearchPageSerializer(payload, context={"request": request}).data
+    data["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return Response(data)
+
+
+class SearchApi(SearchApiView):
+    class FilterSerializer(SearchFilterSerializer):
+        q = serializers.CharField(
+            max_length=search_settings.SEARCH_MAX_QUERY_LENGTH,
+            help_text="What to look for, e.g. `navy check shirt` (at most 512 characters).",
+            error_messages={
+                "required": "Give a search query in `q`, e.g. ?q=navy check shirt.",
+                "blank": "The search query is empty; type what you are looking for.",
+            },
+        )
+        mode = serializers.ChoiceField(choices=MODES, required=False, help_text="`vector` or `hybrid`.")
+
+        class Meta:
+            ref_name = "TextSearchParameters"
+
+    @extend_schema(parameters=[FilterSerializer], responses=SearchPageSerializer, operation_id="search_text")
+    def get(self, request: Request) -> Response:
+        started = time.perf_counter()
+        serializer = self.FilterSerializer(data=request.query_params)
+        reject_unknown_parameters(request.query_params.keys(), serializer.fields.keys())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        page = search_by_text(
+            query=data["q"],
+            filters=SearchFilterSerializer.to_filters(data),
+            limit=data["limit"],
+            offset=data["offset"],
+            mode=data.get("mode"),
+        )
+        return page_response(request=request, page=page, started=started)
+
+
+class PhotoSearchApi(SearchApiView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        photo = serializers.FileField(help_text="A JPEG, PNG or WebP photo, at most 10 MB.")
+
+        class Meta:
+            ref_name = "PhotoSearchInput"
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        parameters=[SearchFilterSerializer],
+        responses=SearchPageSerializer,
+        operation_id="search_photo",
+    )
+    def post(self, request: Request) -> Response:
+        started = time.perf_counter()
+        max_bytes = int(plugin_settings.MAX_IMAGE_BYTES)
+        # Refuse an oversized upload from its declared length, before reading the body.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > max_bytes + MULTIPART_OVERHEAD_BYTES:
+            raise PhotoTooLarge(f"The photo is larger than the limit of {max_bytes / (1024 * 1024):.0f} MB.")
+        fields = self.InputSerializer().fields.keys()
+        filter_fields = SearchFilterSerializer().fields.keys()
+        reject_unknown_parameters(request.query_params.keys(), filter_fields)
+        reject_unknown_parameters(request.data.keys(), [*fields, *filter_fields])
+        photo_file = request.FILES.get("photo")
+        if photo_file is None:
+            raise ValidationError({"photo": ["Attach a photo as the multipart field `photo`."]})
+        query = request.query_params.copy()
+        for name, values in request.data.lists():  # type: ignore[attr-defined]  # a QueryDict
+            if name != "photo":
+                query.setlist(name, values)
+        serializer = SearchFilterSerializer(data=query)
+        serializer.is_valid(raise_exception=True)
+        try:
+            prepared = photo_prepare(photo_file)
+        except PhotoRejected as error:
+            message = " ".join(error.messages)
+            if error.code == "too_large":
+                raise PhotoTooLarge(message) from error
+            if error.code in ("not_an_image", "unsupported_format"):
+                raise UnsupportedPhoto(message) from error
+            raise ValidationError({"photo": [message]}) from error
+        image = Image.open(io.BytesIO(prepared.content))
+        data = serializer.validated_data
+        page = search_by_photo(
+            photo=image,
+            filters=SearchFilterSerializer.to_filters(data),
+            limit=data["limit"],
+            offset=data["offset"],
+        )
+        return page_response(request=request, page=page, started=started)
+
+
+def _product_or_404(sku: str):
+    product = product_get_by_sku(sku=sku)
+    if product is None:
+        raise NotFound(f"No product with sku {sku!r}.")
+    return product
+
+
+SKU_PARAMETER = OpenApiParameter("sku", str, OpenApiParameter.PATH, description="The product's SKU.")
+
+
+class ProductDetailApi(SearchApiView):
+    class OutputSerializer(serializers.Serializer):
+        sku = serializers.CharField()
+        title = serializers.CharField()
+        description = serializers.CharField()
+        brand = serializers.CharField()
+        gender = serializers.CharField()
+        colour = serializers.CharField()
+        master_category = serializers.CharField()
+        sub_category = serializers.CharField()
+        article_type = serializers.CharField()
+        season = serializers.CharField()
+        usage = serializers.CharField()
+        price = serializers.DecimalField(
+            max_digits=12, decimal_places=2, coerce_to_string=False, allow_null=True
+        )
+        currency = serializers.CharField()
+        attributes = serializers.DictField()
+        photo_urls = serializers.SerializerMethodField()
+
+        class Meta:
+            ref_name = "ProductDetail"
+
+        def get_photo_urls(self, product: Any) -> list[str]:
+            request = self.context["request"]
+            return [photo_url(request, image.image.name) or "" for image in product.images.all()]
+
+    @extend_schema(parameters=[SKU_PARAMETER], responses=OutputSerializer, operation_id="product_detail")
+    def get(self, request: Request, sku: str) -> Response:
+        reject_unknown_parameters(request.query_params.keys(), [])
+        product = _product_or_404(sku)
+        return Response(self.OutputSerializer(product, context={"request": request}).data)
+
+
+class SimilarProductsApi(SearchApiView):
+    class FilterSerializer(SearchFilterSerializer):
+        class Meta:
+            ref_name = "SimilarProductsParameters"
+
+    @extend_schema(
+        parameters=[SKU_PARAMETER, FilterSerializer],
+        responses=SearchPageSerializer,
+        operation_id="product_similar",
+    )
+    def get(self, request: Request, sku: str) -> Response:
+        started = time.perf_counter()
+        serializer = self.FilterSerializer(data=request.query_params)
+        reject_unknown_parameters(request.query_params.keys(), serializer.fields.keys())
+        serializer.is_valid(raise_exception=True)
+        product = _product_or_404(sku)
+        data = serializer.validated_data
+        page = search_similar(
+            product=product,
+            filters=SearchFilterSerializer.to_filters(data),
+            limit=data["limit"],
+            offset=data["offset"],
+        )
+        return page_response(request=request, page=page, started=started)

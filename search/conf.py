@@ -1,0 +1,69 @@
+"""Search settings, prefixed `PRODUCT_SEARCH_` like the catalogue's (catalog/conf.py).
+
+Kept beside the search code that reads them; a host shop overrides any of them in its Django
+settings, e.g. `PRODUCT_SEARCH_SEARCH_DEFAULT_MODE = "hybrid"`. Read lazily and reset on
+`setting_changed`, so `override_settings` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from catalog.conf import PREFIX
+
+DEFAULTS: dict[str, Any] = {
+    # `vector` or `hybrid` (vector + full-text by reciprocal rank fusion) when a query names none;
+    # chosen by bench/search_quality.py (figures in BENCHMARKS.md).
+    "SEARCH_DEFAULT_MODE": "vector",
+    # Weight of the photo score in a text query's score (the product-text score gets 1 - weight);
+    # measured on the Myntra val split by bench/search_quality.py.
+    "SEARCH_IMAGE_WEIGHT": 0.5,
+    "SEARCH_DEFAULT_LIMIT": 24,
+    "SEARCH_MAX_LIMIT": 100,
+    # Deepest result served (offset + limit): past it a similarity ranking means little.
+    "SEARCH_MAX_WINDOW": 500,
+    # Nearest neighbours taken from each HNSW index: at least this many, and twice offset + limit.
+    "SEARCH_MIN_CANDIDATES": 100,
+    # Facet counts are over this many best-ranked products matching the filters.
+    "SEARCH_FACET_POOL": 100,
+    # pgvector iterative index scan: index tuples visited at most when filters discard many.
+    "SEARCH_MAX_SCAN_TUPLES": 20000,
+    # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).
+    "SEARCH_RRF_K": 60,
+    "SEARCH_MAX_QUERY_LENGTH": 512,
+    # API keys accepted in the `X-Api-Key` header. Empty: the API is open (anonymous, read-only).
+    "API_KEYS": (),
+    # The key the bundled storefront page sends when API_KEYS is set ("" sends none).
+    "STOREFRONT_API_KEY": "",
+    # DRF throttle rates ("120/min"; None switches it off): per client IP without a key, per key with one.
+    "THROTTLE_ANON_RATE": "120/min",
+    "THROTTLE_API_KEY_RATE": "1200/min",
+}
+
+
+class SearchSettings:
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown product-search setting {PREFIX}{name}")
+        if name not in self._cache:
+            self._cache[name] = getattr(settings, PREFIX + name, DEFAULTS[name])
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+search_settings = SearchSettings()
+
+
+@receiver(setting_changed)
+def _reload_search_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        search_settings.reload()

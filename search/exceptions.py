@@ -1,0 +1,38 @@
+"""API errors of search: each says what went wrong and what to do."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class NoActiveModel(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "Search is unavailable: no active model. Run `manage.py retrain` or `manage.py activate_model N`."
+    )
+    default_code = "no_active_model"
+
+
+class ModelFilesMissing(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The active model's files are missing. Retrain it or activate another version."
+    default_code = "model_files_missing"
+
+
+class PhotoTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The photo is too large. Resize or compress it and try again."
+    default_code = "photo_too_large"
+
+
+class UnsupportedPhoto(APIException):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_detail = "This file is not a photo we can read. Upload a JPEG, PNG or WebP photo."
+    default_code = "unsupported_photo"
+
+
+class InvalidApiKey(APIException):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = "A valid API key is required in the X-Api-Key header."
+    default_code = "invalid_api_key"

@@ -1,0 +1,251 @@
+"""The ranking SQL: nearest products by cosine in pgvector, and full-text ranks for hybrid search.
+
+Every vector query has the shape the per-version partial HNSW indexes answer
+(catalog/vector_indexes.py): `WHERE model_version_id = <literal> AND kind = '<literal>' ORDER BY
+(embedding::halfvec(dim)) <=> query LIMIT k`. Version id and kind are inlined as literals (never
+parameters), so the partial-index predicate matches even in a prepared statement.
+
+Filters join `catalog_product`. pgvector 0.8's iterative index scan (`hnsw.iterative_scan =
+relaxed_order`, set per transaction) keeps reading the index until `k` rows pass the filters, so a
+filter that keeps 5% of the products still fills the page; relaxed order means the rows come back
+nearly sorted, so the outer query sorts them again by exact distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+
+from catalog.models import ModelVersion
+from catalog.vector_indexes import vector_expression
+from search.conf import search_settings
+
+# Filter name -> catalog_product column. Values of one filter are ORed, filters are ANDed.
+FILTER_COLUMNS = {
+    "gender": "gender",
+    "master_category": "master_category",
+    "sub_category": "sub_category",
+    "article_type": "article_type",
+    "colour": "colour",
+    "brand": "brand",
+}
+FACET_COLUMNS = ("article_type", "colour", "brand", "gender")
+# hnsw.ef_search accepts 1..1000.
+EF_SEARCH_MAX = 1000
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Attribute filters (case-insensitive exact values; several values of one filter mean OR)."""
+
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    # Not exposed by the API: restricts a ranking to these products (benchmarks, tests).
+    product_ids: tuple[int, ...] | None = None
+    exclude_product_id: int | None = None
+
+    def where_sql(self, alias: str = "p") -> tuple[str, dict[str, Any]]:
+        """SQL conditions on catalog_product (`alias`) and their named parameters."""
+        conditions = [f"{alias}.is_active"]
+        params: dict[str, Any] = {}
+        for name, values in sorted(self.values.items()):
+            if not values:
+                continue
+            column = FILTER_COLUMNS[name]
+            conditions.append(f"lower({alias}.{column}) = ANY(%(f_{name})s)")
+            params[f"f_{name}"] = [value.strip().lower() for value in values]
+        if self.min_price is not None:
+            conditions.append(f"{alias}.price >= %(min_price)s")
+            params["min_price"] = self.min_price
+        if self.max_price is not None:
+            conditions.append(f"{alias}.price <= %(max_price)s")
+            params["max_price"] = self.max_price
+        if self.product_ids is not None:
+            conditions.append(f"{alias}.id = ANY(%(only_ids)s)")
+            params["only_ids"] = list(self.product_ids)
+        if self.exclude_product_id is not None:
+            conditions.append(f"{alias}.id <> %(exclude_id)s")
+            params["exclude_id"] = self.exclude_product_id
+        return " AND ".join(conditions), params
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One product in a ranking, with what the facets need."""
+
+    product_id: int
+    score: float
+    image_similarity: float | None
+    text_similarity: float | None
+    attributes: dict[str, str]
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{float(value):.6f}" for value in np.asarray(vector, dtype=np.float32)) + "]"
+
+
+def _nearest_cte(*, name: str, version: ModelVersion, kind: str, k: int, where: str) -> str:
+    """The k nearest `kind` rows of the version under the product filters: the HNSW-index query."""
+    dim = int(version.embedding_dim or 0)
+    expression = vector_expression(dim=dim)
+    return (
+        f"{name} AS MATERIALIZED (\n"
+        f"  SELECT e.product_id, {expression} <=> %(q_{kind})s::halfvec({dim}) AS distance\n"
+        f"  FROM catalog_productembedding e JOIN catalog_product p ON p.id = e.product_id\n"
+        f"  WHERE e.model_version_id = {int(version.pk)} AND e.kind = '{kind}' AND {where}\n"
+        f"  ORDER BY {expression} <=> %(q_{kind})s::halfvec({dim})\n"
+        f"  LIMIT {int(k)}\n"
+        ")"
+    )
+
+
+def nearest_sql(*, version: ModelVersion, kind: str, k: int, filters: SearchFilters) -> tuple[str, dict]:
+    """One index's k nearest products, alone (used by EXPLAIN tests and the latency benchmark)."""
+    where, params = filters.where_sql()
+    cte = _nearest_cte(name="hits", version=version, kind=kind, k=k, where=where)
+    return f"WITH {cte}\nSELECT product_id, distance FROM hits ORDER BY distance", params
+
+
+def ranking_sql(
+    *, version: ModelVersion, kinds: Sequence[str], image_weight: float, k: int, filters: SearchFilters
+) -> tuple[str, dict[str, Any]]:
+    """Products near the query vectors, scored and sorted, best first.
+
+    Each kind in `kinds` (image, text) contributes its k nearest products under the filters; every
+    candidate is then scored exactly against both kinds (best photo of each product), and the score
+    is `image_weight * photo similarity + (1 - image_weight) * text similarity` (similarity = 1 -
+    cosine distance). A product with no vector of one kind is scored by the other alone.
+    """
+    where, params = filters.where_sql()
+    dim = int(version.embedding_dim or 0)
+    expression = vector_expression(dim=dim)
+    ctes = [_nearest_cte(name=f"{kind}_hits", version=version, kind=kind, k=k, where=where) for kind in kinds]
+    union = " UNION ".join(f"SELECT product_id FROM {kind}_hits" for kind in kinds)
+    per_kind = ",\n".join(
+        f"    min(CASE WHEN e.kind = '{kind}' THEN {expression} <=> %(q_{kind})s::halfvec({dim}) END)"
+        f" AS {kind}_distance"
+        for kind in kinds
+    )
+    if len(kinds) == 2:
+        weight = float(image_weight)
+        score = (
+            f"coalesce({weight!r} * (1 - s.image_distance) + {1 - weight!r} * (1 - s.text_distance), "
+            "1 - s.image_distance, 1 - s.text_distance)"
+        )
+    else:
+        score = f"1 - s.{kinds[0]}_distance"
+    kind_list = ", ".join(f"'{kind}'" for kind in kinds)
+    columns = ", ".join(f"p.{column}" for column in FACET_COLUMNS)
+    distances = ", ".join(f"s.{kind}_distance" for kind in kinds)
+    sql = (
+        "WITH " + ",\n".join(ctes) + f",\ncandidates AS ({union}),\n"
+        "scored AS (\n"
+        f"  SELECT e.product_id,\n{per_kind}\n"
+        "  FROM catalog_productembedding e\n"
+        f"  WHERE e.model_version_id = {int(version.pk)} AND e.kind IN ({kind_list})\n"
+        "    AND e.product_id IN (SELECT product_id FROM candidates)\n"
+        "  GROUP BY e.product_id\n"
+        ")\n"
+        f"SELECT s.product_id, {score} AS score, {distances}, {columns}\n"
+        "FROM scored s JOIN catalog_product p ON p.id = s.product_id\n"
+        "ORDER BY score DESC, s.product_id"
+    )
+    return sql, params
+
+
+def fulltext_sql(*, k: int, filters: SearchFilters) -> tuple[str, dict[str, Any]]:
+    """Products whose search document matches any word of the query, by ts_rank_cd, best first.
+
+    Words are ORed (plainto_tsquery ANDs them): a shopper's query rarely matches every word of a title.
+    """
+    where, params = filters.where_sql()
+    columns = ", ".join(f"p.{column}" for column in FACET_COLUMNS)
+    sql = (
+        "WITH query AS (SELECT replace(plainto_tsquery('english', %(text)s)::text, '&', '|') AS text)\n"
+        f"SELECT p.id, ts_rank_cd(p.search_document, to_tsquery('english', query.text)) AS rank, {columns}\n"
+        "FROM catalog_product p, query\n"
+        f"WHERE query.text <> '' AND p.search_document @@ to_tsquery('english', query.text) AND {where}\n"
+        f"ORDER BY rank DESC, p.id LIMIT {int(k)}"
+    )
+    return sql, params
+
+
+def _set_scan_options(cursor: Any, *, k: int) -> None:
+    """Per-transaction HNSW options: a candidate list of k, and iterative scans for filters."""
+    cursor.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true),"
+        " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+        " set_config('hnsw.max_scan_tuples', %s, true)",
+        [str(min(max(k, 40), EF_SEARCH_MAX)), str(int(search_settings.SEARCH_MAX_SCAN_TUPLES))],
+    )
+
+
+def _row_attributes(row: Sequence[Any]) -> dict[str, str]:
+    return dict(zip(FACET_COLUMNS, row[-len(FACET_COLUMNS) :], strict=True))
+
+
+def rank_by_vectors(
+    *,
+    version: ModelVersion,
+    vectors: dict[str, np.ndarray],
+    image_weight: float,
+    k: int,
+    filters: SearchFilters,
+    fulltext: str | None = None,
+) -> tuple[list[Candidate], list[Candidate] | None]:
+    """The vector ranking (and, given `fulltext`, the full-text ranking) in one transaction."""
+    kinds = [kind for kind in ("image", "text") if kind in vectors]
+    sql, params = ranking_sql(version=version, kinds=kinds, image_weight=image_weight, k=k, filters=filters)
+    params.update({f"q_{kind}": vector_literal(vectors[kind]) for kind in kinds})
+    text_ranking = None
+    with transaction.atomic(), connection.cursor() as cursor:
+        _set_scan_options(cursor, k=k)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if fulltext is not None:
+            fts_sql, fts_params = fulltext_sql(k=k, filters=filters)
+            cursor.execute(fts_sql, {**fts_params, "text": fulltext})
+            text_ranking = [
+                Candidate(row[0], float(row[1]), None, None, _row_attributes(row))
+                for row in cursor.fetchall()
+            ]
+    vector_ranking = []
+    for row in rows:
+        distances = dict(zip(kinds, row[2 : 2 + len(kinds)], strict=True))
+        vector_ranking.append(
+            Candidate(
+                product_id=row[0],
+                score=float(row[1]),
+                image_similarity=None if distances.get("image") is None else 1 - float(distances["image"]),
+                text_similarity=None if distances.get("text") is None else 1 - float(distances["text"]),
+                attributes=_row_attributes(row),
+            )
+        )
+    return vector_ranking, text_ranking
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Candidate]], *, k: int) -> list[Candidate]:
+    """Fuse rankings by the sum of 1 / (k + rank) (rank from 1); ties by product id."""
+    scores: dict[int, float] = {}
+    first_seen: dict[int, Candidate] = {}
+    for ranking in rankings:
+        for rank, candidate in enumerate(ranking, start=1):
+            scores[candidate.product_id] = scores.get(candidate.product_id, 0.0) + 1.0 / (k + rank)
+            first_seen.setdefault(candidate.product_id, candidate)
+    ordered = sorted(scores, key=lambda product_id: (-scores[product_id], product_id))
+    return [
+        Candidate(
+            product_id=product_id,
+            score=scores[product_id],
+            image_similarity=first_seen[product_id].image_similarity,
+            text_similarity=first_seen[product_id].text_similarity,
+            attributes=first_seen[product_id].attributes,
+        )
+        for product_id in ordered
+    ]

@@ -1,0 +1,235 @@
+"""Reads of search: text, photo and similar-product rankings, facets, product details.
+
+The active model version encodes the query (its encoder is loaded once per process,
+catalog/encoders.py); search/ranking.py ranks in pgvector. Views call only these functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db.models import Prefetch
+from PIL import Image
+
+from catalog.embedding import product_embedding_text
+from catalog.encoders import ModelArtifactMissing, encoder_for_version
+from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
+from catalog.selectors import model_version_get_active, product_list_with_primary_photo
+from search.conf import search_settings
+from search.exceptions import ModelFilesMissing, NoActiveModel
+from search.ranking import (
+    FACET_COLUMNS,
+    Candidate,
+    SearchFilters,
+    rank_by_vectors,
+    reciprocal_rank_fusion,
+)
+
+MODES = ("vector", "hybrid")
+# Facet name in the API -> the product column counted and the filter parameter that selects it.
+FACETS = {"category": "article_type", "colour": "colour", "brand": "brand", "gender": "gender"}
+
+
+@dataclass
+class SearchHit:
+    product: Product
+    score: float
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    model_version: ModelVersion
+    mode: str
+    offset: int
+    limit: int
+    has_more: bool
+    facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def search_version_get_active() -> ModelVersion:
+    version = model_version_get_active()
+    if version is None or not version.embedding_dim:
+        raise NoActiveModel()
+    return version
+
+
+def _encoder(version: ModelVersion):
+    try:
+        return encoder_for_version(version)
+    except ModelArtifactMissing as error:
+        raise ModelFilesMissing(str(error)) from error
+
+
+def query_encode_text(*, version: ModelVersion, text: str) -> np.ndarray:
+    return _encoder(version).encode_texts([text])[0]
+
+
+def query_encode_photo(*, version: ModelVersion, photo: Image.Image) -> np.ndarray:
+    return _encoder(version).encode_images([photo.convert("RGB")])[0]
+
+
+def _candidate_count(*, offset: int, limit: int) -> int:
+    return max(
+        int(search_settings.SEARCH_MIN_CANDIDATES),
+        2 * (offset + limit),
+        int(search_settings.SEARCH_FACET_POOL),
+    )
+
+
+def facet_counts(candidates: Sequence[Candidate]) -> dict[str, list[dict[str, Any]]]:
+    """Value counts of the facet columns over the best SEARCH_FACET_POOL candidates."""
+    pool = candidates[: int(search_settings.SEARCH_FACET_POOL)]
+    facets = {}
+    for name, column in FACETS.items():
+        assert column in FACET_COLUMNS
+        counts = Counter(candidate.attributes[column] for candidate in pool if candidate.attributes[column])
+        facets[name] = [
+            {"value": value, "count": count, "param": column}
+            for value, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        ]
+    return facets
+
+
+def _page(
+    *,
+    ranking: list[Candidate],
+    version: ModelVersion,
+    mode: str,
+    offset: int,
+    limit: int,
+    timings: dict[str, float],
+) -> SearchPage:
+    started = time.perf_counter()
+    window = ranking[offset : offset + limit]
+    products = product_list_with_primary_photo().filter(pk__in=[candidate.product_id for candidate in window])
+    by_id = {product.pk: product for product in products}
+    hits = [
+        SearchHit(product=by_id[candidate.product_id], score=candidate.score)
+        for candidate in window
+        if candidate.product_id in by_id
+    ]
+    timings["fetch_ms"] = (time.perf_counter() - started) * 1000
+    return SearchPage(
+        hits=hits,
+        model_version=version,
+        mode=mode,
+        offset=offset,
+        limit=limit,
+        has_more=len(ranking) > offset + limit and offset + limit < int(search_settings.SEARCH_MAX_WINDOW),
+        facets=facet_counts(ranking),
+        timings_ms=timings,
+    )
+
+
+def search_by_text(
+    *, query: str, filters: SearchFilters, limit: int, offset: int = 0, mode: str | None = None
+) -> SearchPage:
+    """Products for a text query: photos and product texts ranked by cosine, fused; `hybrid` adds
+    PostgreSQL full-text ranking by reciprocal rank fusion."""
+    mode = mode or search_settings.SEARCH_DEFAULT_MODE
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}")
+    version = search_version_get_active()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    vector = query_encode_text(version=version, text=query)
+    timings["encode_ms"] = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    k = _candidate_count(offset=offset, limit=limit)
+    vector_ranking, text_ranking = rank_by_vectors(
+        version=version,
+        vectors={"image": vector, "text": vector},
+        image_weight=float(search_settings.SEARCH_IMAGE_WEIGHT),
+        k=k,
+        filters=filters,
+        fulltext=query if mode == "hybrid" else None,
+    )
+    ranking = vector_ranking
+    if text_ranking is not None:
+        ranking = reciprocal_rank_fusion(
+            [vector_ranking[:k], text_ranking], k=int(search_settings.SEARCH_RRF_K)
+        )
+    timings["rank_ms"] = (time.perf_counter() - started) * 1000
+    return _page(ranking=ranking, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
+
+
+def search_by_photo(*, photo: Image.Image, filters: SearchFilters, limit: int, offset: int = 0) -> SearchPage:
+    """Products whose photos look like `photo`: product photos ranked by cosine, best photo per product."""
+    version = search_version_get_active()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    vector = query_encode_photo(version=version, photo=photo)
+    timings["encode_ms"] = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    ranking, _ = rank_by_vectors(
+        version=version,
+        vectors={"image": vector},
+        image_weight=1.0,
+        k=_candidate_count(offset=offset, limit=limit),
+        filters=filters,
+    )
+    timings["rank_ms"] = (time.perf_counter() - started) * 1000
+    return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
+
+
+def _product_vectors(*, version: ModelVersion, product: Product) -> dict[str, np.ndarray]:
+    """The product's primary-photo and text vectors of `version`; encoded now when not stored yet."""
+    rows = ProductEmbedding.objects.filter(model_version=version, product=product).select_related("image")
+    vectors: dict[str, np.ndarray] = {}
+    best_position = None
+    for row in rows:
+        vector = np.asarray(row.embedding.to_list(), dtype=np.float32)
+        if row.kind == ProductEmbedding.Kind.TEXT or row.image is None:
+            vectors["text"] = vector
+        elif best_position is None or (row.image.position, row.image.pk) < best_position:
+            best_position = (row.image.position, row.image.pk)
+            vectors["image"] = vector
+    if "text" not in vectors:
+        vectors["text"] = query_encode_text(version=version, text=product_embedding_text(product))
+    if "image" not in vectors:
+        primary = ProductImage.objects.filter(product=product).order_by("position", "id").first()
+        if primary is not None:
+            with primary.image.open("rb") as handle:
+                photo = Image.open(handle)
+                photo.load()
+            vectors["image"] = query_encode_photo(version=version, photo=photo)
+    return vectors
+
+
+def search_similar(*, product: Product, filters: SearchFilters, limit: int, offset: int = 0) -> SearchPage:
+    """Products like `product` ("more like this"): its photo and text against the catalogue's, fused
+    with the same weight as a text query; the product itself is left out."""
+    version = search_version_get_active()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    vectors = _product_vectors(version=version, product=product)
+    timings["encode_ms"] = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    filters = SearchFilters(
+        values=filters.values,
+        min_price=filters.min_price,
+        max_price=filters.max_price,
+        exclude_product_id=product.pk,
+    )
+    ranking, _ = rank_by_vectors(
+        version=version,
+        vectors=vectors,
+        image_weight=float(search_settings.SEARCH_IMAGE_WEIGHT),
+        k=_candidate_count(offset=offset, limit=limit),
+        filters=filters,
+    )
+    timings["rank_ms"] = (time.perf_counter() - started) * 1000
+    return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
+
+
+def product_get_by_sku(*, sku: str) -> Product | None:
+    """An active product with its photos in order, or None."""
+    photos = Prefetch("images", queryset=ProductImage.objects.order_by("position", "id"))
+    return Product.objects.filter(sku=sku, is_active=True).prefetch_related(photos).first()

@@ -1,0 +1,158 @@
+"""GET /api/v1/search/: ranking, fusion, filters, facets, pagination and every 400."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from rest_framework.test import APIClient
+
+from catalog.models import ModelVersion
+from tests.search.conftest import basis
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/search/"
+FUSED_N2 = 0.6 * math.sqrt(0.5)
+FUSED_N3 = 0.4 * math.sqrt(0.5)
+
+
+def get(params, **headers):
+    return APIClient().get(URL, params, **headers)
+
+
+def skus(response):
+    return [result["sku"] for result in response.json()["results"]]
+
+
+def test_text_query_ranks_by_photo_and_text_cosine_fused_with_the_weight(small_catalog):
+    response = get({"q": "navy shirt"})
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert skus(response) == ["N1", "N2", "N3", "R4", "R5"]
+    scores = [result["score"] for result in body["results"]]
+    assert scores == pytest.approx([1.0, FUSED_N2, FUSED_N3, 0.0, 0.0], abs=2e-3)
+    first = body["results"][0]
+    assert first["title"].startswith("Roadster Men Navy Blue Check Shirt")
+    assert first["category"] == "Shirts" and first["colour"] == "Navy Blue" and first["price"] == 500.0
+    assert first["photo_url"] == "http://testserver/media/products/N1-0.jpg"
+    assert body["model_version"] == {
+        "id": small_catalog["N1"].embeddings.first().model_version_id,
+        "name": "chosen-vectors",
+    }
+    assert body["mode"] == "vector" and body["took_ms"] > 0 and body["next"] is None
+
+
+def test_photo_weight_setting_changes_the_fusion(small_catalog, settings):
+    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 0.2  # text now counts more: N3 overtakes N2
+    assert skus(get({"q": "navy shirt"}))[:3] == ["N1", "N3", "N2"]
+
+
+def test_a_product_with_several_photos_appears_once_scored_by_its_best_photo(
+    active_version, query_vector, settings
+):
+    from tests.search.conftest import add_product, index_build, unit
+
+    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 1.0
+    add_product(active_version, sku="MULTI", image=[basis(2), basis(0), unit(1, 1)], text=basis(3))
+    add_product(active_version, sku="ONE", image=unit(1, 1), text=basis(3))
+    index_build(active_version)
+
+    response = get({"q": "anything"})
+    assert skus(response) == ["MULTI", "ONE"]
+    assert response.json()["results"][0]["score"] == pytest.approx(1.0, abs=2e-3)
+
+
+def test_filters_and_a_repeated_filter_means_or(small_catalog):
+    assert skus(get({"q": "x", "colour": "Navy Blue"})) == ["N1", "N2"]
+    assert skus(get({"q": "x", "colour": ["navy blue", "Red"]})) == ["N1", "N2", "R4", "R5"]
+    assert skus(get({"q": "x", "colour": ["Blue", "Red"], "gender": "Women"})) == ["N3", "R4"]
+    assert skus(get({"q": "x", "article_type": "Tops", "brand": "Mango"})) == ["N3", "R4"]
+
+
+def test_price_range_is_inclusive_and_skips_unpriced_products(small_catalog):
+    assert skus(get({"q": "x", "min_price": "500", "max_price": "1500"})) == ["N1", "N2", "N3"]
+    assert skus(get({"q": "x", "max_price": "499.99"})) == ["R4"]
+
+
+def test_facets_count_the_matching_products(small_catalog):
+    facets = get({"q": "x", "gender": "Men"}).json()["facets"]
+    assert facets["colour"] == [
+        {"value": "Navy Blue", "count": 2, "param": "colour"},
+        {"value": "Red", "count": 1, "param": "colour"},
+    ]
+    assert facets["category"] == [{"value": "Shirts", "count": 3, "param": "article_type"}]
+    assert facets["gender"] == [{"value": "Men", "count": 3, "param": "gender"}]
+    assert facets["brand"] == [{"value": "Roadster", "count": 3, "param": "brand"}]
+
+
+def test_limit_and_offset_page_through_the_ranking(small_catalog):
+    first = get({"q": "x", "limit": 2}).json()
+    assert [result["sku"] for result in first["results"]] == ["N1", "N2"]
+    assert first["next"] == "http://testserver/api/v1/search/?q=x&limit=2&offset=2"
+    second = APIClient().get(first["next"]).json()
+    assert [result["sku"] for result in second["results"]] == ["N3", "R4"]
+    last = get({"q": "x", "limit": 2, "offset": 4}).json()
+    assert [result["sku"] for result in last["results"]] == ["R5"] and last["next"] is None
+
+
+def test_hybrid_mode_fuses_full_text_ranks_by_reciprocal_rank_fusion(small_catalog):
+    # Vector ranking: N1 N2 N3 R4 R5. Full text "mango": N3 and R4 (brand, weight B) only.
+    response = get({"q": "mango", "mode": "hybrid"})
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["mode"] == "hybrid"
+    # RRF k=60: N3 = 1/63 + 1/61, R4 = 1/64 + 1/62 (ties on full text broken by id), N1 = 1/61, N2 = 1/62.
+    assert skus(response) == ["N3", "R4", "N1", "N2", "R5"]
+    assert body["results"][0]["score"] == pytest.approx(1 / 63 + 1 / 61, abs=1e-6)
+
+
+def test_default_mode_comes_from_the_setting(small_catalog, settings):
+    settings.PRODUCT_SEARCH_SEARCH_DEFAULT_MODE = "hybrid"
+    assert get({"q": "mango"}).json()["mode"] == "hybrid"
+
+
+@pytest.mark.parametrize(
+    "params, field, message",
+    [
+        ({}, "q", "Give a search query in `q`"),
+        ({"q": ""}, "q", "The search query is empty"),
+        ({"q": "   "}, "q", "The search query is empty"),
+        ({"q": "x" * 513}, "q", "no more than 512 characters"),
+        ({"q": "x", "limit": "0"}, "limit", "greater than or equal to 1"),
+        ({"q": "x", "limit": "101"}, "limit", "less than or equal to 100"),
+        ({"q": "x", "limit": "ten"}, "limit", "valid integer"),
+        ({"q": "x", "offset": "-1"}, "offset", "greater than or equal to 0"),
+        ({"q": "x", "mode": "magic"}, "mode", "not a valid choice"),
+        ({"q": "x", "min_price": "cheap"}, "min_price", "valid number"),
+        ({"q": "x", "min_price": "10", "max_price": "5"}, "max_price", "must not be below min_price"),
+        ({"q": "x", "colr": "Navy"}, "colr", "Unknown parameter. Allowed parameters: article_type, brand"),
+    ],
+)
+def test_bad_parameters_are_400_with_field_messages(small_catalog, params, field, message):
+    response = get(params)
+    assert response.status_code == 400
+    assert message in " ".join(response.json()[field])
+
+
+def test_a_query_of_512_characters_is_accepted(small_catalog):
+    assert get({"q": "x" * 512}).status_code == 200
+
+
+def test_no_active_model_is_503_saying_what_to_run(db):
+    response = get({"q": "navy shirt"})
+    assert response.status_code == 503
+    assert "no active model" in response.json()["detail"]
+    assert "manage.py retrain" in response.json()["detail"]
+
+
+def test_an_active_model_without_its_files_is_503(small_catalog, monkeypatch):
+    monkeypatch.undo()  # the real encoder: the version's artifact_path is empty
+    response = get({"q": "navy shirt"})
+    assert response.status_code == 503 and "no model files" in response.json()["detail"]
+
+
+def test_a_ready_but_inactive_version_is_not_used(small_catalog):
+    ModelVersion.objects.update(status=ModelVersion.Status.READY)
+    assert get({"q": "x"}).status_code == 503
