@@ -41,7 +41,7 @@ EF_SEARCH_MAX = 1000
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Attribute filters (case-insensitive exact values; several values of one filter mean OR)."""
+    """Attribute filters (exact values; several values of one filter mean OR)."""
 
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
     min_price: Decimal | None = None
@@ -58,8 +58,10 @@ class SearchFilters:
             if not values:
                 continue
             column = FILTER_COLUMNS[name]
-            conditions.append(f"lower({alias}.{column}) = ANY(%(f_{name})s)")
-            params[f"f_{name}"] = [value.strip().lower() for value in values]
+            # Exact values (as the facets list them): the planner then knows from the column
+            # statistics how selective the filter is, and picks the HNSW scan or an exact scan.
+            conditions.append(f"{alias}.{column} = ANY(%(f_{name})s)")
+            params[f"f_{name}"] = [value.strip() for value in values]
         if self.min_price is not None:
             conditions.append(f"{alias}.price >= %(min_price)s")
             params["min_price"] = self.min_price
@@ -127,9 +129,11 @@ def ranking_sql(
     expression = vector_expression(dim=dim)
     ctes = [_nearest_cte(name=f"{kind}_hits", version=version, kind=kind, k=k, where=where) for kind in kinds]
     union = " UNION ".join(f"SELECT product_id FROM {kind}_hits" for kind in kinds)
+    # Each candidate's exact distance per kind (its best photo), looked up by (version, product).
     per_kind = ",\n".join(
-        f"    min(CASE WHEN e.kind = '{kind}' THEN {expression} <=> %(q_{kind})s::halfvec({dim}) END)"
-        f" AS {kind}_distance"
+        f"    (SELECT min({expression} <=> %(q_{kind})s::halfvec({dim})) FROM catalog_productembedding e\n"
+        f"     WHERE e.model_version_id = {int(version.pk)} AND e.kind = '{kind}'"
+        f" AND e.product_id = c.product_id) AS {kind}_distance"
         for kind in kinds
     )
     if len(kinds) == 2:
@@ -140,17 +144,13 @@ def ranking_sql(
         )
     else:
         score = f"1 - s.{kinds[0]}_distance"
-    kind_list = ", ".join(f"'{kind}'" for kind in kinds)
     columns = ", ".join(f"p.{column}" for column in FACET_COLUMNS)
     distances = ", ".join(f"s.{kind}_distance" for kind in kinds)
     sql = (
         "WITH " + ",\n".join(ctes) + f",\ncandidates AS ({union}),\n"
         "scored AS (\n"
-        f"  SELECT e.product_id,\n{per_kind}\n"
-        "  FROM catalog_productembedding e\n"
-        f"  WHERE e.model_version_id = {int(version.pk)} AND e.kind IN ({kind_list})\n"
-        "    AND e.product_id IN (SELECT product_id FROM candidates)\n"
-        "  GROUP BY e.product_id\n"
+        f"  SELECT c.product_id,\n{per_kind}\n"
+        "  FROM candidates c\n"
         ")\n"
         f"SELECT s.product_id, {score} AS score, {distances}, {columns}\n"
         "FROM scored s JOIN catalog_product p ON p.id = s.product_id\n"

@@ -1,0 +1,129 @@
+"""The ranking SQL uses the active version's HNSW indexes, and filters still fill the page."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+from rest_framework.test import APIClient
+
+from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
+from catalog.vector_indexes import vector_index_name
+from search.ranking import SearchFilters, nearest_sql, ranking_sql, vector_literal
+from tests.factories import ModelVersionFactory, ProductFactory
+from tests.search.conftest import DIM, index_build
+
+pytestmark = pytest.mark.django_db
+
+PRODUCTS = 1200
+RARE_SHARE = 20  # one product in 20 (5%) is for girls
+
+
+@pytest.fixture
+def large_catalog(query_vector, settings):
+    """1,200 products with random photo and text vectors; every 20th is for girls (5%)."""
+    rng = np.random.default_rng(7)
+    version = ModelVersionFactory(status=ModelVersion.Status.ACTIVE, embedding_dim=DIM)
+    products = Product.objects.bulk_create(
+        ProductFactory.build(gender="Girls" if i % RARE_SHARE == 0 else "Men") for i in range(PRODUCTS)
+    )
+    girls = products[::RARE_SHARE]
+    photos = ProductImage.objects.bulk_create(
+        ProductImage(
+            product=product, image=f"products/{product.sku}.jpg", width=1, height=1, content_sha256="0"
+        )
+        for product in products
+    )
+    vectors = {}
+    for kind in ("image", "text"):
+        values = rng.standard_normal((PRODUCTS, DIM)).astype(np.float32)
+        vectors[kind] = values / np.linalg.norm(values, axis=1, keepdims=True)
+    rows = [
+        ProductEmbedding(
+            model_version=version, product=product, image=photo, kind="image", embedding=vectors["image"][i]
+        )
+        for i, (product, photo) in enumerate(zip(products, photos, strict=True))
+    ]
+    rows += [
+        ProductEmbedding(model_version=version, product=product, kind="text", embedding=vectors["text"][i])
+        for i, product in enumerate(products)
+    ]
+    ProductEmbedding.objects.bulk_create(rows, batch_size=2000)
+    index_build(version)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE catalog_productembedding")
+        cursor.execute("ANALYZE catalog_product")
+    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 0.5
+    query_vector.vector = vectors["image"][3]
+    return version, products, girls, vectors
+
+
+def _explain(sql: str, params: dict) -> str:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_explain_shows_the_active_versions_hnsw_indexes(large_catalog):
+    version, _, _, vectors = large_catalog
+    query = vector_literal(vectors["image"][3])
+
+    sql, params = ranking_sql(
+        version=version, kinds=["image", "text"], image_weight=0.5, k=100, filters=SearchFilters()
+    )
+    plan = _explain(sql, {**params, "q_image": query, "q_text": query})
+
+    for kind in ("image", "text"):
+        assert f"Index Scan using {vector_index_name(version_id=version.pk, kind=kind)}" in plan, plan
+    assert "Seq Scan on catalog_productembedding" not in plan, plan
+
+
+def test_explain_of_a_broad_filter_still_uses_the_index(large_catalog):
+    """A filter that keeps most products reads the HNSW index (iteratively), not every product."""
+    version, _, _, vectors = large_catalog
+    filters = SearchFilters(values={"gender": ("Men",)})
+    sql, params = nearest_sql(version=version, kind="image", k=100, filters=filters)
+    plan = _explain(sql, {**params, "q_image": vector_literal(vectors["image"][3])})
+    assert f"Index Scan using {vector_index_name(version_id=version.pk, kind='image')}" in plan, plan
+
+
+def test_a_filter_matching_5_percent_of_products_still_returns_a_full_page(large_catalog):
+    version, products, girls, vectors = large_catalog
+    limit = 24
+
+    response = APIClient().get("/api/v1/search/", {"q": "dress", "gender": "Girls", "limit": limit})
+
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"]
+    assert len(results) == limit
+    girl_skus = {product.sku for product in girls}
+    assert {result["sku"] for result in results} <= girl_skus
+    # The same page as exact search over the girls' products.
+    query = vectors["image"][3]
+    index = {product.pk: i for i, product in enumerate(products)}
+    fused = {
+        product.sku: 0.5 * vectors["image"][index[product.pk]] @ query
+        + 0.5 * vectors["text"][index[product.pk]] @ query
+        for product in girls
+    }
+    exact = sorted(fused, key=lambda sku: -fused[sku])[:limit]
+    assert len({result["sku"] for result in results} & set(exact)) >= limit - 1
+
+
+def test_without_iterative_scan_the_same_filter_would_under_fill(large_catalog):
+    """Why the iterative scan matters: a plain HNSW scan returns ef_search rows, then filters them."""
+    version, _, _, vectors = large_catalog
+    filters = SearchFilters(values={"gender": ("Girls",)})
+    sql, params = nearest_sql(version=version, kind="image", k=24, filters=filters)
+    params["q_image"] = vector_literal(vectors["image"][3])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = off")
+        cursor.execute("SET LOCAL hnsw.ef_search = 40")
+        cursor.execute("SET LOCAL enable_sort = off")  # the order must come from the HNSW index
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    assert "hnsw" in plan
+    assert len(rows) < 24
