@@ -185,7 +185,8 @@ def _product_vectors(*, version: ModelVersion, product: Product) -> dict[str, np
     vectors: dict[str, np.ndarray] = {}
     best_position = None
     for row in rows:
-        vector = np.asarray(row.embedding.to_list(), dtype=np.float32)
+        stored = row.embedding
+        vector = np.asarray(stored.to_list() if hasattr(stored, "to_list") else stored, dtype=np.float32)
         if row.kind == ProductEmbedding.Kind.TEXT or row.image is None:
             vectors["text"] = vector
         elif best_position is None or (row.image.position, row.image.pk) < best_position:
