@@ -22,6 +22,9 @@ class ModelConfig:
     image_trainable_blocks: int = 1
     # Optional state-dict file (.pth, loaded with weights_only=True) for b0..b7, which otherwise start random.
     image_weights_path: str | None = None
+    # BatchNorms of the trained tail keep their ImageNet running statistics (their scale/shift still train):
+    # train and eval then behave the same, and small CPU batches do not make the statistics noisy.
+    image_frozen_batchnorm: bool = True
     # Dropout before the image projection; the pooled trunk feature is large, so a little regularises it.
     image_dropout: float = 0.1
     # Text branch in mlcore.text_tower.TEXT_BRANCHES: "bilstm" or "bert" (all-MiniLM-L6-v2).

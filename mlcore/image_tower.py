@@ -78,12 +78,14 @@ BACKBONES: dict[str, Backbone] = {
 
 class ImageTower(nn.Module):
     def __init__(self, backbone: str, embed_dim: int, image_size: int = 224, trainable_blocks: int = 1,
-                 dropout: float = 0.1, pretrained: bool = True, weights_path: str | None = None):
+                 dropout: float = 0.1, pretrained: bool = True, weights_path: str | None = None,
+                 frozen_batchnorm: bool = True):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown image backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
         self.backbone = BACKBONES[backbone]
         self.image_size = image_size
+        self.frozen_batchnorm = frozen_batchnorm
         self.trunk = self.backbone.build(image_size, pretrained, weights_path)
         # The ImageNet classifier is never used; dropping it keeps it out of checkpoints.
         del self.trunk._fc
@@ -126,6 +128,10 @@ class ImageTower(nn.Module):
         if not self.prefix_is_trainable:
             for module in self._prefix_modules():
                 module.eval()
+        if self.frozen_batchnorm:
+            for module in self.trunk.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
         return self
 
     def _drop_connect_rate(self, block_index: int) -> float:

@@ -55,7 +55,8 @@ def create_model(config: ModelConfig, pretrained: bool = True, tokenizer_file: s
         raise ValueError(f"unknown text branch {config.text_branch!r}; choose one of {TEXT_BRANCHES}")
     image_tower = ImageTower(config.image_backbone, config.embed_dim, image_size=config.image_size,
                              trainable_blocks=config.image_trainable_blocks, dropout=config.image_dropout,
-                             pretrained=pretrained, weights_path=config.image_weights_path)
+                             pretrained=pretrained, weights_path=config.image_weights_path,
+                             frozen_batchnorm=config.image_frozen_batchnorm)
     tokenizer = TitleTokenizer(tokenizer_file or minilm_folder() / "tokenizer.json", config.text_max_length)
     text_tower: nn.Module
     if config.text_branch == "bilstm":

@@ -212,7 +212,7 @@ def train(train_items: list[CatalogItem], val_items: list[CatalogItem], output_d
             scheduler.step()
             for name, value in terms.items():
                 term_sums[name] = term_sums.get(name, 0.0) + float(value.detach()) * len(indices)
-            bar.set_postfix(loss=f"{float(total):.3f}")
+            bar.set_postfix(loss=f"{float(total.detach()):.3f}")
         train_terms = {name: value / len(train_items) for name, value in term_sums.items()}
         train_loss = sum(train_terms.values())
         report("train", epoch, config.epochs, {"loss": train_loss, **train_terms})
