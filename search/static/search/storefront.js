@@ -1,0 +1,213 @@
+// The storefront: a search box, a results grid, filter chips from the facets, search by photo and
+// "more like this", all through the search API. No framework, no external asset.
+"use strict";
+
+(function () {
+  const api = document.body.dataset.api;
+  const apiKey = document.body.dataset.apiKey;
+  const FILTERS = ["gender", "master_category", "sub_category", "article_type", "colour", "brand"];
+  const FACET_LABELS = { category: "Category", colour: "Colour", brand: "Brand", gender: "For" };
+  const FACET_VALUES_SHOWN = 8;
+  const PAGE = 24;
+
+  const form = document.getElementById("search-form");
+  const input = document.getElementById("q");
+  const mode = document.getElementById("mode");
+  const photoInput = document.getElementById("photo");
+  const statusLine = document.getElementById("status");
+  const results = document.getElementById("results");
+  const facetsBox = document.getElementById("facets");
+  const activeBox = document.getElementById("active-filters");
+  const moreButton = document.getElementById("more");
+  const cardTemplate = document.getElementById("card-template");
+
+  // What is shown: a text query, a photo, or the products like one product; plus the filters.
+  let state = { kind: "text", q: "", photo: null, sku: null, filters: {}, offset: 0 };
+
+  function headers() {
+    return apiKey ? { "X-Api-Key": apiKey } : {};
+  }
+
+  function filterParams(params) {
+    for (const [name, values] of Object.entries(state.filters)) {
+      for (const value of values) params.append(name, value);
+    }
+    return params;
+  }
+
+  function errorMessage(body, status) {
+    if (body && typeof body.detail === "string") return body.detail;
+    if (body && typeof body === "object") {
+      return Object.entries(body)
+        .map(([field, messages]) => `${field}: ${[].concat(messages).join(" ")}`)
+        .join("; ");
+    }
+    return `The search failed (HTTP ${status}).`;
+  }
+
+  async function request() {
+    const params = filterParams(new URLSearchParams());
+    params.set("limit", String(PAGE));
+    if (state.offset) params.set("offset", String(state.offset));
+    if (state.kind === "text") {
+      params.set("q", state.q);
+      if (mode.value) params.set("mode", mode.value);
+      return fetch(`${api}search/?${params}`, { headers: headers() });
+    }
+    if (state.kind === "similar") {
+      return fetch(`${api}products/${encodeURIComponent(state.sku)}/similar/?${params}`, { headers: headers() });
+    }
+    const data = new FormData();
+    data.append("photo", state.photo);
+    return fetch(`${api}search/image/?${params}`, { method: "POST", body: data, headers: headers() });
+  }
+
+  async function run({ append = false } = {}) {
+    if (!append) state.offset = 0;
+    statusLine.classList.remove("error");
+    statusLine.textContent = "Searching…";
+    let response, body;
+    try {
+      response = await request();
+      body = await response.json();
+    } catch (error) {
+      showError(`The search service did not answer (${error}).`);
+      return;
+    }
+    if (!response.ok) {
+      showError(errorMessage(body, response.status));
+      return;
+    }
+    render(body, append);
+  }
+
+  function showError(message) {
+    statusLine.textContent = message;
+    statusLine.classList.add("error");
+    if (!results.children.length) moreButton.hidden = true;
+  }
+
+  function describe() {
+    if (state.kind === "text") return `“${state.q}”`;
+    if (state.kind === "similar") return `products like ${state.sku}`;
+    return `your photo (${state.photo.name})`;
+  }
+
+  function render(body, append) {
+    if (!append) results.replaceChildren();
+    for (const product of body.results) results.appendChild(card(product));
+    const shown = results.children.length;
+    statusLine.textContent =
+      `${shown} result${shown === 1 ? "" : "s"} for ${describe()} · ${body.took_ms} ms · model ${body.model_version.name}` +
+      (body.mode ? ` · ${body.mode}` : "");
+    document.body.dataset.state = "done";
+    moreButton.hidden = !body.next;
+    renderFacets(body.facets);
+  }
+
+  function card(product) {
+    const node = cardTemplate.content.firstElementChild.cloneNode(true);
+    node.dataset.sku = product.sku;
+    node.dataset.score = product.score;
+    const image = node.querySelector("img");
+    if (product.photo_url) image.src = product.photo_url;
+    image.alt = product.title;
+    node.querySelector(".title").textContent = product.title;
+    node.querySelector(".meta").textContent = [product.brand, product.colour, product.category]
+      .filter(Boolean)
+      .join(" · ");
+    node.querySelector(".price").textContent =
+      product.price === null ? "" : `${product.currency || ""} ${product.price}`.trim();
+    node.querySelector(".similar").addEventListener("click", () => {
+      state = { ...state, kind: "similar", sku: product.sku };
+      run();
+      window.scrollTo(0, 0);
+    });
+    return node;
+  }
+
+  function chip(label, count, active, onClick) {
+    const node = document.createElement("button");
+    node.type = "button";
+    node.className = active ? "chip active" : "chip";
+    node.textContent = label;
+    if (count !== null) {
+      const span = document.createElement("span");
+      span.className = "count";
+      span.textContent = count;
+      node.appendChild(span);
+    }
+    node.addEventListener("click", onClick);
+    return node;
+  }
+
+  function toggleFilter(param, value) {
+    const values = new Set(state.filters[param] || []);
+    if (values.has(value)) values.delete(value);
+    else values.add(value);
+    state.filters = { ...state.filters, [param]: [...values] };
+    if (!values.size) delete state.filters[param];
+    run();
+  }
+
+  function renderFacets(facets) {
+    activeBox.replaceChildren();
+    for (const [param, values] of Object.entries(state.filters)) {
+      for (const value of values) {
+        activeBox.appendChild(chip(`${value} ✕`, null, true, () => toggleFilter(param, value)));
+      }
+    }
+    facetsBox.replaceChildren();
+    for (const [name, values] of Object.entries(facets || {})) {
+      if (!values.length) continue;
+      const group = document.createElement("div");
+      group.className = "group";
+      group.dataset.facet = name;
+      const title = document.createElement("strong");
+      title.textContent = FACET_LABELS[name] || name;
+      group.appendChild(title);
+      for (const facet of values.slice(0, FACET_VALUES_SHOWN)) {
+        const active = (state.filters[facet.param] || []).includes(facet.value);
+        group.appendChild(chip(facet.value, facet.count, active, () => toggleFilter(facet.param, facet.value)));
+      }
+      facetsBox.appendChild(group);
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = input.value.trim();
+    if (!q) {
+      showError("Type what you are looking for, e.g. navy check shirt.");
+      return;
+    }
+    state = { ...state, kind: "text", q };
+    const url = new URL(window.location);
+    url.searchParams.set("q", q);
+    history.replaceState(null, "", url);
+    run();
+  });
+
+  photoInput.addEventListener("change", () => {
+    if (!photoInput.files.length) return;
+    state = { ...state, kind: "photo", photo: photoInput.files[0] };
+    run();
+    photoInput.value = "";
+  });
+
+  moreButton.addEventListener("click", () => {
+    state.offset += PAGE;
+    run({ append: true });
+  });
+
+  const initial = new URLSearchParams(window.location.search).get("q");
+  for (const name of FILTERS) {
+    const values = new URLSearchParams(window.location.search).getAll(name);
+    if (values.length) state.filters[name] = values;
+  }
+  if (initial) {
+    input.value = initial;
+    state.q = initial;
+    run();
+  }
+})();
