@@ -13,5 +13,6 @@ CELERY_BROKER_URL = REDIS_URL
 # Worker tests make one batch of every pending product, so that a kill lands inside it.
 PRODUCT_SEARCH_EMBED_BATCH_SIZE = int(os.environ.get("TEST_EMBED_BATCH_SIZE", "32"))
 PRODUCT_SEARCH_MODEL_DIR = os.environ.get("TEST_MODEL_DIR") or None
+PRODUCT_SEARCH_VALIDATION_SHARE = float(os.environ.get("TEST_VALIDATION_SHARE", "0.1"))
 # Two test runs on one server (two checkouts, two developers) need two throwaway databases.
 DATABASES["default"]["TEST"] = {"NAME": "test_product_search" + os.environ.get("TEST_DB_SUFFIX", "")}  # noqa: F405

@@ -1,0 +1,137 @@
+"""`manage.py retrain` and the model lifecycle commands, on the sample catalogue with a small model."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from catalog.importing import catalog_import
+from catalog.model_versions import model_version_reap_abandoned
+from catalog.models import ModelVersion, ProductEmbedding
+from tests.workers.conftest import ROOT, child_environment, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SAMPLE = ROOT / "catalog" / "sample_catalog" / "catalog.jsonl"
+
+
+PRODUCTS = 64
+
+
+@pytest.fixture
+def sample_catalogue_with_tiny_model(active_tiny_version, tmp_path, settings):
+    """The first 64 sample products (16 look-alike groups), embedded by the active tiny model."""
+    rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()[:PRODUCTS]]
+    for row in rows:
+        row["image"] = str(SAMPLE.parent / row["image"])
+    subset = tmp_path / "catalog.jsonl"
+    subset.write_text("\n".join(json.dumps(row) for row in rows))
+    catalog_import(path=subset)
+    call_command("embed", "--pending", "--no-progress")
+    settings.PRODUCT_SEARCH_MODEL_DIR = str(tmp_path / "models")
+    settings.PRODUCT_SEARCH_VALIDATION_SHARE = 0.25
+    return active_tiny_version
+
+
+def _output(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_retrain_trains_measures_embeds_and_switches_over(sample_catalogue_with_tiny_model):
+    old = sample_catalogue_with_tiny_model
+    output = _output("retrain", "--epochs", "2", "--device", "cpu", "--force")
+
+    new = ModelVersion.objects.exclude(pk=old.pk).get()
+    assert new.status == ModelVersion.Status.ACTIVE and "activated" in output
+    held_out = new.metrics["held_out"]
+    assert set(held_out["t2i"]) >= {"R@1", "R@5", "R@10", "medr", "mAP@10"}
+    assert new.metrics["active_on_held_out"]["gallery"] == held_out["gallery"]
+    assert ProductEmbedding.objects.filter(model_version=new, kind="text").count() == PRODUCTS
+    assert (Path(new.artifact_path) / "config.json").exists()
+    # The replaced version stays retired with its vectors, for a rollback.
+    old.refresh_from_db()
+    assert old.status == ModelVersion.Status.RETIRED
+
+    assert "is active again" in _output("activate_model", "--rollback")
+    assert ModelVersion.objects.get(status="active").pk == old.pk
+    assert "now the active model" in _output("activate_model", str(new.pk))
+    status = json.loads(_output("retrain_status", "--json"))
+    assert {row["name"]: row["status"] for row in status}[new.name] == "active"
+
+
+def test_retrain_that_is_not_better_stays_ready(sample_catalogue_with_tiny_model, settings):
+    settings.PRODUCT_SEARCH_ACTIVATION_MARGIN = 10_000  # nothing beats the active model by that much
+    output = _output("retrain", "--epochs", "1", "--device", "cpu")
+    new = ModelVersion.objects.exclude(pk=sample_catalogue_with_tiny_model.pk).get()
+    assert new.status == ModelVersion.Status.READY
+    assert "not better than the active model" in output
+    assert ModelVersion.objects.get(status="active").pk == sample_catalogue_with_tiny_model.pk
+
+
+def test_a_crashing_retrain_is_marked_failed_and_the_active_model_serves(
+    sample_catalogue_with_tiny_model, tmp_path
+):
+    in_the_way = tmp_path / "models-is-a-file"
+    in_the_way.write_text("")
+    with override_settings(PRODUCT_SEARCH_MODEL_DIR=str(in_the_way)), pytest.raises(CommandError, match="marked failed"):
+        call_command("retrain", "--epochs", "1", "--device", "cpu", stdout=StringIO())
+
+    failed = ModelVersion.objects.get(status=ModelVersion.Status.FAILED)
+    assert "FileExistsError" in failed.error or "NotADirectoryError" in failed.error
+    assert ModelVersion.objects.get(status="active").pk == sample_catalogue_with_tiny_model.pk
+
+
+def test_a_killed_retrain_is_marked_failed_and_the_active_model_serves(
+    sample_catalogue_with_tiny_model, _media_root, tmp_path
+):
+    env = child_environment(_media_root, TEST_MODEL_DIR=str(tmp_path / "models"), TEST_VALIDATION_SHARE="0.25")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "retrain", "--epochs", "50", "--device", "cpu"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        version = wait_until(
+            lambda: ModelVersion.objects.filter(status="training", progress__stage="train").first(),
+            timeout=120, message="the retrain to start training",
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    assert model_version_reap_abandoned() == [version.name]
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.FAILED and "killed or crashed" in version.error
+    assert ModelVersion.objects.get(status="active").pk == sample_catalogue_with_tiny_model.pk
+
+
+@pytest.mark.redis
+def test_retrain_async_runs_on_the_train_queue(sample_catalogue_with_tiny_model, worker, tmp_path, settings):
+    worker.env.update(TEST_MODEL_DIR=settings.PRODUCT_SEARCH_MODEL_DIR, TEST_VALIDATION_SHARE="0.25")
+    worker.start()
+    output = _output("retrain", "--async", "--epochs", "1", "--device", "cpu", "--force")
+    assert "Queued retrain of" in output and "on the `train` queue" in output
+
+    new = wait_until(
+        lambda: ModelVersion.objects.filter(status="active").exclude(pk=sample_catalogue_with_tiny_model.pk).first(),
+        timeout=240, interval=1, message="the worker's retrain to activate",
+    )
+    assert new.metrics["held_out"]["gallery"] > 0
+    assert new.progress["stage"] == "ready"
+
+
+def test_embed_and_activate_commands_explain_what_to_do():
+    with pytest.raises(CommandError, match="no model version to embed them with"):
+        call_command("embed", "--pending", "--no-progress")
+    with pytest.raises(CommandError, match="No model version 'v9'"):
+        call_command("activate_model", "v9")
+    with pytest.raises(CommandError, match="No earlier version"):
+        call_command("activate_model", "--rollback")
