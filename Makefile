@@ -32,9 +32,10 @@ migrate: db
 
 demo: migrate
 	$(PY) manage.py import_catalog $(SAMPLE_CATALOG)
+	$(PY) manage.py install_default_model
 	$(PY) manage.py demo_admin
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/). Ctrl-C stops it."
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py serve_with_worker $(HOST):$(PORT)
 
 test: db
 	$(PY) -m pytest

@@ -1,0 +1,185 @@
+"""Embedding throughput through the task pipeline against a raw mlcore forward on the same photos.
+
+    python bench/embedding_throughput.py [--products 512] [--model PATH] [--catalog PATH]
+
+Same run, same products, same batch size: (1) raw: open the photos and call encode_images /
+encode_texts; (2) task in-process: `embed_pending` run eagerly (row claiming, decoding, encoding,
+halfvec writes, flag clearing); (3) a real Celery worker on Redis, timed from the moment the
+products are marked until the last one is stored (the worker is started and warmed up first).
+Target: the pipeline at >= 0.8 of raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import django_setup  # noqa: I001 (sets up the path and Django first)
+
+from benchmarks_file import markdown_table, write_section
+
+DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "myntra" / "catalog.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--products", type=int, default=512)
+    parser.add_argument("--model", help="checkpoint folder (default: the shipped default model)")
+    parser.add_argument(
+        "--catalog", type=Path, default=DEFAULT_CATALOG, help="imported first if the DB is empty"
+    )
+    parser.add_argument("--no-worker", action="store_true", help="skip the real-worker run")
+    args = parser.parse_args()
+
+    django_setup.setup()
+    import redis
+    from django.conf import settings
+    from django.db import connection
+    from PIL import Image
+
+    from catalog.conf import plugin_settings
+    from catalog.encoders import encoder_for_version
+    from catalog.importing import catalog_import
+    from catalog.model_versions import model_version_activate, model_version_register_checkpoint
+    from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
+    from catalog.vector_indexes import vector_index_create
+    from mlcore.default_model import default_model_path
+    from workers.tasks import embed_pending
+
+    if not Product.objects.exists():
+        catalog_import(path=args.catalog)
+    model_path = Path(args.model) if args.model else default_model_path()
+    name = f"bench-embed-{model_path.name}"
+    ModelVersion.objects.filter(name=name).delete()
+    ModelVersion.objects.filter(status="active").update(status="retired")
+    version = model_version_register_checkpoint(path=model_path, name=name)
+    ModelVersion.objects.filter(pk=version.pk).update(status="ready")
+    vector_index_create(version=version)
+    version.refresh_from_db()
+    model_version_activate(version=version)
+    encoder = encoder_for_version(version)
+    batch = plugin_settings.EMBED_BATCH_SIZE
+
+    products = list(Product.objects.filter(is_active=True).order_by("id")[: args.products])
+    ids = [product.pk for product in products]
+    images = list(ProductImage.objects.filter(product_id__in=ids).order_by("product_id", "position"))
+    media = Path(settings.MEDIA_ROOT)
+
+    # Warm-up: the first forward pass allocates and picks kernels.
+    encoder.encode_images([Image.open(media / images[0].image.name).convert("RGB")])
+    encoder.encode_texts(["warm up"])
+
+    def raw() -> float:
+        started = time.perf_counter()
+        for start in range(0, len(products), batch):
+            chunk = products[start : start + batch]
+            chunk_ids = {product.pk for product in chunk}
+            photos = [
+                Image.open(media / image.image.name).convert("RGB")
+                for image in images
+                if image.product_id in chunk_ids
+            ]
+            encoder.encode_images(photos)
+            encoder.encode_texts([product.title for product in chunk])
+        return time.perf_counter() - started
+
+    def mark_dirty() -> None:
+        Product.objects.filter(is_active=True).update(embedding_dirty=False)
+        ProductEmbedding.objects.filter(model_version=version, product_id__in=ids).delete()
+        Product.objects.filter(pk__in=ids).update(embedding_dirty=True)
+
+    def in_process() -> float:
+        mark_dirty()
+        started = time.perf_counter()
+        embed_pending.apply()
+        return time.perf_counter() - started
+
+    rows = []
+    raw_seconds = raw()
+    rows.append(
+        [
+            "raw mlcore forward (open photos, encode_images + encode_texts)",
+            f"{raw_seconds:.1f}",
+            f"{len(products) / raw_seconds:.1f}",
+            "1.00",
+        ]
+    )
+    task_seconds = in_process()
+    rows.append(
+        [
+            "embed_pending task, in-process",
+            f"{task_seconds:.1f}",
+            f"{len(products) / task_seconds:.1f}",
+            f"{raw_seconds / task_seconds:.2f}",
+        ]
+    )
+
+    if not args.no_worker:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.ping()
+        log = open(Path(settings.VAR_DIR) / "bench-worker.log", "w")  # noqa: SIM115
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-Q",
+                "embed",
+                "--concurrency",
+                "1",
+                "-l",
+                "info",
+            ],
+            env={**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"]},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        try:
+            # Warm the worker: one product through it loads the model.
+            Product.objects.filter(pk=ids[0]).update(embedding_dirty=True)
+            embed_pending.apply_async()
+            deadline = time.time() + 300
+            while Product.objects.filter(pk=ids[0], embedding_dirty=True).exists():
+                if time.time() > deadline:
+                    raise SystemExit("the worker did not embed the warm-up product; see var/bench-worker.log")
+                time.sleep(0.2)
+            connection.close()
+            mark_dirty()
+            started = time.perf_counter()
+            embed_pending.apply_async()
+            while Product.objects.filter(pk__in=ids, embedding_dirty=True).exists():
+                time.sleep(0.05)
+            worker_seconds = time.perf_counter() - started
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        rows.append(
+            [
+                "real Celery worker on Redis (queue to stored)",
+                f"{worker_seconds:.1f}",
+                f"{len(products) / worker_seconds:.1f}",
+                f"{raw_seconds / worker_seconds:.2f}",
+            ]
+        )
+    for row in rows:
+        print(row)
+
+    table = markdown_table(["path", "seconds", "products/s", "share of raw"], rows)
+    write_section(
+        "embedding-throughput",
+        f"## Embedding throughput\n\n`python bench/embedding_throughput.py --products {len(products)}` "
+        f"({len(products)} Myntra products with {len(images)} photos, model `{model_path.name}`, batch {batch}, "
+        f"CPU, {os.cpu_count()} cores). Target: pipeline >= 0.8 of raw.\n\n{table}\n",
+    )
+
+
+if __name__ == "__main__":
+    main()
