@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--grid", default=None, help="write a PNG of top-5 photos for a few title queries")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON line, last")
 
+    card = commands.add_parser("model-card", help="write MODEL_CARD.md from a model folder's metrics.json")
+    card.add_argument("--model", required=True)
+    card.add_argument("--notes", default="", help="markdown appended to the card (e.g. caveats)")
+
     describe = commands.add_parser("describe", help="print a model folder's config and recorded metrics")
     describe.add_argument("--model", default=None)
     return parser
@@ -107,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         print(_format_report(report))
         if args.json:
             print(json.dumps(report))
+        return 0
+
+    if args.command == "model-card":
+        from mlcore.model_card import write_model_card
+
+        print(write_model_card(args.model, notes=args.notes))
         return 0
 
     from mlcore.default_model import describe_model

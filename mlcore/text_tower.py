@@ -141,11 +141,18 @@ class BertTextTower(nn.Module):
             self.encoder.eval()  # frozen: no dropout noise in features that never learn
         return self
 
-    def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    @property
+    def is_frozen(self) -> bool:
+        return self.trainable_layers == 0
+
+    def pooled_features(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, length) -> (batch, hidden) mean of the encoder's last hidden states over real tokens."""
         hidden = self.encoder(input_ids=token_ids, attention_mask=attention_mask).last_hidden_state  # (b, len, h)
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # (batch, hidden)
-        return self.projection(pooled)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.pooled_features(token_ids, attention_mask))
 
     def save_encoder_config(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from mlcore.feature_cache import compute_prefix_maps
 from mlcore.image_preprocessing import preprocess
 from mlcore.losses import build_loss
 from mlcore.model import DualEncoder, create_model
+from mlcore.text_tower import BertTextTower
 from mlcore.training_curves import plot_training_curves
 
 logger = logging.getLogger(__name__)
@@ -135,10 +136,85 @@ class ImageBatches:
                              batch_size=self.config.inference_batch_size, device=self.device)
 
 
-def validate(model: DualEncoder, images: ImageBatches, items: list[CatalogItem], device: torch.device) -> dict:
-    image_embeddings = images.eval_embeddings().numpy()
-    text_embeddings = encode_titles(model, [item.title for item in items], device=device).numpy()
-    return retrieval_report(image_embeddings, text_embeddings, items)
+class TextBatches:
+    """Gives (batch, embed_dim) title embeddings for item indices. A frozen MiniLM in cpu-fast mode is run
+    once per title (pooled features kept in memory), so each step only trains the projection."""
+
+    def __init__(self, model: DualEncoder, items: list[CatalogItem], device: torch.device, cache: bool):
+        self.model, self.device = model, device
+        self.titles = [item.title for item in items]
+        self.token_ids = model.tokenizer.encode_ids(self.titles)
+        self.pooled: torch.Tensor | None = None
+        tower = model.text_tower
+        if cache and isinstance(tower, BertTextTower) and tower.is_frozen:
+            self.pooled = self._pooled_features(tower)
+
+    @torch.no_grad()
+    def _pooled_features(self, tower: BertTextTower, batch_size: int = 256) -> torch.Tensor:
+        was_training = tower.training
+        tower.eval()
+        order = sorted(range(len(self.titles)), key=lambda i: len(self.token_ids[i]))
+        pooled = torch.empty(len(self.titles), tower.hidden_size)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
+            pooled[torch.tensor(chunk)] = tower.pooled_features(tokens.token_ids, tokens.attention_mask).float().cpu()
+        tower.train(was_training)
+        return pooled
+
+    def train_embeddings(self, indices: list[int]) -> torch.Tensor:
+        if self.pooled is not None:
+            return self.model.text_tower.projection(self.pooled[torch.tensor(indices)].to(self.device))
+        tokens = self.model.tokenizer.pad([self.token_ids[i] for i in indices]).to(self.device)
+        return self.model.encode_text(tokens.token_ids, tokens.attention_mask)
+
+    def eval_embeddings(self) -> torch.Tensor:
+        if self.pooled is not None:
+            with torch.inference_mode():
+                return torch.nn.functional.normalize(
+                    self.model.text_tower.projection(self.pooled.to(self.device)), dim=-1).float().cpu()
+        return encode_titles(self.model, self.titles, device=self.device)
+
+
+def validate(images: ImageBatches, texts: TextBatches, items: list[CatalogItem]) -> dict:
+    """Val (or test) metrics of the model as it is now, from the same cached inputs the steps use."""
+    was_training = images.model.training
+    images.model.eval()
+    report = retrieval_report(images.eval_embeddings().numpy(), texts.eval_embeddings().numpy(), items)
+    images.model.train(was_training)
+    return report
+
+
+def run_epoch(model: DualEncoder, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+              scheduler: torch.optim.lr_scheduler.LRScheduler, images: ImageBatches, texts: TextBatches,
+              labels: torch.Tensor, order: list[int], config: TrainingConfig, device: torch.device,
+              description: str = "train", show_progress: bool = True) -> dict[str, float]:
+    """One pass over `order` in batches; returns the item-weighted sum of each loss term."""
+    model.train()
+    loss_fn.train()
+    autocast_dtype = torch.bfloat16 if device.type == "cuda" and config.mixed_precision else None
+    trainable = [p for group in optimizer.param_groups for p in group["params"]]
+    term_sums: dict[str, float] = {}
+    bar = tqdm(range(0, len(order), config.batch_size), desc=description, disable=not show_progress, unit="step")
+    for start in bar:
+        indices = order[start:start + config.batch_size]
+        if len(indices) < 2:
+            continue  # in-batch losses need at least one other item
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            image_embeddings = images.train_embeddings(indices)  # (batch, dim)
+            text_embeddings = texts.train_embeddings(indices)  # (batch, dim)
+            terms = loss_fn(image_embeddings.float(), text_embeddings.float(), labels[indices].to(device))
+        total = sum(terms.values())
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if config.grad_clip_norm:
+            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip_norm)
+        optimizer.step()
+        scheduler.step()
+        for name, value in terms.items():
+            term_sums[name] = term_sums.get(name, 0.0) + float(value.detach()) * len(indices)
+        bar.set_postfix(loss=f"{float(total.detach()):.3f}")
+    return term_sums
 
 
 def train(train_items: list[CatalogItem], val_items: list[CatalogItem], output_dir: str | Path,
@@ -173,7 +249,8 @@ def train(train_items: list[CatalogItem], val_items: list[CatalogItem], output_d
     cache = config.mode == "cpu-fast"
     train_images = ImageBatches(model, train_items, config, device, cache, rng, show_progress)
     val_images = ImageBatches(model, val_items, config, device, cache, rng, show_progress)
-    train_token_ids = model.tokenizer.encode_ids([item.title for item in train_items])
+    train_texts = TextBatches(model, train_items, device, cache)
+    val_texts = TextBatches(model, val_items, device, cache)
     feature_time = time.time() - started
     logger.info("features ready in %.0fs", feature_time)
 
@@ -181,43 +258,19 @@ def train(train_items: list[CatalogItem], val_items: list[CatalogItem], output_d
     steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(steps_per_epoch * config.epochs, config.warmup_fraction))
-    autocast_dtype = torch.bfloat16 if device.type == "cuda" and config.mixed_precision else None
-    trainable = [p for group in optimizer.param_groups for p in group["params"]]
 
     history: list[dict] = []
     best_score, best_epoch, best_metrics, stale_epochs = -math.inf, 0, {}, 0
     for epoch in range(1, config.epochs + 1):
-        model.train()
-        loss_fn.train()
         order = list(range(len(train_items)))
         rng.shuffle(order)
-        term_sums: dict[str, float] = {}
-        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
-                   disable=not show_progress, unit="step")
-        for start in bar:
-            indices = order[start:start + config.batch_size]
-            if len(indices) < 2:
-                continue  # in-batch losses need at least one other item
-            tokens = model.tokenizer.pad([train_token_ids[i] for i in indices]).to(device)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                image_embeddings = train_images.train_embeddings(indices)  # (batch, dim)
-                text_embeddings = model.encode_text(tokens.token_ids, tokens.attention_mask)  # (batch, dim)
-                terms = loss_fn(image_embeddings.float(), text_embeddings.float(), labels[indices].to(device))
-            total = sum(terms.values())
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if config.grad_clip_norm:
-                torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip_norm)
-            optimizer.step()
-            scheduler.step()
-            for name, value in terms.items():
-                term_sums[name] = term_sums.get(name, 0.0) + float(value.detach()) * len(indices)
-            bar.set_postfix(loss=f"{float(total.detach()):.3f}")
+        term_sums = run_epoch(model, loss_fn, optimizer, scheduler, train_images, train_texts, labels, order,
+                              config, device, f"epoch {epoch}/{config.epochs}", show_progress)
         train_terms = {name: value / len(train_items) for name, value in term_sums.items()}
         train_loss = sum(train_terms.values())
         report("train", epoch, config.epochs, {"loss": train_loss, **train_terms})
 
-        val_metrics = validate(model, val_images, val_items, device)
+        val_metrics = validate(val_images, val_texts, val_items)
         score = selection_score(val_metrics)
         row = {"epoch": epoch, "train_loss": train_loss, **{f"train_{k}": v for k, v in train_terms.items()},
                "val_score": score, "val": val_metrics, "elapsed_s": time.time() - started}

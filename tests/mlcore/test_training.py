@@ -64,3 +64,28 @@ def test_cli_trains_then_evaluates_with_a_json_last_line(synthetic_catalog, tmp_
     assert report["gallery"] == 16 and 0 <= report["type_p@10"] <= 1
     assert report["category_p@10_ceiling"] == pytest.approx(0.1)
     assert (tmp_path / "grid.png").exists()
+
+
+def test_frozen_minilm_cache_gives_the_same_embeddings_as_running_the_encoder(synthetic_catalog):
+    import random
+
+    import torch
+
+    from mlcore.embedding import encode_titles
+    from mlcore.model import create_model
+    from mlcore.training import ImageBatches, TextBatches
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:5]
+    model = create_model(ModelConfig(text_branch="bert", text_trainable_layers=0, image_size=64, embed_dim=16))
+    cached = TextBatches(model, items, torch.device("cpu"), cache=True)
+    assert cached.pooled is not None
+    expected = encode_titles(model, [item.title for item in items])
+    assert torch.allclose(cached.eval_embeddings(), expected, atol=1e-5)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(torch.nn.functional.normalize(cached.train_embeddings([0, 1, 2]), dim=-1),
+                              expected[:3], atol=1e-5)
+    images = ImageBatches(model, items, TrainingConfig(augment=False), torch.device("cpu"), cache=True,
+                          rng=random.Random(0), progress=False)
+    assert images.maps.shape[0] == 5

@@ -1,0 +1,141 @@
+"""Retrieval quality on the Myntra catalogue: CMPM+CMPC with each text branch, the baseline losses on the same
+trainer, and an untrained floor. Every row trains on `train`, picks its epoch on `val`, and is evaluated once
+on `test` (1,000 products, title queries). Writes the `quality` section of BENCHMARKS.md.
+
+    python bench/quality.py --catalog /work/shared/datasets/myntra/catalog.jsonl \
+        --split-file /work/shared/datasets/myntra/splits.json
+
+All rows share the cached EfficientNet-Lite0 prefix maps (mlcore.feature_cache). To keep the whole bench
+near 20 minutes on 2 CPU cores, the baseline rows use a short schedule with a frozen MiniLM text encoder
+(its pooled features computed once) and a trained last image block; the fine-tuned MiniLM row is the
+committed default model (trained by `python -m mlcore train`, see its MODEL_CARD.md) unless --train-default
+retrains it here with --default-epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks_file import markdown_table, write_section  # noqa: E402
+
+from mlcore.checkpoint import load_checkpoint  # noqa: E402
+from mlcore.config import ModelConfig, TrainingConfig  # noqa: E402
+from mlcore.data import load_catalog  # noqa: E402
+from mlcore.default_model import DEFAULT_MODEL_PATH  # noqa: E402
+from mlcore.model import DualEncoder, create_model  # noqa: E402
+from mlcore.training import ImageBatches, TextBatches, resolve_device, train, validate  # noqa: E402
+
+BASELINES = ["triplet", "contrastive", "order", "corrnet", "infonce"]
+LOSS_LABELS = {"cmpm+cmpc": "CMPM+CMPC", "triplet": "VSE++ triplet (hardest negatives)",
+               "contrastive": "Siamese contrastive", "order": "order embeddings", "corrnet": "CorrNet",
+               "infonce": "symmetric InfoNCE"}
+
+
+def evaluate_on_split(model: DualEncoder, items, device: torch.device) -> dict:
+    config = TrainingConfig(augment=False)
+    images = ImageBatches(model, items, config, device, cache=True, rng=random.Random(0), progress=False)
+    texts = TextBatches(model, items, device, cache=True)
+    return validate(images, texts, items)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalog", required=True)
+    parser.add_argument("--split-file", required=True)
+    parser.add_argument("--baseline-epochs", type=int, default=2)
+    parser.add_argument("--default-epochs", type=int, default=3)
+    parser.add_argument("--train-default", action="store_true",
+                        help="train the CMPM+CMPC fine-tuned MiniLM row here instead of evaluating the default model")
+    parser.add_argument("--default-model", default=str(DEFAULT_MODEL_PATH))
+    parser.add_argument("--out", default="bench/out/quality")
+    parser.add_argument("--rows", default=None, help="comma-separated subset of row ids, for quick checks")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    started = time.time()
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_items = load_catalog(args.catalog, args.split_file, "train")
+    val_items = load_catalog(args.catalog, args.split_file, "val")
+    test_items = load_catalog(args.catalog, args.split_file, "test")
+
+    frozen_text = ModelConfig(text_branch="bert", text_trainable_layers=0)
+    short = f"{args.baseline_epochs} ep, frozen MiniLM"
+    rows: list[tuple[str, str, str, ModelConfig | None, TrainingConfig | None]] = [
+        ("floor", "untrained random projections", "-", None, None),
+        ("cmpm-cmpc-bilstm", "CMPM+CMPC", "bilstm", ModelConfig(text_branch="bilstm"),
+         TrainingConfig(loss="cmpm+cmpc", epochs=args.baseline_epochs)),
+        ("cmpm-cmpc-bert-frozen", "CMPM+CMPC", "bert (frozen)", frozen_text,
+         TrainingConfig(loss="cmpm+cmpc", epochs=args.baseline_epochs)),
+        *[(f"{name}-bert-frozen", LOSS_LABELS[name], "bert (frozen)", frozen_text,
+           TrainingConfig(loss=name, epochs=args.baseline_epochs)) for name in BASELINES],
+        ("cmpm-cmpc-bert-finetuned", "CMPM+CMPC", "bert (last 2 layers trained)", ModelConfig(),
+         TrainingConfig(loss="cmpm+cmpc", epochs=args.default_epochs)),
+    ]
+    wanted = set(args.rows.split(",")) if args.rows else None
+    results = []
+    for row_id, loss_label, branch, model_config, training_config in rows:
+        if wanted and row_id not in wanted:
+            continue
+        row_started = time.time()
+        schedule = f"{training_config.epochs} ep" if training_config else "-"
+        if row_id == "floor":
+            torch.manual_seed(0)
+            model = create_model(frozen_text).to(device)
+        elif row_id == "cmpm-cmpc-bert-finetuned" and not args.train_default:
+            model = load_checkpoint(args.default_model, device)
+            metrics = json.loads((Path(args.default_model) / "metrics.json").read_text())
+            schedule = f"default model, {metrics.get('epochs_run', '?')} ep"
+        else:
+            result = train(train_items, val_items, out / row_id, model_config, training_config, show_progress=False)
+            model = load_checkpoint(out / row_id, device)
+            schedule = f"{training_config.epochs} ep (best {result.best_epoch})"
+        test = evaluate_on_split(model, test_items, device)
+        seconds = time.time() - row_started
+        logging.info("%s: t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f (%.0fs)", row_id, test["t2i"]["R@1"],
+                     test["t2i"]["R@10"], test["i2t"]["R@1"], test["i2t"]["R@10"], seconds)
+        results.append({"row": row_id, "loss": loss_label, "text": branch, "schedule": schedule, "test": test,
+                        "seconds": round(seconds, 1)})
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    wall = time.time() - started
+    header = ["loss", "text branch", "schedule", "t2i R@1", "R@5", "R@10", "medr", "mAP@10",
+              "i2t R@1", "R@5", "R@10", "medr", "mAP@10", "type_p@10", "category_p@10", "row s"]
+    table = []
+    for r in results:
+        t, i = r["test"]["t2i"], r["test"]["i2t"]
+        table.append([r["loss"], r["text"], r["schedule"],
+                      *[f"{t[k]:.1f}" for k in ("R@1", "R@5", "R@10")], f"{t['medr']:.0f}", f"{t['mAP@10']:.1f}",
+                      *[f"{i[k]:.1f}" for k in ("R@1", "R@5", "R@10")], f"{i['medr']:.0f}", f"{i['mAP@10']:.1f}",
+                      f"{r['test']['type_p@10']:.3f}", f"{r['test']['category_p@10']:.3f}", f"{r['seconds']:.0f}"])
+    ceiling = results[0]["test"]["category_p@10_ceiling"] if results else float("nan")
+    command = "python bench/quality.py " + " ".join(sys.argv[1:])
+    body = f"""## Retrieval quality (Myntra test, {results[0]['test']['gallery'] if results else '?'}-product gallery)
+
+`{command}` — {wall / 60:.1f} min wall time on this machine ({torch.get_num_threads()} torch threads, CPU).
+Trained on `train` (8,083 products), epoch chosen on `val` (500), evaluated once on `test`. Relevant = same
+product or same title (case-insensitive). Recalls and mAP@10 in percent; `category_p@10` ceiling on this
+gallery: {ceiling:.3f}. Image side everywhere: EfficientNet-Lite0 (ImageNet) with its last MBConv block and
+conv head trained on cached maps. Baselines (and the frozen-MiniLM CMPM+CMPC row, for a like-for-like
+comparison) use a short schedule ({short}); the fine-tuned row is the default model. Order embeddings are
+ranked by cosine like every other row, not by their order-violation score.
+
+{markdown_table(header, table)}
+"""
+    write_section("quality", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""MODEL_CARD.md generated from a model folder's metrics.json, so no figure in it is typed by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+DATA_ATTRIBUTION = ('"Fashion Product Images" dataset, Param Aggarwal, Kaggle; product data and photos by '
+                    'Myntra.')
+
+
+def _metrics_table(report: dict) -> str:
+    lines = ["| direction | R@1 | R@5 | R@10 | medr | meanr | mAP@10 |", "|---|---|---|---|---|---|---|"]
+    for direction, label in (("t2i", "title -> photo"), ("i2t", "photo -> title")):
+        m = report[direction]
+        lines.append(f"| {label} | {m['R@1']:.2f} | {m['R@5']:.2f} | {m['R@10']:.2f} | {m['medr']:.1f} | "
+                     f"{m['meanr']:.1f} | {m['mAP@10']:.2f} |")
+    lines.append("")
+    lines.append(f"type_p@10 {report['type_p@10']:.3f}; category_p@10 {report['category_p@10']:.3f} "
+                 f"(ceiling on this gallery {report['category_p@10_ceiling']:.3f}); gallery {report['gallery']} products.")
+    return "\n".join(lines)
+
+
+def write_model_card(folder: str | Path, notes: str = "") -> Path:
+    folder = Path(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    model = config["model"]
+    training = metrics["training"]
+    size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+    trained_on = dt.datetime.fromtimestamp((folder / "model.safetensors").stat().st_mtime, dt.timezone.utc)
+    test = metrics.get("test")
+    card = f"""# Model card: {config.get('name', folder.name)}
+
+Two-tower product retrieval model (title <-> photo) in one joint {model['embed_dim']}-d space.
+
+- Image tower: {model['image_backbone']} (ImageNet weights), {model['image_size']}px white-padded photos,
+  last {model['image_trainable_blocks']} MBConv block(s) + conv head trained, average pooling, linear projection.
+- Text tower: {model['text_branch']} ({'all-MiniLM-L6-v2, mean-pooled, last ' + str(model['text_trainable_layers']) + ' layer(s) trained' if model['text_branch'] == 'bert' else 'bidirectional LSTM over MiniLM WordPiece embeddings'}), linear projection.
+- Loss: {training['loss']}; identity classes: {training['identity']} (same title = same product).
+- Training mode: {training['mode']}; batch {training['batch_size']}; AdamW lr {training['learning_rate']}
+  (pretrained parts {training['pretrained_learning_rate']}), warm-up + cosine; {metrics['epochs_run']} epoch(s)
+  run, epoch {metrics['best_epoch']} selected on val.
+- Weights: float16 safetensors (the WordPiece table int8 with a scale per row); folder size {size_mb:.1f} MB.
+
+## Data
+
+Myntra catalogue, fixed splits by sku hash: trained on `train` ({metrics['train_products']} products), model
+chosen on `val` ({metrics['val_products']}), evaluated once on `test`.
+Attribution: {DATA_ATTRIBUTION}
+
+## Command
+
+```
+{metrics.get('command', '(not recorded)')}
+```
+
+Trained {trained_on:%Y-%m-%d %H:%M} UTC. Training wall time {metrics['training_wall_time_s'] / 60:.1f} min
+(of which {metrics['feature_time_s']:.0f} s loading cached image features / MiniLM inputs); test evaluation
+{metrics.get('test_eval_time_s', float('nan')):.0f} s (full photo pipeline, not the cache).
+
+## Validation metrics (selected epoch)
+
+{_metrics_table(metrics['val'])}
+
+## Test metrics (evaluated once)
+
+{_metrics_table(test) if test else '(not evaluated)'}
+
+Targets from the project issue: R@1 >= 50 and R@10 >= 90 in both directions, type_p@10 >= 0.9.
+Published Deep CMPL on comparable data: R@1 31.28, R@10 82.70.
+
+## Training curves
+
+![training curves](training_curves.png)
+
+{notes}
+"""
+    path = folder / "MODEL_CARD.md"
+    path.write_text(card)
+    return path
