@@ -35,7 +35,11 @@ def main() -> None:
     parser.add_argument("--no-worker", action="store_true", help="skip the real-worker run")
     args = parser.parse_args()
 
-    django_setup.setup()
+    # A database of its own: it activates its own model version, which must not disturb other benches.
+    django_setup.setup(database="product_search_bench_embedding")
+    import json
+    import tempfile
+
     import redis
     from django.conf import settings
     from django.db import connection
@@ -44,22 +48,28 @@ def main() -> None:
     from catalog.conf import plugin_settings
     from catalog.encoders import encoder_for_version
     from catalog.importing import catalog_import
-    from catalog.model_versions import model_version_activate, model_version_register_checkpoint
+    from catalog.model_versions import (
+        model_version_activate,
+        model_version_build,
+        model_version_register_checkpoint,
+    )
     from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
-    from catalog.vector_indexes import vector_index_create
     from mlcore.default_model import default_model_path
     from workers.tasks import embed_pending
 
-    if not Product.objects.exists():
-        catalog_import(path=args.catalog)
+    if Product.objects.count() < args.products:
+        rows = [json.loads(line) for line in args.catalog.read_text().splitlines()[: args.products]]
+        for row in rows:
+            row["image"] = str(args.catalog.parent / row["image"])
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as subset:
+            subset.write("\n".join(json.dumps(row) for row in rows))
+        catalog_import(path=Path(subset.name))
     model_path = Path(args.model) if args.model else default_model_path()
     name = f"bench-embed-{model_path.name}"
     ModelVersion.objects.filter(name=name).delete()
     ModelVersion.objects.filter(status="active").update(status="retired")
     version = model_version_register_checkpoint(path=model_path, name=name)
-    ModelVersion.objects.filter(pk=version.pk).update(status="ready")
-    vector_index_create(version=version)
-    version.refresh_from_db()
+    model_version_build(version=version)  # every product embedded once (also loads the model)
     model_version_activate(version=version)
     encoder = encoder_for_version(version)
     batch = plugin_settings.EMBED_BATCH_SIZE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import redis
@@ -45,7 +46,5 @@ def embedding_schedule() -> bool:
 
 
 def embedding_queue_mark_started() -> None:
-    try:
+    with contextlib.suppress(redis.exceptions.RedisError):  # the task runs regardless
         _redis().delete(EMBED_QUEUED_KEY)
-    except redis.exceptions.RedisError:  # the task runs regardless
-        pass
