@@ -37,7 +37,7 @@ from bench.django_setup import setup  # noqa: E402
 
 SPLITS = Path("/work/shared/datasets/myntra/splits.json")
 WEIGHTS = [round(0.1 * step, 1) for step in range(11)]
-CANDIDATES = 100
+CANDIDATES = 50  # search.conf SEARCH_MIN_CANDIDATES: what a 24-result page fetches per index
 
 
 def bench_version_ready(*, model_path: Path | None = None, activate: bool = True):

@@ -133,8 +133,8 @@ class SearchResultSerializer(serializers.Serializer):
     class Meta:
         ref_name = "SearchResult"
 
-    def get_photo_url(self, product: Any) -> str | None:
-        return photo_url(self.context["request"], getattr(product, "primary_photo", None))
+    def get_photo_url(self, product: dict[str, Any]) -> str | None:
+        return photo_url(self.context["request"], product.get("primary_photo"))
 
 
 class FacetValueSerializer(serializers.Serializer):
@@ -183,8 +183,7 @@ class SearchPageSerializer(serializers.Serializer):
 def page_response(*, request: Request, page: SearchPage, started: float) -> Response:
     results = []
     for hit in page.hits:
-        hit.product.score = round(hit.score, 6)  # type: ignore[attr-defined]
-        results.append(hit.product)
+        results.append({**hit.product, "score": round(hit.score, 6)})
     next_url = None
     if page.has_more and request.method == "GET":
         query = request.query_params.copy()

@@ -27,9 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # Deepest result served (offset + limit): past it a similarity ranking means little.
     "SEARCH_MAX_WINDOW": 500,
     # Nearest neighbours taken from each HNSW index: at least this many, and twice offset + limit.
-    "SEARCH_MIN_CANDIDATES": 100,
+    "SEARCH_MIN_CANDIDATES": 50,
     # Facet counts are over this many best-ranked products matching the filters.
-    "SEARCH_FACET_POOL": 100,
+    "SEARCH_FACET_POOL": 50,
     # pgvector iterative index scan: index tuples visited at most when filters discard many.
     "SEARCH_MAX_SCAN_TUPLES": 20000,
     # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).

@@ -35,6 +35,8 @@ FILTER_COLUMNS = {
     "brand": "brand",
 }
 FACET_COLUMNS = ("article_type", "colour", "brand", "gender")
+# What a result shows, read in the ranking query itself (no second product query).
+RESULT_COLUMNS = ("sku", "title", "brand", "colour", "gender", "article_type", "price", "currency")
 # hnsw.ef_search accepts 1..1000.
 EF_SEARCH_MAX = 1000
 
@@ -79,13 +81,13 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One product in a ranking, with what the facets need."""
+    """One product in a ranking, with what its result and the facets show (RESULT_COLUMNS)."""
 
     product_id: int
     score: float
     image_similarity: float | None
     text_similarity: float | None
-    attributes: dict[str, str]
+    attributes: dict[str, Any]
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -129,11 +131,13 @@ def ranking_sql(
     expression = vector_expression(dim=dim)
     ctes = [_nearest_cte(name=f"{kind}_hits", version=version, kind=kind, k=k, where=where) for kind in kinds]
     union = " UNION ".join(f"SELECT product_id FROM {kind}_hits" for kind in kinds)
-    # Each candidate's exact distance per kind (its best photo), looked up by (version, product).
+    # Each candidate's exact distance per kind (its best photo): from the hits when it is among them,
+    # else looked up by (version, product). COALESCE evaluates the lookup only when needed.
     per_kind = ",\n".join(
-        f"    (SELECT min({expression} <=> %(q_{kind})s::halfvec({dim})) FROM catalog_productembedding e\n"
-        f"     WHERE e.model_version_id = {int(version.pk)} AND e.kind = '{kind}'"
-        f" AND e.product_id = c.product_id) AS {kind}_distance"
+        f"    coalesce((SELECT min(h.distance) FROM {kind}_hits h WHERE h.product_id = c.product_id),\n"
+        f"      (SELECT min({expression} <=> %(q_{kind})s::halfvec({dim})) FROM catalog_productembedding e\n"
+        f"       WHERE e.model_version_id = {int(version.pk)} AND e.kind = '{kind}'"
+        f" AND e.product_id = c.product_id)) AS {kind}_distance"
         for kind in kinds
     )
     if len(kinds) == 2:
@@ -144,7 +148,7 @@ def ranking_sql(
         )
     else:
         score = f"1 - s.{kinds[0]}_distance"
-    columns = ", ".join(f"p.{column}" for column in FACET_COLUMNS)
+    columns = ", ".join(f"p.{column}" for column in RESULT_COLUMNS)
     distances = ", ".join(f"s.{kind}_distance" for kind in kinds)
     sql = (
         "WITH " + ",\n".join(ctes) + f",\ncandidates AS ({union}),\n"
@@ -165,7 +169,7 @@ def fulltext_sql(*, k: int, filters: SearchFilters) -> tuple[str, dict[str, Any]
     Words are ORed (plainto_tsquery ANDs them): a shopper's query rarely matches every word of a title.
     """
     where, params = filters.where_sql()
-    columns = ", ".join(f"p.{column}" for column in FACET_COLUMNS)
+    columns = ", ".join(f"p.{column}" for column in RESULT_COLUMNS)
     sql = (
         "WITH query AS (SELECT replace(plainto_tsquery('english', %(text)s)::text, '&', '|') AS text)\n"
         f"SELECT p.id, ts_rank_cd(p.search_document, to_tsquery('english', query.text)) AS rank, {columns}\n"
@@ -186,8 +190,8 @@ def _set_scan_options(cursor: Any, *, k: int) -> None:
     )
 
 
-def _row_attributes(row: Sequence[Any]) -> dict[str, str]:
-    return dict(zip(FACET_COLUMNS, row[-len(FACET_COLUMNS) :], strict=True))
+def _row_attributes(row: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(RESULT_COLUMNS, row[-len(RESULT_COLUMNS) :], strict=True))
 
 
 def rank_by_vectors(

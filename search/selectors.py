@@ -19,7 +19,7 @@ from PIL import Image
 from catalog.embedding import product_embedding_text
 from catalog.encoders import ModelArtifactMissing, encoder_for_version
 from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
-from catalog.selectors import model_version_get_active, product_list_with_primary_photo
+from catalog.selectors import model_version_get_active
 from search.conf import search_settings
 from search.exceptions import ModelFilesMissing, NoActiveModel
 from search.ranking import (
@@ -37,7 +37,7 @@ FACETS = {"category": "article_type", "colour": "colour", "brand": "brand", "gen
 
 @dataclass
 class SearchHit:
-    product: Product
+    product: dict[str, Any]  # search.ranking.RESULT_COLUMNS and primary_photo
     score: float
 
 
@@ -108,12 +108,13 @@ def _page(
 ) -> SearchPage:
     started = time.perf_counter()
     window = ranking[offset : offset + limit]
-    products = product_list_with_primary_photo().filter(pk__in=[candidate.product_id for candidate in window])
-    by_id = {product.pk: product for product in products}
+    photos = primary_photos(product_ids=[candidate.product_id for candidate in window])
     hits = [
-        SearchHit(product=by_id[candidate.product_id], score=candidate.score)
+        SearchHit(
+            product={**candidate.attributes, "primary_photo": photos.get(candidate.product_id)},
+            score=candidate.score,
+        )
         for candidate in window
-        if candidate.product_id in by_id
     ]
     timings["fetch_ms"] = (time.perf_counter() - started) * 1000
     return SearchPage(
@@ -126,6 +127,17 @@ def _page(
         facets=facet_counts(ranking),
         timings_ms=timings,
     )
+
+
+def primary_photos(*, product_ids: Sequence[int]) -> dict[int, str]:
+    """Stored name of each product's first photo."""
+    rows = (
+        ProductImage.objects.filter(product_id__in=product_ids)
+        .order_by("product_id", "position", "id")
+        .distinct("product_id")
+        .values_list("product_id", "image")
+    )
+    return dict(rows)
 
 
 def search_by_text(
