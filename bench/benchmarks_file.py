@@ -6,7 +6,10 @@ import re
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
-HEADER = "# Benchmarks\n\nEvery figure here was measured by the script named in its section; rerun with `make bench`.\n"
+HEADER = (
+    "# Benchmarks\n\nEvery figure here was measured by the script named in its section; "
+    "rerun with `make bench`.\n"
+)
 
 
 def write_section(name: str, body: str) -> None:
@@ -15,7 +18,9 @@ def write_section(name: str, body: str) -> None:
     block = f"{start}\n{body.strip()}\n{end}"
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = (
+        pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    )
     BENCHMARKS.write_text(text)
 
 

@@ -1,6 +1,6 @@
 """Import time of a whole catalogue (default: the 9,583-product Myntra set), first load and re-import.
 
-    python bench/catalog_import.py [--catalog ../shared/datasets/myntra/catalog.jsonl]
+python bench/catalog_import.py [--catalog ../shared/datasets/myntra/catalog.jsonl]
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import argparse
 import time
 from pathlib import Path
 
-import django_setup  # noqa: I001 (sets up the path and Django first)
-
+import django_setup
 from benchmarks_file import markdown_table, write_section
 
 DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "myntra" / "catalog.jsonl"
@@ -40,8 +39,16 @@ def main() -> None:
             report = catalog_import(path=args.catalog, on_row=lambda: bar.update(1))
         elapsed = time.perf_counter() - started
         results.append(
-            [label, rows, report.created, report.updated, report.unchanged, len(report.rejections),
-             f"{elapsed:.1f}", f"{rows / elapsed:.0f}"]
+            [
+                label,
+                rows,
+                report.created,
+                report.updated,
+                report.unchanged,
+                len(report.rejections),
+                f"{elapsed:.1f}",
+                f"{rows / elapsed:.0f}",
+            ]
         )
         print(results[-1])
     table = markdown_table(

@@ -24,7 +24,9 @@ def setup(*, database: str = BENCH_DATABASE, migrate: bool = True) -> None:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
                 connection.execute(f'CREATE DATABASE "{database}" TEMPLATE template1')
-        os.environ["DATABASE_URL"] = server_url.replace(f"/{embedded_postgres.DATABASE_NAME}?", f"/{database}?")
+        os.environ["DATABASE_URL"] = server_url.replace(
+            f"/{embedded_postgres.DATABASE_NAME}?", f"/{database}?"
+        )
     import django
 
     django.setup()

@@ -18,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-import django_setup  # noqa: I001 (sets up the path and Django first)
-
+import django_setup
 from benchmarks_file import markdown_table, write_section
 
 DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "myntra" / "catalog.jsonl"
@@ -186,8 +185,8 @@ def main() -> None:
     write_section(
         "embedding-throughput",
         f"## Embedding throughput\n\n`python bench/embedding_throughput.py --products {len(products)}` "
-        f"({len(products)} Myntra products with {len(images)} photos, model `{model_path.name}`, batch {batch}, "
-        f"CPU, {os.cpu_count()} cores). Target: pipeline >= 0.8 of raw.\n\n{table}\n",
+        f"({len(products)} Myntra products with {len(images)} photos, model `{model_path.name}`, "
+        f"batch {batch}, CPU, {os.cpu_count()} cores). Target: pipeline >= 0.8 of raw.\n\n{table}\n",
     )
 
 

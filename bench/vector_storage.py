@@ -13,9 +13,9 @@ import argparse
 import statistics
 import time
 
-import django_setup  # noqa: I001 (sets up the path and Django first)
 import numpy as np
 
+import django_setup
 from benchmarks_file import markdown_table, write_section
 
 
@@ -102,7 +102,16 @@ def main() -> None:
             rows.append(measure(cursor.cursor, column_type, data, queries, exact))
             print(rows[-1])
     table = markdown_table(
-        ["column", "table MB", "HNSW MB", "build s", "query p50 ms", "query p95 ms", "recall@10", "index used"],
+        [
+            "column",
+            "table MB",
+            "HNSW MB",
+            "build s",
+            "query p50 ms",
+            "query p95 ms",
+            "recall@10",
+            "index used",
+        ],
         rows,
     )
     write_section(

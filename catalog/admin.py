@@ -6,7 +6,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from catalog.model_versions import (
     ModelVersionError,
@@ -211,38 +212,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="metrics")
     def metrics_table(self, version: ModelVersion) -> str:
         metrics = version.metrics or {}
-        rows = []
-        for label, key in [
+        sources = [
             ("this version, held out", "held_out"),
             ("active model, same products", "active_on_held_out"),
             ("test split", "test"),
             ("val split", "val"),
-        ]:
-            report = metrics.get(key)
-            if not report:
-                continue
-            for direction in ("t2i", "i2t"):
-                values = report[direction]
-                rows.append(
-                    format_html(
-                        "<tr><td>{}</td><td>{}</td><td>{:.1f}</td><td>{:.1f}</td><td>{:.1f}</td><td>{}</td><td>{:.1f}</td></tr>",
-                        label,
-                        direction,
-                        values["R@1"],
-                        values["R@5"],
-                        values["R@10"],
-                        values["medr"],
-                        values["mAP@10"],
-                    )
-                )
+        ]
+        rows = [
+            (
+                label,
+                direction,
+                *(f"{report[direction][key]:.1f}" for key in ("R@1", "R@5", "R@10", "medr", "mAP@10")),
+            )
+            for label, key in sources
+            if (report := metrics.get(key))
+            for direction in ("t2i", "i2t")
+        ]
         if not rows:
             return "—"
         header = (
             "<tr><th></th><th></th><th>R@1</th><th>R@5</th><th>R@10</th><th>medr</th><th>mAP@10</th></tr>"
         )
-        return format_html(
-            "<table>{}{}</table>", format_html(header), format_html("".join(str(row) for row in rows))
-        )
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * 7 + "</tr>", rows)
+        return format_html("<table>{}{}</table>", mark_safe(header), body)
 
     @admin.action(description="Activate (switch search to it)")
     def activate_selected(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

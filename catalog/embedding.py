@@ -67,7 +67,8 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
     if not embeddable:
         return report
 
-    photos, opened = [], []
+    photos: list[ProductImage] = []
+    opened: list = []  # PIL images, in the order of `photos`
     for image in ProductImage.objects.filter(product__in=embeddable).order_by("product_id", "position", "id"):
         try:
             opened.append(_open_photo(image))

@@ -130,6 +130,10 @@ def retrain_prepare(*, options: RetrainOptions) -> ModelVersion:
     return model_version_create(name=name, config={"options": options.to_dict()})
 
 
+def _recall_at_1(report: dict) -> str:
+    return f"{report['t2i']['R@1']:.1f} / {report['i2t']['R@1']:.1f}"
+
+
 def _score(report: dict) -> float:
     from mlcore.evaluation import selection_score
 
@@ -201,14 +205,9 @@ def retrain_run(
             "training_seconds": round(result.wall_time_s, 1),
         }
         version.save(update_fields=["artifact_path", "embedding_dim", "config", "metrics", "updated_at"])
-        log(
-            f"Held-out R@1 t2i {new_report['t2i']['R@1']:.1f} / i2t {new_report['i2t']['R@1']:.1f}"
-            + (
-                f" (active {active.name}: {active_report['t2i']['R@1']:.1f} / {active_report['i2t']['R@1']:.1f})"
-                if active_report
-                else ""
-            )
-        )
+        log(f"Held-out R@1 (t2i / i2t): new {_recall_at_1(new_report)}")
+        if active is not None and active_report is not None:
+            log(f"Held-out R@1 (t2i / i2t): active {active.name} {_recall_at_1(active_report)}")
 
         log("Embedding the catalogue with the new model (the active one keeps serving)...")
         model_version_build(version=version)
@@ -221,7 +220,10 @@ def retrain_run(
     if active_report is not None:
         gain = _score(new_report) - _score(active_report)
         better = gain > margin
-        comparison = f"score {_score(new_report):.1f} vs {_score(active_report):.1f} for {active.name} (margin {margin})"
+        comparison = (
+            f"score {_score(new_report):.1f} vs {_score(active_report):.1f} for the active "
+            f"{active.name if active else ''} (margin {margin})"
+        )
     else:
         better, comparison = True, "no model was active"
     if not options.activate:
