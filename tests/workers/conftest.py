@@ -15,7 +15,11 @@ import pytest
 import redis
 from django.db import connection
 
-from catalog.model_versions import model_version_activate, model_version_build, model_version_register_checkpoint
+from catalog.model_versions import (
+    model_version_activate,
+    model_version_build,
+    model_version_register_checkpoint,
+)
 from catalog.photos import photo_prepare
 from tests.conftest import make_photo_bytes
 
@@ -64,12 +68,34 @@ class WorkerProcess:
     def start(self, *, wait_ready: bool = True) -> WorkerProcess:
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "embed,train", "--concurrency", "1",
-             "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-Q",
+                "embed,train",
+                "--concurrency",
+                "1",
+                "-n",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         if wait_ready:
-            wait_until(lambda: "ready." in self.log_path.read_text(), timeout=60, message="the worker to be ready")
+            wait_until(
+                lambda: "ready." in self.log_path.read_text(), timeout=60, message="the worker to be ready"
+            )
         return self
 
     def kill(self) -> None:
@@ -100,7 +126,9 @@ def clean_redis(redis_url):
 
 @pytest.fixture
 def worker(clean_redis, _media_root, tmp_path):
-    handle = WorkerProcess(child_environment(_media_root, TEST_EMBED_BATCH_SIZE="400"), tmp_path / "worker.log")
+    handle = WorkerProcess(
+        child_environment(_media_root, TEST_EMBED_BATCH_SIZE="400"), tmp_path / "worker.log"
+    )
     yield handle
     handle.stop()
 

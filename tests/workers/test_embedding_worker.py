@@ -41,22 +41,34 @@ def _worker_holds_product_locks() -> bool:
 def test_a_worker_killed_mid_batch_loses_nothing(worker, active_tiny_version, clean_redis):
     # Given 120 changed products queued for one batch, and no worker yet
     for index in range(120):
-        product_create(sku=f"K{index:03d}", title=f"{COLOURS[index % 6]} shirt {index}",
-                       photos=[prepared_photo(COLOURS[index % 6])])
+        product_create(
+            sku=f"K{index:03d}",
+            title=f"{COLOURS[index % 6]} shirt {index}",
+            photos=[prepared_photo(COLOURS[index % 6])],
+        )
     assert Product.objects.filter(embedding_dirty=True).count() == 120
 
     # When the worker is SIGKILLed while it holds the batch's rows
     worker.start(wait_ready=False)
-    wait_until(_worker_holds_product_locks, timeout=90, interval=0.01, message="the worker to start the batch")
+    wait_until(
+        _worker_holds_product_locks, timeout=90, interval=0.01, message="the worker to start the batch"
+    )
     worker.kill()
 
     # Then nothing of the batch was half-written
-    assert ProductEmbedding.objects.filter(model_version=active_tiny_version, product__sku__startswith="K").count() == 0
+    assert (
+        ProductEmbedding.objects.filter(
+            model_version=active_tiny_version, product__sku__startswith="K"
+        ).count()
+        == 0
+    )
     assert Product.objects.filter(embedding_dirty=True).count() == 120
 
     # And after a restart every product ends embedded exactly once
     worker.start()
-    wait_until(lambda: _embedded(active_tiny_version, 120), timeout=120, message="the restarted worker to catch up")
+    wait_until(
+        lambda: _embedded(active_tiny_version, 120), timeout=120, message="the restarted worker to catch up"
+    )
     rows = ProductEmbedding.objects.filter(model_version=active_tiny_version, product__sku__startswith="K")
     assert rows.filter(kind="text").count() == 120 and rows.filter(kind="image").count() == 120
     assert rows.values("product_id", "kind").distinct().count() == 240

@@ -82,7 +82,10 @@ def test_a_crashing_retrain_is_marked_failed_and_the_active_model_serves(
 ):
     in_the_way = tmp_path / "models-is-a-file"
     in_the_way.write_text("")
-    with override_settings(PRODUCT_SEARCH_MODEL_DIR=str(in_the_way)), pytest.raises(CommandError, match="marked failed"):
+    with (
+        override_settings(PRODUCT_SEARCH_MODEL_DIR=str(in_the_way)),
+        pytest.raises(CommandError, match="marked failed"),
+    ):
         call_command("retrain", "--epochs", "1", "--device", "cpu", stdout=StringIO())
 
     failed = ModelVersion.objects.get(status=ModelVersion.Status.FAILED)
@@ -93,15 +96,22 @@ def test_a_crashing_retrain_is_marked_failed_and_the_active_model_serves(
 def test_a_killed_retrain_is_marked_failed_and_the_active_model_serves(
     sample_catalogue_with_tiny_model, _media_root, tmp_path
 ):
-    env = child_environment(_media_root, TEST_MODEL_DIR=str(tmp_path / "models"), TEST_VALIDATION_SHARE="0.25")
+    env = child_environment(
+        _media_root, TEST_MODEL_DIR=str(tmp_path / "models"), TEST_VALIDATION_SHARE="0.25"
+    )
     process = subprocess.Popen(
         [sys.executable, "manage.py", "retrain", "--epochs", "50", "--device", "cpu"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         version = wait_until(
             lambda: ModelVersion.objects.filter(status="training", progress__stage="train").first(),
-            timeout=120, message="the retrain to start training",
+            timeout=120,
+            message="the retrain to start training",
         )
     finally:
         os.killpg(process.pid, signal.SIGKILL)
@@ -121,8 +131,14 @@ def test_retrain_async_runs_on_the_train_queue(sample_catalogue_with_tiny_model,
     assert "Queued retrain of" in output and "on the `train` queue" in output
 
     new = wait_until(
-        lambda: ModelVersion.objects.filter(status="active").exclude(pk=sample_catalogue_with_tiny_model.pk).first(),
-        timeout=240, interval=1, message="the worker's retrain to activate",
+        lambda: (
+            ModelVersion.objects.filter(status="active")
+            .exclude(pk=sample_catalogue_with_tiny_model.pk)
+            .first()
+        ),
+        timeout=240,
+        interval=1,
+        message="the worker's retrain to activate",
     )
     assert new.metrics["held_out"]["gallery"] > 0
     assert new.progress["stage"] == "ready"
