@@ -1,0 +1,110 @@
+"""Wall time of `manage.py retrain` on the Myntra catalogue in cpu-fast mode, by stage.
+
+    python bench/retrain.py [--catalog ../shared/datasets/myntra/catalog.jsonl] [--split-file ...]
+        [--epochs N] [--no-activate]
+
+Runs the same services as the command, in the benchmark database (the catalogue is imported there
+first if it is missing): train on the split's `train` products, measure on its `val` products against
+the active model, embed every product with the new version, and switch over if it is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import django_setup
+from benchmarks_file import markdown_table, write_section
+
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "myntra"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--catalog", type=Path, default=DATASET / "catalog.jsonl")
+    parser.add_argument("--split-file", type=Path, default=DATASET / "splits.json")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--no-activate", action="store_true")
+    args = parser.parse_args()
+
+    django_setup.setup()
+    from catalog.importing import catalog_import
+    from catalog.models import Product
+    from catalog.retraining import RetrainOptions, retrain_prepare, retrain_run
+
+    if Product.objects.count() < 9000:
+        catalog_import(path=args.catalog)
+    options = RetrainOptions(
+        split_file=str(args.split_file),
+        mode="cpu-fast",
+        epochs=args.epochs,
+        device="auto",
+        activate=not args.no_activate,
+    )
+    marks: dict[str, float] = {}
+    started = time.perf_counter()
+    version = retrain_prepare(options=options)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        if line.startswith("Held-out R@1 (t2i / i2t): new"):
+            marks["trained and measured"] = time.perf_counter()
+        if line.startswith("Embedding the catalogue"):
+            marks["embedding started"] = time.perf_counter()
+
+    outcome = retrain_run(version=version, options=options, log=log, show_progress=True)
+    finished = time.perf_counter()
+    version.refresh_from_db()
+    metrics = version.metrics
+    trained = marks.get("trained and measured", finished)
+    embedding = marks.get("embedding started", trained)
+    rows = [
+        ["train (features, epochs, val selection)", f"{metrics['training_seconds'] / 60:.1f}"],
+        ["train + measure new and active on held-out", f"{(trained - started) / 60:.1f}"],
+        [
+            f"embed {Product.objects.filter(is_active=True).count()} products + HNSW",
+            f"{(finished - embedding) / 60:.1f}",
+        ],
+        ["total", f"{(finished - started) / 60:.1f}"],
+    ]
+    held_out, active = metrics["held_out"], metrics.get("active_on_held_out")
+    quality = [
+        [
+            "new version",
+            held_out["t2i"]["R@1"],
+            held_out["t2i"]["R@10"],
+            held_out["i2t"]["R@1"],
+            held_out["i2t"]["R@10"],
+        ]
+    ]
+    if active:
+        quality.append(
+            [
+                f"active ({metrics['active_version']})",
+                active["t2i"]["R@1"],
+                active["t2i"]["R@10"],
+                active["i2t"]["R@1"],
+                active["i2t"]["R@10"],
+            ]
+        )
+    write_section(
+        "retrain",
+        "## Retrain wall time (cpu-fast)\n\n"
+        f"`python bench/retrain.py` (= `manage.py retrain --catalog catalog.jsonl --split-file splits.json`, "
+        f"products already imported): {len(quality) and held_out['gallery']} held-out `val` products, "
+        f"{os.cpu_count()} CPU cores, no GPU. Outcome: {'activated' if outcome.activated else 'not activated'}"
+        f" ({outcome.reason}).\n\n"
+        + markdown_table(["stage", "minutes"], rows)
+        + "\n\nHeld-out (val) retrieval, same products for both:\n\n"
+        + markdown_table(
+            ["model", "t2i R@1", "t2i R@10", "i2t R@1", "i2t R@10"],
+            [[row[0], *(f"{value:.1f}" for value in row[1:])] for row in quality],
+        )
+        + "\n",
+    )
+
+
+if __name__ == "__main__":
+    main()
