@@ -89,13 +89,13 @@ def main() -> None:
                 active["i2t"]["R@10"],
             ]
         )
+    verdict = "activated" if outcome.activated else "not activated"
     write_section(
         "retrain",
         "## Retrain wall time (cpu-fast)\n\n"
         f"`python bench/retrain.py` (= `manage.py retrain --catalog catalog.jsonl --split-file splits.json`, "
-        f"products already imported): {len(quality) and held_out['gallery']} held-out `val` products, "
-        f"{os.cpu_count()} CPU cores, no GPU. Outcome: {'activated' if outcome.activated else 'not activated'}"
-        f" ({outcome.reason}).\n\n"
+        f"products already imported): {held_out['gallery']} held-out `val` products, "
+        f"{os.cpu_count()} CPU cores, no GPU. Outcome: {verdict} ({outcome.reason}).\n\n"
         + markdown_table(["stage", "minutes"], rows)
         + "\n\nHeld-out (val) retrieval, same products for both:\n\n"
         + markdown_table(
