@@ -51,6 +51,11 @@ def page(settings, live_server, monkeypatch):
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.ROOT_URLCONF = "tests.search.e2e_urls"
+    # The live server's request threads close their connections after each request (CONN_MAX_AGE
+    # kept would leave them open and stop the test database from being dropped after the run).
+    from django.db import connections
+
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     settings.PRODUCT_SEARCH_THROTTLE_ANON_RATE = None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
