@@ -13,7 +13,7 @@ ALWAYS_RUN = {("efficientnet-lite0", "bilstm"), ("efficientnet-lite0", "bert"), 
 
 
 def combinations():
-    return [pytest.param(backbone, branch, marks=() if (backbone, branch) in ALWAYS_RUN else pytest.mark.slow,
+    return [pytest.param(backbone, branch, marks=() if (backbone, branch) in ALWAYS_RUN else pytest.mark.large_backbone,
                          id=f"{backbone}-{branch}") for backbone, branch in registered_combinations()]
 
 
