@@ -6,6 +6,7 @@ PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SAMPLE_CATALOG := catalog/sample_catalog/catalog.jsonl
+DEMO_SHIRTS := catalog/demo_catalog/catalog.jsonl
 
 .PHONY: install db db-stop migrate demo test bench lint clean-db
 
@@ -32,6 +33,7 @@ migrate: db
 
 demo: migrate
 	$(PY) manage.py import_catalog $(SAMPLE_CATALOG)
+	$(PY) manage.py import_catalog $(DEMO_SHIRTS)
 	$(PY) manage.py install_default_model
 	$(PY) manage.py demo_admin
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/). Ctrl-C stops it."

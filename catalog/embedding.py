@@ -156,6 +156,12 @@ def embedding_backfill_version(
             if not products:
                 break
             batch = _write_batch(version=version, products=products)
+            others_live = ModelVersion.objects.filter(status__in=LIVE_STATUSES).exclude(pk=version.pk)
+            if not others_live.exists():
+                # The only version that needs vectors now has fresh ones: nothing is pending for these.
+                Product.objects.filter(pk__in=[product.pk for product in products]).update(
+                    embedding_dirty=False
+                )
         total.add(batch)
         if on_batch is not None:
             on_batch(batch)

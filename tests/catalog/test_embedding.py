@@ -101,3 +101,11 @@ def test_activate_rollback_and_prune(tiny_model_path):
     assert not ProductEmbedding.objects.filter(model_version=second).exists()
     with pytest.raises(ModelVersionError, match="not fully embedded"):
         model_version_activate(version=ModelVersion.objects.get(pk=second.pk))
+
+
+def test_building_the_only_live_version_leaves_nothing_pending(tiny_model_path):
+    _product("F1")
+    first = model_version_register_checkpoint(path=tiny_model_path, name="only")
+    model_version_build(version=first)
+    assert not Product.objects.filter(embedding_dirty=True).exists()
+    assert embedding_process_pending().products == 0

@@ -1,3 +1,5 @@
+import hashlib
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -28,7 +30,9 @@ class Command(BaseCommand):
         except FileNotFoundError as error:
             raise CommandError(str(error)) from error
         described = describe_model(path)
-        name = f"default-{described['name'] or 'model'}"
+        # Named by its weights, so a newer shipped model registers as a new version.
+        digest = hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()[:10]
+        name = f"default-{digest}"
         version = ModelVersion.objects.filter(name=name).first()
         if version is None:
             version = model_version_register_checkpoint(

@@ -50,4 +50,15 @@ class Command(BaseCommand):
             )
             atexit.register(worker.terminate)
             self.stdout.write(f"Started a Celery worker (pid {worker.pid}, log {log_path}).")
+        self._load_active_model()
         call_command("runserver", addrport, use_reloader=False)
+
+    def _load_active_model(self) -> None:
+        """Load the encoder before the first request instead of during it (several seconds on a CPU)."""
+        from catalog.encoders import encoder_for_version
+        from catalog.selectors import model_version_get_active
+
+        version = model_version_get_active()
+        if version is not None:
+            encoder_for_version(version)
+            self.stdout.write(f"Loaded the active model {version.name}.")
