@@ -136,6 +136,16 @@ class ImageBatches:
                              batch_size=self.config.inference_batch_size, device=self.device)
 
 
+# Pooled features of a frozen MiniLM, shared by runs in one process (e.g. the rows of bench/quality.py)
+# that use the same encoder weights on the same titles.
+_FROZEN_TEXT_FEATURES: dict[tuple, torch.Tensor] = {}
+
+
+def _encoder_fingerprint(tower: BertTextTower) -> tuple:
+    parameters = list(tower.encoder.parameters())
+    return tuple(round(float(p.detach().double().sum()), 6) for p in (parameters[0], parameters[-1]))
+
+
 class TextBatches:
     """Gives (batch, embed_dim) title embeddings for item indices. A frozen MiniLM in cpu-fast mode is run
     once per title (pooled features kept in memory), so each step only trains the projection."""
@@ -147,7 +157,10 @@ class TextBatches:
         self.pooled: torch.Tensor | None = None
         tower = model.text_tower
         if cache and isinstance(tower, BertTextTower) and tower.is_frozen:
-            self.pooled = self._pooled_features(tower)
+            key = (_encoder_fingerprint(tower), tuple(self.titles))
+            if key not in _FROZEN_TEXT_FEATURES:
+                _FROZEN_TEXT_FEATURES[key] = self._pooled_features(tower)
+            self.pooled = _FROZEN_TEXT_FEATURES[key]
 
     @torch.no_grad()
     def _pooled_features(self, tower: BertTextTower, batch_size: int = 256) -> torch.Tensor:
