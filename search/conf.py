@@ -20,8 +20,11 @@ DEFAULTS: dict[str, Any] = {
     # chosen by bench/search_quality.py (figures in BENCHMARKS.md).
     "SEARCH_DEFAULT_MODE": "vector",
     # Weight of the photo score in a text query's score (the product-text score gets 1 - weight);
-    # measured on the Myntra val split by bench/search_quality.py.
-    "SEARCH_IMAGE_WEIGHT": 0.5,
+    # measured on the Myntra val split by bench/search_quality.py: 0.0 scored best there (0.1 within
+    # noise), as Myntra queries share their words with product titles. Photos still bring candidates.
+    "SEARCH_IMAGE_WEIGHT": 0.0,
+    # The same weight for "more like this" (photo to photos, text to texts); not measured yet.
+    "SIMILAR_IMAGE_WEIGHT": 0.5,
     "SEARCH_DEFAULT_LIMIT": 24,
     "SEARCH_MAX_LIMIT": 100,
     # Deepest result served (offset + limit): past it a similarity ranking means little.

@@ -217,8 +217,8 @@ def _product_vectors(*, version: ModelVersion, product: Product) -> dict[str, np
 
 
 def search_similar(*, product: Product, filters: SearchFilters, limit: int, offset: int = 0) -> SearchPage:
-    """Products like `product` ("more like this"): its photo and text against the catalogue's, fused
-    with the same weight as a text query; the product itself is left out."""
+    """Products like `product` ("more like this"): its photo against the catalogue's photos and its
+    text against their texts, fused with SIMILAR_IMAGE_WEIGHT; the product itself is left out."""
     version = search_version_get_active()
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -234,7 +234,7 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
     ranking, _ = rank_by_vectors(
         version=version,
         vectors=vectors,
-        image_weight=float(search_settings.SEARCH_IMAGE_WEIGHT),
+        image_weight=float(search_settings.SIMILAR_IMAGE_WEIGHT),
         k=_candidate_count(offset=offset, limit=limit),
         filters=filters,
     )

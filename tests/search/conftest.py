@@ -95,6 +95,7 @@ def small_catalog(active_version, query_vector, settings):
     N1 1.0 (photo e0, text e0) > N2 0.6*0.707 (photo e0+e1) > N3 0.4*0.707 (text e0+e1) > R4 = R5 0.
     """
     settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 0.6
+    settings.PRODUCT_SEARCH_SIMILAR_IMAGE_WEIGHT = 0.6
     products = {
         "N1": add_product(
             active_version, sku="N1", image=basis(0), text=basis(0), price=500, colour="Navy Blue"
