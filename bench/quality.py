@@ -84,7 +84,11 @@ def main() -> None:
          TrainingConfig(loss="cmpm+cmpc", epochs=args.default_epochs)),
     ]
     wanted = set(args.rows.split(",")) if args.rows else None
-    results = []
+    results_path = out / "results.json"
+    # With --rows, rows measured by an earlier full run are kept and only the named ones are replaced.
+    earlier = json.loads(results_path.read_text()) if wanted and results_path.exists() else []
+    results = [r for r in earlier if r["row"] not in wanted] if wanted else []
+    row_order = [row[0] for row in rows]
     for row_id, loss_label, branch, model_config, training_config in rows:
         if wanted and row_id not in wanted:
             continue
@@ -107,7 +111,8 @@ def main() -> None:
                      test["t2i"]["R@10"], test["i2t"]["R@1"], test["i2t"]["R@10"], seconds)
         results.append({"row": row_id, "loss": loss_label, "text": branch, "schedule": schedule, "test": test,
                         "seconds": round(seconds, 1)})
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        results.sort(key=lambda r: row_order.index(r["row"]))
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
 
     wall = time.time() - started
     header = ["loss", "text branch", "schedule", "t2i R@1", "R@5", "R@10", "medr", "mAP@10",
@@ -121,9 +126,11 @@ def main() -> None:
                       f"{r['test']['type_p@10']:.3f}", f"{r['test']['category_p@10']:.3f}", f"{r['seconds']:.0f}"])
     ceiling = results[0]["test"]["category_p@10_ceiling"] if results else float("nan")
     command = "python bench/quality.py " + " ".join(sys.argv[1:])
+    missing = [row_id for row_id in row_order if row_id not in {r["row"] for r in results}]
+    missing_note = f"\nRows not measured yet (run them with `--rows {','.join(missing)}`): {', '.join(missing)}.\n" if missing else ""
     body = f"""## Retrieval quality (Myntra test, {results[0]['test']['gallery'] if results else '?'}-product gallery)
 
-`{command}` — {wall / 60:.1f} min wall time on this machine ({torch.get_num_threads()} torch threads, CPU).
+`{command}` — {wall / 60:.1f} min wall time for this invocation (per-row seconds in the last column) on this machine ({torch.get_num_threads()} torch threads, CPU).
 Trained on `train` (8,083 products), epoch chosen on `val` (500), evaluated once on `test`. Relevant = same
 product or same title (case-insensitive). Recalls and mAP@10 in percent; `category_p@10` ceiling on this
 gallery: {ceiling:.3f}. Image side everywhere: EfficientNet-Lite0 (ImageNet) with its last MBConv block and
@@ -132,7 +139,7 @@ comparison) use a short schedule ({short}); the fine-tuned row is the default mo
 ranked by cosine like every other row, not by their order-violation score.
 
 {markdown_table(header, table)}
-"""
+{missing_note}"""
     write_section("quality", body)
     print(body)
 
