@@ -27,7 +27,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks_file import markdown_table, write_section  # noqa: E402
-
 from mlcore.checkpoint import load_checkpoint  # noqa: E402
 from mlcore.config import ModelConfig, TrainingConfig  # noqa: E402
 from mlcore.data import load_catalog  # noqa: E402
@@ -36,9 +35,14 @@ from mlcore.model import DualEncoder, create_model  # noqa: E402
 from mlcore.training import ImageBatches, TextBatches, resolve_device, train, validate  # noqa: E402
 
 BASELINES = ["triplet", "contrastive", "order", "corrnet", "infonce"]
-LOSS_LABELS = {"cmpm+cmpc": "CMPM+CMPC", "triplet": "VSE++ triplet (hardest negatives)",
-               "contrastive": "Siamese contrastive", "order": "order embeddings", "corrnet": "CorrNet",
-               "infonce": "symmetric InfoNCE"}
+LOSS_LABELS = {
+    "cmpm+cmpc": "CMPM+CMPC",
+    "triplet": "VSE++ triplet (hardest negatives)",
+    "contrastive": "Siamese contrastive",
+    "order": "order embeddings",
+    "corrnet": "CorrNet",
+    "infonce": "symmetric InfoNCE",
+}
 
 
 def evaluate_on_split(model: DualEncoder, items, device: torch.device) -> dict:
@@ -49,13 +53,18 @@ def evaluate_on_split(model: DualEncoder, items, device: torch.device) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--catalog", required=True)
     parser.add_argument("--split-file", required=True)
     parser.add_argument("--baseline-epochs", type=int, default=2)
     parser.add_argument("--default-epochs", type=int, default=3)
-    parser.add_argument("--train-default", action="store_true",
-                        help="train the CMPM+CMPC fine-tuned MiniLM row here instead of evaluating the default model")
+    parser.add_argument(
+        "--train-default",
+        action="store_true",
+        help="train the CMPM+CMPC fine-tuned MiniLM row here instead of evaluating the default model",
+    )
     parser.add_argument("--default-model", default=str(DEFAULT_MODEL_PATH))
     parser.add_argument("--out", default="bench/out/quality")
     parser.add_argument("--rows", default=None, help="comma-separated subset of row ids, for quick checks")
@@ -74,14 +83,37 @@ def main() -> None:
     short = f"{args.baseline_epochs} ep, frozen MiniLM"
     rows: list[tuple[str, str, str, ModelConfig | None, TrainingConfig | None]] = [
         ("floor", "untrained random projections", "-", None, None),
-        ("cmpm-cmpc-bilstm", "CMPM+CMPC", "bilstm", ModelConfig(text_branch="bilstm"),
-         TrainingConfig(loss="cmpm+cmpc", epochs=args.baseline_epochs)),
-        ("cmpm-cmpc-bert-frozen", "CMPM+CMPC", "bert (frozen)", frozen_text,
-         TrainingConfig(loss="cmpm+cmpc", epochs=args.baseline_epochs)),
-        *[(f"{name}-bert-frozen", LOSS_LABELS[name], "bert (frozen)", frozen_text,
-           TrainingConfig(loss=name, epochs=args.baseline_epochs)) for name in BASELINES],
-        ("cmpm-cmpc-bert-finetuned", "CMPM+CMPC", "bert (last 2 layers trained)", ModelConfig(),
-         TrainingConfig(loss="cmpm+cmpc", epochs=args.default_epochs)),
+        (
+            "cmpm-cmpc-bilstm",
+            "CMPM+CMPC",
+            "bilstm",
+            ModelConfig(text_branch="bilstm"),
+            TrainingConfig(loss="cmpm+cmpc", epochs=args.baseline_epochs),
+        ),
+        (
+            "cmpm-cmpc-bert-frozen",
+            "CMPM+CMPC",
+            "bert (frozen)",
+            frozen_text,
+            TrainingConfig(loss="cmpm+cmpc", epochs=args.baseline_epochs),
+        ),
+        *[
+            (
+                f"{name}-bert-frozen",
+                LOSS_LABELS[name],
+                "bert (frozen)",
+                frozen_text,
+                TrainingConfig(loss=name, epochs=args.baseline_epochs),
+            )
+            for name in BASELINES
+        ],
+        (
+            "cmpm-cmpc-bert-finetuned",
+            "CMPM+CMPC",
+            "bert (last 2 layers trained)",
+            ModelConfig(),
+            TrainingConfig(loss="cmpm+cmpc", epochs=args.default_epochs),
+        ),
     ]
     wanted = set(args.rows.split(",")) if args.rows else None
     results_path = out / "results.json"
@@ -102,33 +134,82 @@ def main() -> None:
             metrics = json.loads((Path(args.default_model) / "metrics.json").read_text())
             schedule = f"default model, {metrics.get('epochs_run', '?')} ep"
         else:
-            result = train(train_items, val_items, out / row_id, model_config, training_config, show_progress=False)
+            result = train(
+                train_items, val_items, out / row_id, model_config, training_config, show_progress=False
+            )
             model = load_checkpoint(out / row_id, device)
             schedule = f"{training_config.epochs} ep (best {result.best_epoch})"
         test = evaluate_on_split(model, test_items, device)
         seconds = time.time() - row_started
-        logging.info("%s: t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f (%.0fs)", row_id, test["t2i"]["R@1"],
-                     test["t2i"]["R@10"], test["i2t"]["R@1"], test["i2t"]["R@10"], seconds)
-        results.append({"row": row_id, "loss": loss_label, "text": branch, "schedule": schedule, "test": test,
-                        "seconds": round(seconds, 1)})
+        logging.info(
+            "%s: t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f (%.0fs)",
+            row_id,
+            test["t2i"]["R@1"],
+            test["t2i"]["R@10"],
+            test["i2t"]["R@1"],
+            test["i2t"]["R@10"],
+            seconds,
+        )
+        results.append(
+            {
+                "row": row_id,
+                "loss": loss_label,
+                "text": branch,
+                "schedule": schedule,
+                "test": test,
+                "seconds": round(seconds, 1),
+            }
+        )
         results.sort(key=lambda r: row_order.index(r["row"]))
         results_path.write_text(json.dumps(results, indent=2) + "\n")
 
     wall = time.time() - started
-    header = ["loss", "text branch", "schedule", "t2i R@1", "R@5", "R@10", "medr", "mAP@10",
-              "i2t R@1", "R@5", "R@10", "medr", "mAP@10", "type_p@10", "category_p@10", "row s"]
+    header = [
+        "loss",
+        "text branch",
+        "schedule",
+        "t2i R@1",
+        "R@5",
+        "R@10",
+        "medr",
+        "mAP@10",
+        "i2t R@1",
+        "R@5",
+        "R@10",
+        "medr",
+        "mAP@10",
+        "type_p@10",
+        "category_p@10",
+        "row s",
+    ]
     table = []
     for r in results:
         t, i = r["test"]["t2i"], r["test"]["i2t"]
-        table.append([r["loss"], r["text"], r["schedule"],
-                      *[f"{t[k]:.1f}" for k in ("R@1", "R@5", "R@10")], f"{t['medr']:.0f}", f"{t['mAP@10']:.1f}",
-                      *[f"{i[k]:.1f}" for k in ("R@1", "R@5", "R@10")], f"{i['medr']:.0f}", f"{i['mAP@10']:.1f}",
-                      f"{r['test']['type_p@10']:.3f}", f"{r['test']['category_p@10']:.3f}", f"{r['seconds']:.0f}"])
+        table.append(
+            [
+                r["loss"],
+                r["text"],
+                r["schedule"],
+                *[f"{t[k]:.1f}" for k in ("R@1", "R@5", "R@10")],
+                f"{t['medr']:.0f}",
+                f"{t['mAP@10']:.1f}",
+                *[f"{i[k]:.1f}" for k in ("R@1", "R@5", "R@10")],
+                f"{i['medr']:.0f}",
+                f"{i['mAP@10']:.1f}",
+                f"{r['test']['type_p@10']:.3f}",
+                f"{r['test']['category_p@10']:.3f}",
+                f"{r['seconds']:.0f}",
+            ]
+        )
     ceiling = results[0]["test"]["category_p@10_ceiling"] if results else float("nan")
     command = "python bench/quality.py " + " ".join(sys.argv[1:])
     missing = [row_id for row_id in row_order if row_id not in {r["row"] for r in results}]
-    missing_note = f"\nRows not measured yet (run them with `--rows {','.join(missing)}`): {', '.join(missing)}.\n" if missing else ""
-    body = f"""## Retrieval quality (Myntra test, {results[0]['test']['gallery'] if results else '?'}-product gallery)
+    missing_note = (
+        f"\nRows not measured yet (run them with `--rows {','.join(missing)}`): {', '.join(missing)}.\n"
+        if missing
+        else ""
+    )
+    body = f"""## Retrieval quality (Myntra test, {results[0]["test"]["gallery"] if results else "?"}-product gallery)
 
 `{command}` — {wall / 60:.1f} min wall time for this invocation (per-row seconds in the last column) on this machine ({torch.get_num_threads()} torch threads, CPU).
 Trained on `train` (8,083 products), epoch chosen on `val` (500), evaluated once on `test`. Relevant = same

@@ -20,20 +20,26 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks_file import markdown_table, write_section  # noqa: E402
-
 from mlcore.config import ModelConfig, TrainingConfig  # noqa: E402
 from mlcore.data import identity_labels, load_catalog  # noqa: E402
 from mlcore.losses import build_loss  # noqa: E402
 from mlcore.model import create_model  # noqa: E402
-from mlcore.training import (ImageBatches, TextBatches, build_optimizer, resolve_device, run_epoch,  # noqa: E402
-                             seed_everything, warmup_cosine)
+from mlcore.training import (
+    ImageBatches,
+    TextBatches,
+    build_optimizer,
+    resolve_device,
+    run_epoch,  # noqa: E402
+    seed_everything,
+    warmup_cosine,
+)
 
 
 def bare_loop(model, loss_fn, optimizer, maps, token_ids, labels, order, batch_size, clip):
     """The minimum a hand-written loop does: cached maps -> tail, titles -> text tower, loss, step."""
     model.train()
     for start in range(0, len(order), batch_size):
-        indices = order[start:start + batch_size]
+        indices = order[start : start + batch_size]
         image_embeddings = model.image_tower.forward_tail(maps[torch.tensor(indices)].float())
         tokens = model.tokenizer.pad([token_ids[i] for i in indices])
         text_embeddings = model.encode_text(tokens.token_ids, tokens.attention_mask)
@@ -60,18 +66,40 @@ def measure(model_config: ModelConfig, items, batch_size: int, repeats: int) -> 
     timings = {"project trainer (run_epoch)": [], "bare loop": []}
     for _ in range(repeats):  # interleaved so that machine load hits both alike
         started = time.perf_counter()
-        run_epoch(model, loss_fn, optimizer, scheduler, images, texts, labels, order, config, device,
-                  show_progress=False)
+        run_epoch(
+            model,
+            loss_fn,
+            optimizer,
+            scheduler,
+            images,
+            texts,
+            labels,
+            order,
+            config,
+            device,
+            show_progress=False,
+        )
         timings["project trainer (run_epoch)"].append(time.perf_counter() - started)
         started = time.perf_counter()
-        bare_loop(model, loss_fn, optimizer, images.maps, texts.token_ids, labels, order, batch_size,
-                  config.grad_clip_norm)
+        bare_loop(
+            model,
+            loss_fn,
+            optimizer,
+            images.maps,
+            texts.token_ids,
+            labels,
+            order,
+            batch_size,
+            config.grad_clip_norm,
+        )
         timings["bare loop"].append(time.perf_counter() - started)
     return {name: len(items) / min(values) for name, values in timings.items()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--catalog", required=True)
     parser.add_argument("--split-file", required=True)
     parser.add_argument("--pairs", type=int, default=512, help="train pairs per timed pass")
@@ -81,9 +109,11 @@ def main() -> None:
     started = time.time()
     items = load_catalog(args.catalog, args.split_file, "train")[: args.pairs]
     rows = []
-    for label, model_config in (("bert, last 2 layers trained (default)", ModelConfig()),
-                                ("bert frozen (pooled features cached)", ModelConfig(text_trainable_layers=0)),
-                                ("bilstm", ModelConfig(text_branch="bilstm"))):
+    for label, model_config in (
+        ("bert, last 2 layers trained (default)", ModelConfig()),
+        ("bert frozen (pooled features cached)", ModelConfig(text_trainable_layers=0)),
+        ("bilstm", ModelConfig(text_branch="bilstm")),
+    ):
         result = measure(model_config, items, args.batch_size, args.repeats)
         project, bare = result["project trainer (run_epoch)"], result["bare loop"]
         rows.append([label, f"{project:.1f}", f"{bare:.1f}", f"{project / bare:.2f}"])

@@ -32,8 +32,14 @@ def _is_word_table(key: str, tensor: torch.Tensor) -> bool:
     return tensor.ndim == 2 and tensor.numel() > 1_000_000 and "word_embeddings" in key
 
 
-def save_checkpoint(model: DualEncoder, folder: str | Path, fp16: bool = True, int8_word_embeddings: bool = True,
-                    name: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    model: DualEncoder,
+    folder: str | Path,
+    fp16: bool = True,
+    int8_word_embeddings: bool = True,
+    name: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -51,16 +57,25 @@ def save_checkpoint(model: DualEncoder, folder: str | Path, fp16: bool = True, i
     shutil.copyfile(model.tokenizer.tokenizer_file, folder / TOKENIZER_FILE)
     if isinstance(model.text_tower, BertTextTower):
         model.text_tower.save_encoder_config(folder / ENCODER_CONFIG_DIR)
-    save_json(folder / CONFIG_FILE, {"format_version": FORMAT_VERSION, "name": name or folder.name,
-                                     "model": model.config.to_dict(), **(extra or {})})
+    save_json(
+        folder / CONFIG_FILE,
+        {
+            "format_version": FORMAT_VERSION,
+            "name": name or folder.name,
+            "model": model.config.to_dict(),
+            **(extra or {}),
+        },
+    )
     return folder
 
 
 def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / CONFIG_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{folder} is not an mlcore model folder (no {CONFIG_FILE}); "
-                                f"train one with `python -m mlcore train ... --out DIR`")
+        raise FileNotFoundError(
+            f"{folder} is not an mlcore model folder (no {CONFIG_FILE}); "
+            f"train one with `python -m mlcore train ... --out DIR`"
+        )
     return json.loads(path.read_text())
 
 
@@ -69,8 +84,12 @@ def load_checkpoint(folder: str | Path, device: torch.device | str = "cpu") -> D
     payload = read_checkpoint_config(folder)
     config = ModelConfig.from_dict(payload["model"])
     encoder_config = folder / ENCODER_CONFIG_DIR
-    model = create_model(config, pretrained=False, tokenizer_file=str(folder / TOKENIZER_FILE),
-                         encoder_config_folder=str(encoder_config) if encoder_config.exists() else None)
+    model = create_model(
+        config,
+        pretrained=False,
+        tokenizer_file=str(folder / TOKENIZER_FILE),
+        encoder_config_folder=str(encoder_config) if encoder_config.exists() else None,
+    )
     stored = load_file(str(folder / WEIGHTS_FILE))
     state: dict[str, torch.Tensor] = {}
     for key, tensor in stored.items():

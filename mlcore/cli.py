@@ -30,11 +30,22 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--pretrained-lr", type=float, default=TrainingConfig.pretrained_learning_rate)
     train.add_argument("--image-trainable-blocks", type=int, default=ModelConfig.image_trainable_blocks)
     train.add_argument("--text-trainable-layers", type=int, default=ModelConfig.text_trainable_layers)
+    train.add_argument(
+        "--projection-hidden-dim",
+        type=int,
+        default=ModelConfig.projection_hidden_dim,
+        help="0: linear projection heads; > 0: two-layer MLP heads of this width",
+    )
+    train.add_argument("--image-pooling", default=ModelConfig.image_pooling, choices=["mean", "mean+max"])
+    train.add_argument("--weight-decay", type=float, default=TrainingConfig.weight_decay)
     train.add_argument("--identity", default=TrainingConfig.identity, choices=["title", "sku"])
     train.add_argument("--seed", type=int, default=TrainingConfig.seed)
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--evaluate-test", action="store_true",
-                       help="after training, evaluate the selected model once on the test split")
+    train.add_argument(
+        "--evaluate-test",
+        action="store_true",
+        help="after training, evaluate the selected model once on the test split",
+    )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model folder on one split")
     evaluate.add_argument("--catalog", required=True)
@@ -58,30 +69,48 @@ def _format_report(report: dict) -> str:
     lines = [f"gallery {report['gallery']}"]
     for direction in ("t2i", "i2t"):
         m = report[direction]
-        lines.append(f"{direction}: R@1 {m['R@1']:.2f}  R@5 {m['R@5']:.2f}  R@10 {m['R@10']:.2f}  "
-                     f"medr {m['medr']:.1f}  meanr {m['meanr']:.1f}  mAP@10 {m['mAP@10']:.2f}")
-    lines.append(f"type_p@10 {report['type_p@10']:.3f}  category_p@10 {report['category_p@10']:.3f} "
-                 f"(ceiling {report['category_p@10_ceiling']:.3f})")
+        lines.append(
+            f"{direction}: R@1 {m['R@1']:.2f}  R@5 {m['R@5']:.2f}  R@10 {m['R@10']:.2f}  "
+            f"medr {m['medr']:.1f}  meanr {m['meanr']:.1f}  mAP@10 {m['mAP@10']:.2f}"
+        )
+    lines.append(
+        f"type_p@10 {report['type_p@10']:.3f}  category_p@10 {report['category_p@10']:.3f} "
+        f"(ceiling {report['category_p@10_ceiling']:.3f})"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     from mlcore.data import load_catalog
 
     if args.command == "train":
         from mlcore.evaluation import evaluate
         from mlcore.training import train
 
-        model_config = ModelConfig(text_branch=args.text_branch, image_backbone=args.backbone,
-                                   image_trainable_blocks=args.image_trainable_blocks,
-                                   text_trainable_layers=args.text_trainable_layers)
-        training_config = TrainingConfig(mode=args.mode, loss=args.loss, epochs=args.epochs,
-                                         batch_size=args.batch_size, learning_rate=args.lr,
-                                         pretrained_learning_rate=args.pretrained_lr, identity=args.identity,
-                                         seed=args.seed, device=args.device)
+        model_config = ModelConfig(
+            text_branch=args.text_branch,
+            image_backbone=args.backbone,
+            image_trainable_blocks=args.image_trainable_blocks,
+            text_trainable_layers=args.text_trainable_layers,
+            projection_hidden_dim=args.projection_hidden_dim,
+            image_pooling=args.image_pooling,
+        )
+        training_config = TrainingConfig(
+            mode=args.mode,
+            loss=args.loss,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            pretrained_learning_rate=args.pretrained_lr,
+            identity=args.identity,
+            seed=args.seed,
+            device=args.device,
+            weight_decay=args.weight_decay,
+        )
         train_items = load_catalog(args.catalog, args.split_file, "train")
         val_items = load_catalog(args.catalog, args.split_file, "val")
         command = "python -m mlcore " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -92,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.evaluate_test:
             started = time.time()
             test_items = load_catalog(args.catalog, args.split_file, "test")
-            metrics["test"] = evaluate(args.out, test_items, device=args.device,
-                                       grid_path=Path(args.out) / "retrieval_examples.png")
+            metrics["test"] = evaluate(
+                args.out, test_items, device=args.device, grid_path=Path(args.out) / "retrieval_examples.png"
+            )
             metrics["test_eval_time_s"] = round(time.time() - started, 1)
             print(_format_report(metrics["test"]))
         metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")

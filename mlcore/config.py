@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,12 +39,19 @@ class ModelConfig:
     lstm_num_layers: int = 1
     # Dimension of the joint image-text space both towers project into.
     embed_dim: int = 512
+    # Hidden width of both towers' projection heads: 0 is a linear map (the paper's); > 0 a two-layer MLP
+    # (LayerNorm, Linear, GELU, Dropout, Linear), which a frozen trunk needs.
+    projection_hidden_dim: int = 0
+    # Dropout inside the MLP projection heads.
+    projection_dropout: float = 0.2
+    # Pooling of the image trunk's last map: "mean", or "mean+max" (both, concatenated).
+    image_pooling: str = "mean"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         return _from_dict(cls, values)
 
 
@@ -98,7 +105,7 @@ class TrainingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainingConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
         return _from_dict(cls, values)
 
 

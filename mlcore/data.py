@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -33,8 +33,9 @@ class CatalogItem:
         return (self.article_type, self.colour, self.gender)
 
 
-def load_catalog(catalog_path: str | Path, split_file: str | Path | None = None,
-                 split: str | None = None) -> list[CatalogItem]:
+def load_catalog(
+    catalog_path: str | Path, split_file: str | Path | None = None, split: str | None = None
+) -> list[CatalogItem]:
     """Read a catalog.jsonl (image paths relative to it) and keep the products of one split, if given."""
     catalog_path = Path(catalog_path)
     root = catalog_path.parent
@@ -55,12 +56,18 @@ def load_catalog(catalog_path: str | Path, split_file: str | Path | None = None,
             sku = str(row["sku"])
             if keep is not None and sku not in keep:
                 continue
-            items.append(CatalogItem(
-                product_id=sku, title=row["title"], image=str(root / row["image"]),
-                article_type=row.get("article_type") or "", colour=row.get("colour") or "",
-                gender=row.get("gender") or "", brand=row.get("brand") or "",
-                description=row.get("description") or "",
-            ))
+            items.append(
+                CatalogItem(
+                    product_id=sku,
+                    title=row["title"],
+                    image=str(root / row["image"]),
+                    article_type=row.get("article_type") or "",
+                    colour=row.get("colour") or "",
+                    gender=row.get("gender") or "",
+                    brand=row.get("brand") or "",
+                    description=row.get("description") or "",
+                )
+            )
     if keep is not None and not items:
         raise ValueError(f"no product of split {split!r} was found in {catalog_path}")
     return items

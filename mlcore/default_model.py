@@ -12,8 +12,10 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default_model"
 def default_model_path() -> Path:
     """Folder of the default model; fails with a message saying what to do when it is missing."""
     if not (DEFAULT_MODEL_PATH / "config.json").exists():
-        raise FileNotFoundError(f"no default model at {DEFAULT_MODEL_PATH}: train one with "
-                                f"`python -m mlcore train ... --out {DEFAULT_MODEL_PATH}`")
+        raise FileNotFoundError(
+            f"no default model at {DEFAULT_MODEL_PATH}: train one with "
+            f"`python -m mlcore train ... --out {DEFAULT_MODEL_PATH}`"
+        )
     return DEFAULT_MODEL_PATH
 
 
@@ -24,6 +26,12 @@ def describe_model(path: str | Path | None = None) -> dict[str, Any]:
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    return {"path": str(folder), "name": config.get("name"), "model": config.get("model"),
-            "size_bytes": size, "val": metrics.get("val"), "test": metrics.get("test"),
-            "best_epoch": config.get("best_epoch")}
+    return {
+        "path": str(folder),
+        "name": config.get("name"),
+        "model": config.get("model"),
+        "size_bytes": size,
+        "val": metrics.get("val"),
+        "test": metrics.get("test"),
+        "best_epoch": config.get("best_epoch"),
+    }

@@ -16,8 +16,9 @@ def _eval_mode(model: DualEncoder) -> bool:
 
 
 @torch.inference_mode()
-def encode_titles(model: DualEncoder, titles: list[str], batch_size: int = 256,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+def encode_titles(
+    model: DualEncoder, titles: list[str], batch_size: int = 256, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(n, embed_dim) L2-normalised float32 on CPU. Titles are batched by token length so short titles
     are not padded to the longest one in the list."""
     was_training = _eval_mode(model)
@@ -25,7 +26,7 @@ def encode_titles(model: DualEncoder, titles: list[str], batch_size: int = 256,
     order = sorted(range(len(titles)), key=lambda i: len(id_lists[i]))
     output = torch.empty(len(titles), model.config.embed_dim)
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+        chunk = order[start : start + batch_size]
         tokens = model.tokenizer.pad([id_lists[i] for i in chunk]).to(device)
         embeddings = model.encode_text(tokens.token_ids, tokens.attention_mask, normalize=True)
         output[torch.tensor(chunk)] = embeddings.float().cpu()
@@ -34,27 +35,38 @@ def encode_titles(model: DualEncoder, titles: list[str], batch_size: int = 256,
 
 
 @torch.inference_mode()
-def encode_prefix_maps(model: DualEncoder, prefix_maps: torch.Tensor, batch_size: int = 256,
-                       device: torch.device | str = "cpu") -> torch.Tensor:
+def encode_prefix_maps(
+    model: DualEncoder, prefix_maps: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """Cached trunk-prefix maps (n, C, h, w) -> (n, embed_dim) L2-normalised float32 on CPU."""
     was_training = _eval_mode(model)
-    chunks = [F.normalize(model.image_tower.forward_tail(prefix_maps[start:start + batch_size].to(device).float()),
-                          dim=-1).float().cpu()
-              for start in range(0, len(prefix_maps), batch_size)]
+    chunks = [
+        F.normalize(
+            model.image_tower.forward_tail(prefix_maps[start : start + batch_size].to(device).float()), dim=-1
+        )
+        .float()
+        .cpu()
+        for start in range(0, len(prefix_maps), batch_size)
+    ]
     model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, model.config.embed_dim)
 
 
 @torch.inference_mode()
-def encode_photos(model: DualEncoder, images: list, batch_size: int = 64,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+def encode_photos(
+    model: DualEncoder, images: list, batch_size: int = 64, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """Photos (paths or PIL images) -> (n, embed_dim) L2-normalised float32 on CPU."""
     was_training = _eval_mode(model)
     tower = model.image_tower
     chunks = []
     for start in range(0, len(images), batch_size):
-        pixels = torch.stack([preprocess(image, tower.image_size, tower.normalisation)
-                              for image in images[start:start + batch_size]])
+        pixels = torch.stack(
+            [
+                preprocess(image, tower.image_size, tower.normalisation)
+                for image in images[start : start + batch_size]
+            ]
+        )
         pixels = pixels.to(device, memory_format=torch.channels_last)
         chunks.append(model.encode_image(pixels, normalize=True).float().cpu())
     model.train(was_training)

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from mlcore.inference import Encoder
 
 
-def retrieval_report(image_embeddings: np.ndarray, text_embeddings: np.ndarray,
-                     items: list[CatalogItem]) -> dict:
+def retrieval_report(
+    image_embeddings: np.ndarray, text_embeddings: np.ndarray, items: list[CatalogItem]
+) -> dict:
     """Metrics in the JSON form the project reports (recalls and mAP in percent, precisions as fractions).
 
     Row i of both embedding matrices belongs to items[i]; embeddings are expected L2-normalised.
@@ -44,8 +45,14 @@ def selection_score(metrics: dict) -> float:
     return sum(metrics[direction][f"R@{k}"] for direction in ("t2i", "i2t") for k in (1, 5, 10))
 
 
-def evaluate(model: "str | Path | Encoder", items: list[CatalogItem], batch_size: int = 64,
-             device: str = "auto", grid_path: str | Path | None = None, grid_queries: int = 6) -> dict:
+def evaluate(
+    model: str | Path | Encoder,
+    items: list[CatalogItem],
+    batch_size: int = 64,
+    device: str = "auto",
+    grid_path: str | Path | None = None,
+    grid_queries: int = 6,
+) -> dict:
     """Encode the items' photos and titles with a model folder (or a loaded Encoder) and report metrics.
     With grid_path, also write a PNG of the top retrieved photos for a few title queries."""
     from mlcore.inference import Encoder
@@ -60,8 +67,14 @@ def evaluate(model: "str | Path | Encoder", items: list[CatalogItem], batch_size
     return report
 
 
-def plot_retrieval_grid(t2i_similarity: np.ndarray, items: list[CatalogItem], path: Path, queries: int = 6,
-                        top_k: int = 5, seed: int = 0) -> Path:
+def plot_retrieval_grid(
+    t2i_similarity: np.ndarray,
+    items: list[CatalogItem],
+    path: Path,
+    queries: int = 6,
+    top_k: int = 5,
+    seed: int = 0,
+) -> Path:
     """Rows: a few random title queries; columns: their top-k photos, framed green when relevant."""
     import matplotlib
 

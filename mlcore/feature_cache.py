@@ -38,9 +38,15 @@ def _image_key(image: str | Path | Image.Image, mirrored: bool) -> str | None:
 # no_grad, not inference_mode: the maps feed training steps, and inference tensors cannot be saved
 # for backward.
 @torch.no_grad()
-def compute_prefix_maps(tower: ImageTower, images: list, batch_size: int = 64, mirrored: bool = False,
-                        cache_dir: str | Path | None = None, device: torch.device | str = "cpu",
-                        progress: bool = True) -> torch.Tensor:
+def compute_prefix_maps(
+    tower: ImageTower,
+    images: list,
+    batch_size: int = 64,
+    mirrored: bool = False,
+    cache_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> torch.Tensor:
     """(n, C, h, w) float16 prefix maps for the photos, read from / written to the cache folder."""
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = folder / tower.cache_key()
@@ -59,15 +65,21 @@ def compute_prefix_maps(tower: ImageTower, images: list, batch_size: int = 64, m
         tower.eval()
         # channels_last runs the depthwise convolutions ~1.5x faster on CPU.
         tower.to(memory_format=torch.channels_last)
-        logger.info("extracting %s prefix maps for %d photos (%d cached)", tower.cache_key(), len(missing),
-                    len(images) - len(missing))
-        for start in tqdm(range(0, len(missing), batch_size), desc="image features", disable=not progress,
-                          unit="batch"):
-            chunk = missing[start:start + batch_size]
-            pixels = torch.stack([preprocess(images[i], tower.image_size, tower.normalisation, mirror=mirrored)
-                                  for i in chunk]).to(device, memory_format=torch.channels_last)
+        logger.info(
+            "extracting %s prefix maps for %d photos (%d cached)",
+            tower.cache_key(),
+            len(missing),
+            len(images) - len(missing),
+        )
+        for start in tqdm(
+            range(0, len(missing), batch_size), desc="image features", disable=not progress, unit="batch"
+        ):
+            chunk = missing[start : start + batch_size]
+            pixels = torch.stack(
+                [preprocess(images[i], tower.image_size, tower.normalisation, mirror=mirrored) for i in chunk]
+            ).to(device, memory_format=torch.channels_last)
             output = tower.forward_prefix(pixels).to("cpu", torch.float16)  # (chunk, C, h, w)
-            for i, prefix_map in zip(chunk, output):
+            for i, prefix_map in zip(chunk, output, strict=True):
                 maps[i] = prefix_map.clone()
                 if keys[i]:
                     temporary = folder / f"{keys[i]}.tmp.npy"

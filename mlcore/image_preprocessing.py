@@ -62,13 +62,19 @@ def augment(image: Image.Image, rng: random.Random) -> Image.Image:
 def to_tensor(image: Image.Image, size: int, normalisation: Normalisation) -> torch.Tensor:
     """(3, size, size) float32, normalised."""
     image = pad_to_square(image).resize((size, size), Image.Resampling.BICUBIC)
-    array = np.asarray(image, dtype=np.float32)  # (H, W, 3) in 0..255
-    array = (array - np.asarray(normalisation.mean, np.float32)) / np.asarray(normalisation.std, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    pixels = np.asarray(image, dtype=np.float32)  # (H, W, 3) in 0..255
+    mean, std = np.asarray(normalisation.mean, np.float32), np.asarray(normalisation.std, np.float32)
+    normalised = (pixels - mean) / std
+    return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
 
 
-def preprocess(image: str | Path | Image.Image, size: int, normalisation: Normalisation,
-               rng: random.Random | None = None, mirror: bool = False) -> torch.Tensor:
+def preprocess(
+    image: str | Path | Image.Image,
+    size: int,
+    normalisation: Normalisation,
+    rng: random.Random | None = None,
+    mirror: bool = False,
+) -> torch.Tensor:
     """Open, optionally augment (when an rng is given) or mirror, and convert one photo."""
     rgb = open_rgb(image)
     if mirror:

@@ -1,21 +1,22 @@
 """Image branch: an EfficientNet trunk split into a frozen prefix and a trainable tail, then a projection.
 
 The split lets cpu-fast training run the prefix once per photo (cached on disk) and train only the tail:
-`forward_prefix` (frozen blocks) -> cached map -> `forward_tail` (last blocks, conv head, pooling, projection).
+`forward_prefix` (frozen blocks) -> cached map -> `forward_tail` (last blocks, conv head, pooling,
+projection).
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from mlcore.image_preprocessing import IMAGENET_NORMALISATION, LITE_NORMALISATION, Normalisation
+from mlcore.projection import build_projection
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,9 @@ def _load_state_dict_file(trunk: nn.Module, weights_path: str) -> None:
     missing, unexpected = trunk.load_state_dict(state, strict=False)
     missing = [key for key in missing if not key.startswith("_fc.")]
     if missing or unexpected:
-        raise ValueError(f"{weights_path} does not fit the trunk: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"{weights_path} does not fit the trunk: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
 
 
 def _build_lite0(image_size: int, pretrained: bool, weights_path: str | None) -> nn.Module:
@@ -60,8 +63,10 @@ def _efficientnet_b_builder(name: str) -> Callable[[int, bool, str | None], nn.M
         if weights_path:
             _load_state_dict_file(trunk, weights_path)
         elif pretrained:
-            message = (f"{name} has no offline ImageNet weights in this environment: it starts from RANDOM "
-                       f"weights. Pass image_weights_path=<state dict .pth> to start from trained ones.")
+            message = (
+                f"{name} has no offline ImageNet weights in this environment: it starts from RANDOM "
+                f"weights. Pass image_weights_path=<state dict .pth> to start from trained ones."
+            )
             warnings.warn(message, stacklevel=3)
             logger.warning(message)
         return trunk
@@ -71,15 +76,33 @@ def _efficientnet_b_builder(name: str) -> Callable[[int, bool, str | None], nn.M
 
 BACKBONES: dict[str, Backbone] = {
     "efficientnet-lite0": Backbone("efficientnet-lite0", LITE_NORMALISATION, _build_lite0, True),
-    **{f"efficientnet-b{i}": Backbone(f"efficientnet-b{i}", IMAGENET_NORMALISATION,
-                                      _efficientnet_b_builder(f"efficientnet-b{i}"), False) for i in range(8)},
+    **{
+        f"efficientnet-b{i}": Backbone(
+            f"efficientnet-b{i}", IMAGENET_NORMALISATION, _efficientnet_b_builder(f"efficientnet-b{i}"), False
+        )
+        for i in range(8)
+    },
 }
 
 
+POOLINGS = ("mean", "mean+max")
+
+
 class ImageTower(nn.Module):
-    def __init__(self, backbone: str, embed_dim: int, image_size: int = 224, trainable_blocks: int = 1,
-                 dropout: float = 0.1, pretrained: bool = True, weights_path: str | None = None,
-                 frozen_batchnorm: bool = True):
+    def __init__(
+        self,
+        backbone: str,
+        embed_dim: int,
+        image_size: int = 224,
+        trainable_blocks: int = 1,
+        dropout: float = 0.1,
+        pretrained: bool = True,
+        weights_path: str | None = None,
+        frozen_batchnorm: bool = True,
+        pooling: str = "mean",
+        projection_hidden_dim: int = 0,
+        projection_dropout: float = 0.0,
+    ):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown image backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
@@ -92,11 +115,18 @@ class ImageTower(nn.Module):
         num_blocks = len(self.trunk._blocks)
         if trainable_blocks < 0 or trainable_blocks > num_blocks:
             trainable_blocks = num_blocks
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown image pooling {pooling!r}; choose one of {POOLINGS}")
         self.trainable_blocks = trainable_blocks
-        self.first_tail_block = num_blocks - trainable_blocks
-        self.feature_dim = self.trunk._conv_head.out_channels
+        # The tail always holds at least the last block: with a fully frozen trunk (0 trainable blocks) the
+        # cached prefix is still the same map as with 1, so one feature cache serves both.
+        self.first_tail_block = num_blocks - max(trainable_blocks, 1)
+        self.pooling = pooling
+        self.feature_dim = self.trunk._conv_head.out_channels * (2 if pooling == "mean+max" else 1)
         self.dropout = nn.Dropout(dropout)
-        self.projection = nn.Linear(self.feature_dim, embed_dim)
+        self.projection = build_projection(
+            self.feature_dim, embed_dim, projection_hidden_dim, projection_dropout
+        )
         self._freeze_prefix()
 
     @property
@@ -111,22 +141,32 @@ class ImageTower(nn.Module):
         trunk = self.trunk
         modules: list[nn.Module] = [trunk._conv_stem, trunk._bn0]
         modules += list(trunk._blocks[: self.first_tail_block])
-        if self.trainable_blocks == 0:
-            modules += [trunk._conv_head, trunk._bn1]
+        return modules
+
+    @property
+    def tail_is_frozen(self) -> bool:
+        """A fully frozen trunk: only the projection learns, so its pooled features can be computed once."""
+        return self.trainable_blocks == 0
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        modules = self._prefix_modules()
+        if self.tail_is_frozen:
+            trunk = self.trunk
+            modules += list(trunk._blocks[self.first_tail_block :]) + [trunk._conv_head, trunk._bn1]
         return modules
 
     def _freeze_prefix(self) -> None:
         if self.prefix_is_trainable:
             return
-        for module in self._prefix_modules():
+        for module in self._frozen_modules():
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "ImageTower":
+    def train(self, mode: bool = True) -> ImageTower:
         super().train(mode)
         # Frozen BatchNorms keep their ImageNet running statistics: the cache was computed with them.
         if not self.prefix_is_trainable:
-            for module in self._prefix_modules():
+            for module in self._frozen_modules():
                 module.eval()
         if self.frozen_batchnorm:
             for module in self.trunk.modules():
@@ -144,19 +184,25 @@ class ImageTower(nn.Module):
         x = trunk._swish(trunk._bn0(trunk._conv_stem(pixels)))
         for index in range(self.first_tail_block):
             x = trunk._blocks[index](x, drop_connect_rate=self._drop_connect_rate(index))
-        if self.trainable_blocks == 0:
-            x = trunk._swish(trunk._bn1(trunk._conv_head(x)))
         return x
 
     def forward_tail(self, prefix_map: torch.Tensor) -> torch.Tensor:
         """(batch, C, h, w) prefix output -> (batch, embed_dim) unnormalised embedding."""
+        return self.project(self.pooled_features(prefix_map))
+
+    def pooled_features(self, prefix_map: torch.Tensor) -> torch.Tensor:
+        """(batch, C, h, w) prefix output -> (batch, feature_dim) pooled trunk features."""
         trunk = self.trunk
         x = prefix_map
-        if self.trainable_blocks > 0:
-            for index in range(self.first_tail_block, len(trunk._blocks)):
-                x = trunk._blocks[index](x, drop_connect_rate=self._drop_connect_rate(index))
-            x = trunk._swish(trunk._bn1(trunk._conv_head(x)))
-        pooled = x.mean(dim=(2, 3))  # (batch, feature_dim)
+        for index in range(self.first_tail_block, len(trunk._blocks)):
+            x = trunk._blocks[index](x, drop_connect_rate=self._drop_connect_rate(index))
+        x = trunk._swish(trunk._bn1(trunk._conv_head(x)))
+        if self.pooling == "mean+max":
+            return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
+        return x.mean(dim=(2, 3))
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(batch, feature_dim) -> (batch, embed_dim) unnormalised embedding."""
         return self.projection(self.dropout(pooled))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -168,4 +214,5 @@ class ImageTower(nn.Module):
 
     def cache_key(self) -> str:
         """Identifies what forward_prefix computes, so cached maps are reused only when they still apply."""
-        return f"{self.backbone.name}-{self.image_size}px-prefix{self.first_tail_block}-{int(self.trainable_blocks == 0)}"
+        # The trailing "-0" keeps the names of caches written before the frozen-trunk option existed.
+        return f"{self.backbone.name}-{self.image_size}px-prefix{self.first_tail_block}-0"

@@ -24,14 +24,16 @@ class Encoder:
     (1, 512)
     """
 
-    def __init__(self, model: DualEncoder, name: str, device: torch.device, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self, model: DualEncoder, name: str, device: torch.device, metadata: dict[str, Any] | None = None
+    ):
         self.model = model.eval()
         self.name = name
         self.device = device
         self.metadata = metadata or {}
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto") -> "Encoder":
+    def load(cls, path: str | Path, device: str = "auto") -> Encoder:
         path = Path(path)
         resolved = resolve_device(device)
         payload = read_checkpoint_config(path)

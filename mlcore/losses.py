@@ -20,12 +20,14 @@ def match_matrix(labels: torch.Tensor) -> torch.Tensor:
 
 
 class CrossModalLoss(nn.Module):
-    def forward(self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor,
-                labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         return self.compute_loss_from_embeddings(image_embeddings, text_embeddings, labels)
 
-    def compute_loss_from_embeddings(self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor,
-                                     labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def compute_loss_from_embeddings(
+        self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -39,7 +41,9 @@ class CMPMLoss(CrossModalLoss):
         super().__init__()
         self.epsilon = epsilon
 
-    def _one_direction(self, queries: torch.Tensor, gallery: torch.Tensor, matches: torch.Tensor) -> torch.Tensor:
+    def _one_direction(
+        self, queries: torch.Tensor, gallery: torch.Tensor, matches: torch.Tensor
+    ) -> torch.Tensor:
         projections = queries @ F.normalize(gallery, dim=-1).t()  # (batch, batch)
         p = projections.softmax(dim=1)
         q = matches / matches.sum(dim=1, keepdim=True)
@@ -48,8 +52,10 @@ class CMPMLoss(CrossModalLoss):
 
     def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels):
         matches = match_matrix(labels)
-        return {"cmpm_i2t": self._one_direction(image_embeddings, text_embeddings, matches),
-                "cmpm_t2i": self._one_direction(text_embeddings, image_embeddings, matches)}
+        return {
+            "cmpm_i2t": self._one_direction(image_embeddings, text_embeddings, matches),
+            "cmpm_t2i": self._one_direction(text_embeddings, image_embeddings, matches),
+        }
 
 
 class CMPCLoss(CrossModalLoss):
@@ -67,8 +73,10 @@ class CMPCLoss(CrossModalLoss):
         return projected @ F.normalize(self.class_weights, dim=-1).t()  # (batch, num_classes)
 
     def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels):
-        return {"cmpc_image": F.cross_entropy(self._projected_logits(image_embeddings, text_embeddings), labels),
-                "cmpc_text": F.cross_entropy(self._projected_logits(text_embeddings, image_embeddings), labels)}
+        return {
+            "cmpc_image": F.cross_entropy(self._projected_logits(image_embeddings, text_embeddings), labels),
+            "cmpc_text": F.cross_entropy(self._projected_logits(text_embeddings, image_embeddings), labels),
+        }
 
 
 class HardestTripletLoss(CrossModalLoss):
@@ -80,14 +88,18 @@ class HardestTripletLoss(CrossModalLoss):
         self.margin = margin
 
     def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels):
-        similarity = F.normalize(image_embeddings, dim=-1) @ F.normalize(text_embeddings, dim=-1).t()  # (i, t)
+        similarity = (
+            F.normalize(image_embeddings, dim=-1) @ F.normalize(text_embeddings, dim=-1).t()
+        )  # (i, t)
         positive = similarity.diag()
         negatives = similarity.masked_fill(match_matrix(labels).bool(), float("-inf"))
         hardest_text = negatives.max(dim=1).values  # per image
         hardest_image = negatives.max(dim=0).values  # per text
         # A batch of one identity has no negative: -inf hinges to 0.
-        return {"triplet_i2t": (self.margin - positive + hardest_text).clamp(min=0).mean(),
-                "triplet_t2i": (self.margin - positive + hardest_image).clamp(min=0).mean()}
+        return {
+            "triplet_i2t": (self.margin - positive + hardest_text).clamp(min=0).mean(),
+            "triplet_t2i": (self.margin - positive + hardest_image).clamp(min=0).mean(),
+        }
 
 
 class ContrastivePairLoss(CrossModalLoss):
@@ -104,7 +116,9 @@ class ContrastivePairLoss(CrossModalLoss):
         matches = match_matrix(labels)
         positive = (matches * distance.pow(2)).sum() / matches.sum()
         non_matches = 1 - matches
-        negative = (non_matches * (self.margin - distance).clamp(min=0).pow(2)).sum() / non_matches.sum().clamp(min=1)
+        negative = (
+            non_matches * (self.margin - distance).clamp(min=0).pow(2)
+        ).sum() / non_matches.sum().clamp(min=1)
         return {"contrastive_positive": positive, "contrastive_negative": negative}
 
 
@@ -157,11 +171,15 @@ class CorrelationalLoss(CrossModalLoss):
     def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels):
         images = F.normalize(image_embeddings, dim=-1)
         texts = F.normalize(text_embeddings, dim=-1)
-        reconstruction = sum(F.mse_loss(decoder(source), target, reduction="sum") / len(source)
-                             for decoder, target in ((self.decode_image, images), (self.decode_text, texts))
-                             for source in (images, texts))
-        return {"corrnet_reconstruction": reconstruction,
-                "corrnet_correlation": -self.correlation_weight * self.correlation(images, texts)}
+        reconstruction = sum(
+            F.mse_loss(decoder(source), target, reduction="sum") / len(source)
+            for decoder, target in ((self.decode_image, images), (self.decode_text, texts))
+            for source in (images, texts)
+        )
+        return {
+            "corrnet_reconstruction": reconstruction,
+            "corrnet_correlation": -self.correlation_weight * self.correlation(images, texts),
+        }
 
 
 class SymmetricInfoNCELoss(CrossModalLoss):
@@ -176,8 +194,10 @@ class SymmetricInfoNCELoss(CrossModalLoss):
         logits = scale * F.normalize(image_embeddings, dim=-1) @ F.normalize(text_embeddings, dim=-1).t()
         matches = match_matrix(labels)
         targets = matches / matches.sum(dim=1, keepdim=True)
-        return {"infonce_i2t": -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean(),
-                "infonce_t2i": -(targets * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean()}
+        return {
+            "infonce_i2t": -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean(),
+            "infonce_t2i": -(targets * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean(),
+        }
 
 
 LOSSES = {

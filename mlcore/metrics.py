@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,12 +39,15 @@ def retrieval_metrics(similarity: np.ndarray, relevant: np.ndarray) -> dict[str,
     top = relevant_in_order[:, :PRECISION_CUTOFF].astype(np.float64)
     precision_at_k = np.cumsum(top, axis=1) / np.arange(1, top.shape[1] + 1)
     denominator = np.minimum(relevant.sum(axis=1), PRECISION_CUTOFF)
-    metrics[f"mAP@{PRECISION_CUTOFF}"] = float(((precision_at_k * top).sum(axis=1) / denominator).mean() * 100)
+    metrics[f"mAP@{PRECISION_CUTOFF}"] = float(
+        ((precision_at_k * top).sum(axis=1) / denominator).mean() * 100
+    )
     return metrics
 
 
-def precision_at_k(similarity: np.ndarray, query_labels: Sequence, gallery_labels: Sequence,
-                   k: int = PRECISION_CUTOFF) -> float:
+def precision_at_k(
+    similarity: np.ndarray, query_labels: Sequence, gallery_labels: Sequence, k: int = PRECISION_CUTOFF
+) -> float:
     """Share of the top k gallery items whose label equals the query's (a fraction in 0..1)."""
     same = relevance_matrix(query_labels, gallery_labels)
     top = ranking(similarity)[:, :k]

@@ -16,8 +16,9 @@ from mlcore.text_tower import TEXT_BRANCHES, BertTextTower, BiLSTMTextTower, Tit
 class DualEncoder(nn.Module):
     """Image tower and text tower projecting into one joint space (open_clip-style API)."""
 
-    def __init__(self, config: ModelConfig, image_tower: ImageTower, text_tower: nn.Module,
-                 tokenizer: TitleTokenizer):
+    def __init__(
+        self, config: ModelConfig, image_tower: ImageTower, text_tower: nn.Module, tokenizer: TitleTokenizer
+    ):
         super().__init__()
         self.config = config
         self.image_tower = image_tower
@@ -29,14 +30,16 @@ class DualEncoder(nn.Module):
         features = self.image_tower(pixels)
         return F.normalize(features, dim=-1) if normalize else features
 
-    def encode_text(self, token_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    normalize: bool = False) -> torch.Tensor:
+    def encode_text(
+        self, token_ids: torch.Tensor, attention_mask: torch.Tensor, normalize: bool = False
+    ) -> torch.Tensor:
         """(batch, length) token ids and mask -> (batch, embed_dim)."""
         features = self.text_tower(token_ids, attention_mask)
         return F.normalize(features, dim=-1) if normalize else features
 
-    def forward(self, pixels: torch.Tensor, token_ids: torch.Tensor,
-                attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, pixels: torch.Tensor, token_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encode_image(pixels), self.encode_text(token_ids, attention_mask)
 
 
@@ -45,25 +48,52 @@ def registered_combinations() -> list[tuple[str, str]]:
     return list(product(sorted(BACKBONES), TEXT_BRANCHES))
 
 
-def create_model(config: ModelConfig, pretrained: bool = True, tokenizer_file: str | None = None,
-                 encoder_config_folder: str | None = None) -> DualEncoder:
+def create_model(
+    config: ModelConfig,
+    pretrained: bool = True,
+    tokenizer_file: str | None = None,
+    encoder_config_folder: str | None = None,
+) -> DualEncoder:
     """Build a DualEncoder. `pretrained=False` skips the shipped weights (used when a checkpoint's own
     weights are loaded right after), and then needs the checkpoint's tokenizer/encoder-config files."""
     if config.image_backbone not in BACKBONES:
-        raise ValueError(f"unknown image backbone {config.image_backbone!r}; choose one of {sorted(BACKBONES)}")
+        raise ValueError(
+            f"unknown image backbone {config.image_backbone!r}; choose one of {sorted(BACKBONES)}"
+        )
     if config.text_branch not in TEXT_BRANCHES:
         raise ValueError(f"unknown text branch {config.text_branch!r}; choose one of {TEXT_BRANCHES}")
-    image_tower = ImageTower(config.image_backbone, config.embed_dim, image_size=config.image_size,
-                             trainable_blocks=config.image_trainable_blocks, dropout=config.image_dropout,
-                             pretrained=pretrained, weights_path=config.image_weights_path,
-                             frozen_batchnorm=config.image_frozen_batchnorm)
+    image_tower = ImageTower(
+        config.image_backbone,
+        config.embed_dim,
+        image_size=config.image_size,
+        trainable_blocks=config.image_trainable_blocks,
+        dropout=config.image_dropout,
+        pretrained=pretrained,
+        weights_path=config.image_weights_path,
+        frozen_batchnorm=config.image_frozen_batchnorm,
+        pooling=config.image_pooling,
+        projection_hidden_dim=config.projection_hidden_dim,
+        projection_dropout=config.projection_dropout,
+    )
     tokenizer = TitleTokenizer(tokenizer_file or minilm_folder() / "tokenizer.json", config.text_max_length)
     text_tower: nn.Module
     if config.text_branch == "bilstm":
-        text_tower = BiLSTMTextTower(config.embed_dim, vocab_size=tokenizer.vocab_size,
-                                     hidden_size=config.lstm_hidden_size, num_layers=config.lstm_num_layers,
-                                     pretrained=pretrained)
+        text_tower = BiLSTMTextTower(
+            config.embed_dim,
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=config.lstm_hidden_size,
+            num_layers=config.lstm_num_layers,
+            pretrained=pretrained,
+            projection_hidden_dim=config.projection_hidden_dim,
+            projection_dropout=config.projection_dropout,
+        )
     else:
-        text_tower = BertTextTower(config.embed_dim, trainable_layers=config.text_trainable_layers,
-                                   pretrained=pretrained, encoder_config_folder=encoder_config_folder)
+        text_tower = BertTextTower(
+            config.embed_dim,
+            trainable_layers=config.text_trainable_layers,
+            pretrained=pretrained,
+            encoder_config_folder=encoder_config_folder,
+            projection_hidden_dim=config.projection_hidden_dim,
+            projection_dropout=config.projection_dropout,
+        )
     return DualEncoder(config, image_tower, text_tower, tokenizer)

@@ -6,20 +6,49 @@ import datetime as dt
 import json
 from pathlib import Path
 
-DATA_ATTRIBUTION = ('"Fashion Product Images" dataset, Param Aggarwal, Kaggle; product data and photos by '
-                    'Myntra.')
+DATA_ATTRIBUTION = (
+    '"Fashion Product Images" dataset, Param Aggarwal, Kaggle; product data and photos by Myntra.'
+)
 
 
 def _metrics_table(report: dict) -> str:
     lines = ["| direction | R@1 | R@5 | R@10 | medr | meanr | mAP@10 |", "|---|---|---|---|---|---|---|"]
     for direction, label in (("t2i", "title -> photo"), ("i2t", "photo -> title")):
         m = report[direction]
-        lines.append(f"| {label} | {m['R@1']:.2f} | {m['R@5']:.2f} | {m['R@10']:.2f} | {m['medr']:.1f} | "
-                     f"{m['meanr']:.1f} | {m['mAP@10']:.2f} |")
+        lines.append(
+            f"| {label} | {m['R@1']:.2f} | {m['R@5']:.2f} | {m['R@10']:.2f} | {m['medr']:.1f} | "
+            f"{m['meanr']:.1f} | {m['mAP@10']:.2f} |"
+        )
     lines.append("")
-    lines.append(f"type_p@10 {report['type_p@10']:.3f}; category_p@10 {report['category_p@10']:.3f} "
-                 f"(ceiling on this gallery {report['category_p@10_ceiling']:.3f}); gallery {report['gallery']} products.")
+    lines.append(
+        f"type_p@10 {report['type_p@10']:.3f}; category_p@10 {report['category_p@10']:.3f} "
+        f"(ceiling on this gallery {report['category_p@10_ceiling']:.3f}); "
+        f"gallery {report['gallery']} products."
+    )
     return "\n".join(lines)
+
+
+def _projection_text(model: dict) -> str:
+    hidden = model.get("projection_hidden_dim", 0)
+    return f"MLP projection ({hidden} hidden)" if hidden else "linear projection"
+
+
+def _image_tower_text(model: dict) -> str:
+    blocks = model["image_trainable_blocks"]
+    trained = "frozen trunk" if blocks == 0 else f"last {blocks} MBConv block(s) + conv head trained"
+    pooling = model.get("image_pooling", "mean").replace("+", " and ")
+    return (
+        f"{model['image_backbone']} (ImageNet weights), {model['image_size']}px white-padded photos, "
+        f"{trained}, {pooling} pooling, {_projection_text(model)}"
+    )
+
+
+def _text_tower_text(model: dict) -> str:
+    if model["text_branch"] != "bert":
+        return f"bilstm (bidirectional LSTM over MiniLM WordPiece embeddings), {_projection_text(model)}"
+    layers = model["text_trainable_layers"]
+    trained = "frozen" if layers == 0 else f"last {layers} layer(s) trained"
+    return f"bert (all-MiniLM-L6-v2, mean-pooled, {trained}), {_projection_text(model)}"
 
 
 def write_model_card(folder: str | Path, notes: str = "") -> Path:
@@ -29,44 +58,43 @@ def write_model_card(folder: str | Path, notes: str = "") -> Path:
     model = config["model"]
     training = metrics["training"]
     size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
-    trained_on = dt.datetime.fromtimestamp((folder / "model.safetensors").stat().st_mtime, dt.timezone.utc)
+    trained_on = dt.datetime.fromtimestamp((folder / "model.safetensors").stat().st_mtime, dt.UTC)
     test = metrics.get("test")
-    card = f"""# Model card: {config.get('name', folder.name)}
+    card = f"""# Model card: {config.get("name", folder.name)}
 
-Two-tower product retrieval model (title <-> photo) in one joint {model['embed_dim']}-d space.
+Two-tower product retrieval model (title <-> photo) in one joint {model["embed_dim"]}-d space.
 
-- Image tower: {model['image_backbone']} (ImageNet weights), {model['image_size']}px white-padded photos,
-  last {model['image_trainable_blocks']} MBConv block(s) + conv head trained, average pooling, linear projection.
-- Text tower: {model['text_branch']} ({'all-MiniLM-L6-v2, mean-pooled, last ' + str(model['text_trainable_layers']) + ' layer(s) trained' if model['text_branch'] == 'bert' else 'bidirectional LSTM over MiniLM WordPiece embeddings'}), linear projection.
-- Loss: {training['loss']}; identity classes: {training['identity']} (same title = same product).
-- Training mode: {training['mode']}; batch {training['batch_size']}; AdamW lr {training['learning_rate']}
-  (pretrained parts {training['pretrained_learning_rate']}), warm-up + cosine; {metrics['epochs_run']} epoch(s)
-  run, epoch {metrics['best_epoch']} selected on val.
+- Image tower: {_image_tower_text(model)}.
+- Text tower: {_text_tower_text(model)}.
+- Loss: {training["loss"]}; identity classes: {training["identity"]} (same title = same product).
+- Training mode: {training["mode"]}; batch {training["batch_size"]}; AdamW lr {training["learning_rate"]}
+  (pretrained parts {training["pretrained_learning_rate"]}), weight decay {training["weight_decay"]},
+  warm-up + cosine; {metrics["epochs_run"]} epoch(s) run, epoch {metrics["best_epoch"]} selected on val.
 - Weights: float16 safetensors (the WordPiece table int8 with a scale per row); folder size {size_mb:.1f} MB.
 
 ## Data
 
-Myntra catalogue, fixed splits by sku hash: trained on `train` ({metrics['train_products']} products), model
-chosen on `val` ({metrics['val_products']}), evaluated once on `test`.
+Myntra catalogue, fixed splits by sku hash: trained on `train` ({metrics["train_products"]} products), model
+chosen on `val` ({metrics["val_products"]}), evaluated once on `test`.
 Attribution: {DATA_ATTRIBUTION}
 
 ## Command
 
 ```
-{metrics.get('command', '(not recorded)')}
+{metrics.get("command", "(not recorded)")}
 ```
 
-Trained {trained_on:%Y-%m-%d %H:%M} UTC. Training wall time {metrics['training_wall_time_s'] / 60:.1f} min
-(of which {metrics['feature_time_s']:.0f} s loading cached image features / MiniLM inputs); test evaluation
-{metrics.get('test_eval_time_s', float('nan')):.0f} s (full photo pipeline, not the cache).
+Trained {trained_on:%Y-%m-%d %H:%M} UTC. Training wall time {metrics["training_wall_time_s"] / 60:.1f} min
+(of which {metrics["feature_time_s"]:.0f} s loading cached image features / MiniLM inputs); test evaluation
+{metrics.get("test_eval_time_s", float("nan")):.0f} s (full photo pipeline, not the cache).
 
 ## Validation metrics (selected epoch)
 
-{_metrics_table(metrics['val'])}
+{_metrics_table(metrics["val"])}
 
 ## Test metrics (evaluated once)
 
-{_metrics_table(test) if test else '(not evaluated)'}
+{_metrics_table(test) if test else "(not evaluated)"}
 
 Targets from the project issue: R@1 >= 50 and R@10 >= 90 in both directions, type_p@10 >= 0.9.
 Published Deep CMPL on comparable data: R@1 31.28, R@10 82.70.

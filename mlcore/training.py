@@ -13,9 +13,9 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -55,7 +55,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for but torch sees no CUDA device; use --device auto or cpu")
+        raise RuntimeError(
+            "device='cuda' was asked for but torch sees no CUDA device; use --device auto or cpu"
+        )
     return torch.device(device)
 
 
@@ -76,10 +78,16 @@ def build_optimizer(model: DualEncoder, loss: nn.Module, config: TrainingConfig)
             continue
         key = (name.startswith(pretrained_prefixes), parameter.ndim >= 2)
         groups.setdefault(key, []).append(parameter)
-    return torch.optim.AdamW([
-        {"params": params, "lr": config.pretrained_learning_rate if pretrained else config.learning_rate,
-         "weight_decay": config.weight_decay if decayed else 0.0}
-        for (pretrained, decayed), params in groups.items()])
+    return torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "lr": config.pretrained_learning_rate if pretrained else config.learning_rate,
+                "weight_decay": config.weight_decay if decayed else 0.0,
+            }
+            for (pretrained, decayed), params in groups.items()
+        ]
+    )
 
 
 def warmup_cosine(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
@@ -97,27 +105,85 @@ def warmup_cosine(total_steps: int, warmup_fraction: float) -> Callable[[int], f
 class ImageBatches:
     """Gives (batch, embed_dim) image embeddings for item indices, from cached maps or from photos."""
 
-    def __init__(self, model: DualEncoder, items: list[CatalogItem], config: TrainingConfig,
-                 device: torch.device, cache: bool, rng: random.Random, progress: bool):
+    def __init__(
+        self,
+        model: DualEncoder,
+        items: list[CatalogItem],
+        config: TrainingConfig,
+        device: torch.device,
+        cache: bool,
+        rng: random.Random,
+        progress: bool,
+    ):
         self.model, self.items, self.config, self.device, self.rng = model, items, config, device, rng
         self.cached = cache
         self.maps = self.mirrored_maps = None
+        # Fully frozen trunk: pooled features (and those of mirrored maps) are computed once, and a
+        # step trains the projection head alone.
+        self.features = self.mirrored_features = None
         if cache:
             images = [item.image for item in items]
-            self.maps = compute_prefix_maps(model.image_tower, images, config.inference_batch_size,
-                                            cache_dir=config.feature_cache_dir, device=device, progress=progress)
+            self.maps = compute_prefix_maps(
+                model.image_tower,
+                images,
+                config.inference_batch_size,
+                cache_dir=config.feature_cache_dir,
+                device=device,
+                progress=progress,
+            )
             if config.cache_flipped_images and config.augment:
-                self.mirrored_maps = compute_prefix_maps(model.image_tower, images, config.inference_batch_size,
-                                                         mirrored=True, cache_dir=config.feature_cache_dir,
-                                                         device=device, progress=progress)
+                self.mirrored_maps = compute_prefix_maps(
+                    model.image_tower,
+                    images,
+                    config.inference_batch_size,
+                    mirrored=True,
+                    cache_dir=config.feature_cache_dir,
+                    device=device,
+                    progress=progress,
+                )
+            if model.image_tower.tail_is_frozen:
+                self.features = self._pooled(self.maps)
+                if config.augment:
+                    mirrored = self.mirrored_maps if self.mirrored_maps is not None else self.maps.flip(-1)
+                    self.mirrored_features = self._pooled(mirrored)
+
+    @torch.no_grad()
+    def _pooled(self, maps: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        tower = self.model.image_tower
+        was_training = tower.training
+        tower.eval()
+        pooled = torch.cat(
+            [
+                tower.pooled_features(maps[start : start + batch_size].to(self.device).float()).cpu()
+                for start in range(0, len(maps), batch_size)
+            ]
+        )
+        tower.train(was_training)
+        return pooled
 
     def train_embeddings(self, indices: list[int]) -> torch.Tensor:
         tower = self.model.image_tower
         if not self.cached:
-            pixels = torch.stack([preprocess(self.items[i].image, tower.image_size, tower.normalisation,
-                                             rng=self.rng if self.config.augment else None) for i in indices])
+            pixels = torch.stack(
+                [
+                    preprocess(
+                        self.items[i].image,
+                        tower.image_size,
+                        tower.normalisation,
+                        rng=self.rng if self.config.augment else None,
+                    )
+                    for i in indices
+                ]
+            )
             return self.model.encode_image(pixels.to(self.device))
         index = torch.tensor(indices)
+        if self.features is not None:
+            features = self.features[index]  # (batch, feature_dim)
+            if self.mirrored_features is not None:
+                flip = torch.rand(len(indices)) < 0.5
+                features = torch.where(flip[:, None], self.mirrored_features[index], features)
+            return tower.project(features.to(self.device))
+        assert self.maps is not None  # cached mode
         maps = self.maps[index].float()  # (batch, C, h, w)
         if self.config.augment:
             flip = torch.rand(len(indices)) < 0.5
@@ -130,10 +196,22 @@ class ImageBatches:
         return tower.forward_tail(maps.to(self.device))
 
     def eval_embeddings(self) -> torch.Tensor:
-        if self.cached:
+        if self.features is not None:
+            with torch.inference_mode():
+                tower = self.model.image_tower
+                return (
+                    torch.nn.functional.normalize(tower.project(self.features.to(self.device)), dim=-1)
+                    .float()
+                    .cpu()
+                )
+        if self.maps is not None:
             return encode_prefix_maps(self.model, self.maps, device=self.device)
-        return encode_photos(self.model, [item.image for item in self.items],
-                             batch_size=self.config.inference_batch_size, device=self.device)
+        return encode_photos(
+            self.model,
+            [item.image for item in self.items],
+            batch_size=self.config.inference_batch_size,
+            device=self.device,
+        )
 
 
 # Pooled features of a frozen MiniLM, shared by runs in one process (e.g. the rows of bench/quality.py)
@@ -169,9 +247,11 @@ class TextBatches:
         order = sorted(range(len(self.titles)), key=lambda i: len(self.token_ids[i]))
         pooled = torch.empty(len(self.titles), tower.hidden_size)
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
-            pooled[torch.tensor(chunk)] = tower.pooled_features(tokens.token_ids, tokens.attention_mask).float().cpu()
+            pooled[torch.tensor(chunk)] = (
+                tower.pooled_features(tokens.token_ids, tokens.attention_mask).float().cpu()
+            )
         tower.train(was_training)
         return pooled
 
@@ -184,8 +264,13 @@ class TextBatches:
     def eval_embeddings(self) -> torch.Tensor:
         if self.pooled is not None:
             with torch.inference_mode():
-                return torch.nn.functional.normalize(
-                    self.model.text_tower.projection(self.pooled.to(self.device)), dim=-1).float().cpu()
+                return (
+                    torch.nn.functional.normalize(
+                        self.model.text_tower.projection(self.pooled.to(self.device)), dim=-1
+                    )
+                    .float()
+                    .cpu()
+                )
         return encode_titles(self.model, self.titles, device=self.device)
 
 
@@ -198,19 +283,31 @@ def validate(images: ImageBatches, texts: TextBatches, items: list[CatalogItem])
     return report
 
 
-def run_epoch(model: DualEncoder, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-              scheduler: torch.optim.lr_scheduler.LRScheduler, images: ImageBatches, texts: TextBatches,
-              labels: torch.Tensor, order: list[int], config: TrainingConfig, device: torch.device,
-              description: str = "train", show_progress: bool = True) -> dict[str, float]:
+def run_epoch(
+    model: DualEncoder,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    images: ImageBatches,
+    texts: TextBatches,
+    labels: torch.Tensor,
+    order: list[int],
+    config: TrainingConfig,
+    device: torch.device,
+    description: str = "train",
+    show_progress: bool = True,
+) -> dict[str, float]:
     """One pass over `order` in batches; returns the item-weighted sum of each loss term."""
     model.train()
     loss_fn.train()
     autocast_dtype = torch.bfloat16 if device.type == "cuda" and config.mixed_precision else None
     trainable = [p for group in optimizer.param_groups for p in group["params"]]
     term_sums: dict[str, float] = {}
-    bar = tqdm(range(0, len(order), config.batch_size), desc=description, disable=not show_progress, unit="step")
+    bar = tqdm(
+        range(0, len(order), config.batch_size), desc=description, disable=not show_progress, unit="step"
+    )
     for start in bar:
-        indices = order[start:start + config.batch_size]
+        indices = order[start : start + config.batch_size]
         if len(indices) < 2:
             continue  # in-batch losses need at least one other item
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
@@ -230,10 +327,16 @@ def run_epoch(model: DualEncoder, loss_fn: nn.Module, optimizer: torch.optim.Opt
     return term_sums
 
 
-def train(train_items: list[CatalogItem], val_items: list[CatalogItem], output_dir: str | Path,
-          model_config: ModelConfig | None = None, training_config: TrainingConfig | None = None,
-          progress_callback: ProgressCallback | None = None, model: DualEncoder | None = None,
-          show_progress: bool = True) -> TrainingResult:
+def train(
+    train_items: list[CatalogItem],
+    val_items: list[CatalogItem],
+    output_dir: str | Path,
+    model_config: ModelConfig | None = None,
+    training_config: TrainingConfig | None = None,
+    progress_callback: ProgressCallback | None = None,
+    model: DualEncoder | None = None,
+    show_progress: bool = True,
+) -> TrainingResult:
     """Train a DualEncoder on (photo, title) pairs, keep the epoch with the best val score, and save it
     (weights, config, tokenizer, training curves, metrics.json) into output_dir.
 
@@ -270,34 +373,75 @@ def train(train_items: list[CatalogItem], val_items: list[CatalogItem], output_d
     optimizer = build_optimizer(model, loss_fn, config)
     steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(steps_per_epoch * config.epochs, config.warmup_fraction))
+        optimizer, warmup_cosine(steps_per_epoch * config.epochs, config.warmup_fraction)
+    )
 
     history: list[dict] = []
     best_score, best_epoch, best_metrics, stale_epochs = -math.inf, 0, {}, 0
     for epoch in range(1, config.epochs + 1):
         order = list(range(len(train_items)))
         rng.shuffle(order)
-        term_sums = run_epoch(model, loss_fn, optimizer, scheduler, train_images, train_texts, labels, order,
-                              config, device, f"epoch {epoch}/{config.epochs}", show_progress)
+        term_sums = run_epoch(
+            model,
+            loss_fn,
+            optimizer,
+            scheduler,
+            train_images,
+            train_texts,
+            labels,
+            order,
+            config,
+            device,
+            f"epoch {epoch}/{config.epochs}",
+            show_progress,
+        )
         train_terms = {name: value / len(train_items) for name, value in term_sums.items()}
         train_loss = sum(train_terms.values())
         report("train", epoch, config.epochs, {"loss": train_loss, **train_terms})
 
         val_metrics = validate(val_images, val_texts, val_items)
         score = selection_score(val_metrics)
-        row = {"epoch": epoch, "train_loss": train_loss, **{f"train_{k}": v for k, v in train_terms.items()},
-               "val_score": score, "val": val_metrics, "elapsed_s": time.time() - started}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            **{f"train_{k}": v for k, v in train_terms.items()},
+            "val_score": score,
+            "val": val_metrics,
+            "elapsed_s": time.time() - started,
+        }
         history.append(row)
         improved = score > best_score
-        logger.info("epoch %d/%d loss %.4f val t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f score %.2f%s",
-                    epoch, config.epochs, train_loss, val_metrics["t2i"]["R@1"], val_metrics["t2i"]["R@10"],
-                    val_metrics["i2t"]["R@1"], val_metrics["i2t"]["R@10"], score, " (best)" if improved else "")
-        report("validate", epoch, config.epochs, {"val_score": score, "t2i_R@1": val_metrics["t2i"]["R@1"],
-                                                  "i2t_R@1": val_metrics["i2t"]["R@1"], "loss": train_loss})
+        logger.info(
+            "epoch %d/%d loss %.4f val t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f score %.2f%s",
+            epoch,
+            config.epochs,
+            train_loss,
+            val_metrics["t2i"]["R@1"],
+            val_metrics["t2i"]["R@10"],
+            val_metrics["i2t"]["R@1"],
+            val_metrics["i2t"]["R@10"],
+            score,
+            " (best)" if improved else "",
+        )
+        report(
+            "validate",
+            epoch,
+            config.epochs,
+            {
+                "val_score": score,
+                "t2i_R@1": val_metrics["t2i"]["R@1"],
+                "i2t_R@1": val_metrics["i2t"]["R@1"],
+                "loss": train_loss,
+            },
+        )
         if improved:
             best_score, best_epoch, best_metrics, stale_epochs = score, epoch, val_metrics, 0
-            save_checkpoint(model, output_dir, fp16=config.save_fp16,
-                            extra={"training": config.to_dict(), "best_epoch": epoch})
+            save_checkpoint(
+                model,
+                output_dir,
+                fp16=config.save_fp16,
+                extra={"training": config.to_dict(), "best_epoch": epoch},
+            )
         else:
             stale_epochs += 1
             if config.early_stopping_patience and stale_epochs >= config.early_stopping_patience:
@@ -306,10 +450,19 @@ def train(train_items: list[CatalogItem], val_items: list[CatalogItem], output_d
 
     wall_time = time.time() - started
     plot_training_curves(history, output_dir / "training_curves.png")
-    save_json(output_dir / "metrics.json", {
-        "val": best_metrics, "best_epoch": best_epoch, "epochs_run": len(history),
-        "train_products": len(train_items), "val_products": len(val_items),
-        "training_wall_time_s": round(wall_time, 1), "feature_time_s": round(feature_time, 1),
-        "training": config.to_dict(), "history": history})
+    save_json(
+        output_dir / "metrics.json",
+        {
+            "val": best_metrics,
+            "best_epoch": best_epoch,
+            "epochs_run": len(history),
+            "train_products": len(train_items),
+            "val_products": len(val_items),
+            "training_wall_time_s": round(wall_time, 1),
+            "feature_time_s": round(feature_time, 1),
+            "training": config.to_dict(),
+            "history": history,
+        },
+    )
     report("done", best_epoch, config.epochs, {"val_score": best_score, "wall_time_s": wall_time})
     return TrainingResult(output_dir, best_epoch, best_metrics, history, wall_time)

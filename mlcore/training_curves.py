@@ -17,8 +17,12 @@ def plot_training_curves(history: list[dict], path: Path) -> Path:
     loss_axis.set(title="training loss (sum of terms)", xlabel="epoch")
     for direction in ("t2i", "i2t"):
         for k in ("R@1", "R@10"):
-            recall_axis.plot(epochs, [row["val"][direction][k] for row in history], marker="o",
-                             label=f"val {direction} {k}")
+            recall_axis.plot(
+                epochs,
+                [row["val"][direction][k] for row in history],
+                marker="o",
+                label=f"val {direction} {k}",
+            )
     recall_axis.set(title="validation recall (%)", xlabel="epoch")
     recall_axis.legend()
     figure.tight_layout()

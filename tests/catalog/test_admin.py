@@ -141,8 +141,15 @@ def test_model_version_page_shows_status_progress_metrics_and_activates(admin_cl
     ModelVersion.objects.filter(pk=version.pk).update(metrics={"held_out": {"t2i": report, "i2t": report}})
 
     listing = admin_client.get(reverse("admin:catalog_modelversion_changelist")).content.decode()
-    assert "tiny-admin" in listing and "ready" in listing and "51.0 / 91.0" in listing and "1/1 embedded" in listing
-    detail = admin_client.get(reverse("admin:catalog_modelversion_change", args=[version.pk])).content.decode()
+    assert (
+        "tiny-admin" in listing
+        and "ready" in listing
+        and "51.0 / 91.0" in listing
+        and "1/1 embedded" in listing
+    )
+    detail = admin_client.get(
+        reverse("admin:catalog_modelversion_change", args=[version.pk])
+    ).content.decode()
     assert "<th>mAP@10</th>" in detail and "60.0" in detail
 
     response = admin_client.post(

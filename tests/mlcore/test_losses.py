@@ -24,8 +24,11 @@ LABELS = np.array([0, 1, 2, 0])  # items 0 and 3 are the same product (same titl
 
 
 def tensors():
-    return (torch.tensor(IMAGES, dtype=torch.float64), torch.tensor(TEXTS, dtype=torch.float64),
-            torch.tensor(LABELS))
+    return (
+        torch.tensor(IMAGES, dtype=torch.float64),
+        torch.tensor(TEXTS, dtype=torch.float64),
+        torch.tensor(LABELS),
+    )
 
 
 def unit(rows):
@@ -93,7 +96,7 @@ def test_contrastive_matches_numpy():
     a, b = unit(IMAGES), unit(TEXTS)
     distance = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
     m = matches()
-    positive = (m * distance ** 2).sum() / m.sum()
+    positive = (m * distance**2).sum() / m.sum()
     negative = ((1 - m) * np.maximum(0, 1.0 - distance) ** 2).sum() / (1 - m).sum()
     terms = ContrastivePairLoss(margin=1.0)(*tensors())
     assert terms["contrastive_positive"].item() == pytest.approx(positive, abs=1e-6)
@@ -120,10 +123,11 @@ def test_correlational_matches_numpy():
         decoder.bias.data.zero_()
     images, texts = unit(IMAGES), unit(TEXTS)
     n = len(images)
-    reconstruction = sum(((0.5 * source - target) ** 2).sum() / n for target in (images, texts)
-                         for source in (images, texts))
+    reconstruction = sum(
+        ((0.5 * source - target) ** 2).sum() / n for target in (images, texts) for source in (images, texts)
+    )
     ci, ct = images - images.mean(0), texts - texts.mean(0)
-    correlation = np.sum((ci * ct).sum(0) / np.sqrt((ci ** 2).sum(0) * (ct ** 2).sum(0) + 1e-6))
+    correlation = np.sum((ci * ct).sum(0) / np.sqrt((ci**2).sum(0) * (ct**2).sum(0) + 1e-6))
     terms = loss(*tensors())
     assert terms["corrnet_reconstruction"].item() == pytest.approx(reconstruction)
     assert terms["corrnet_correlation"].item() == pytest.approx(-0.1 * correlation)
@@ -150,8 +154,9 @@ def test_every_registered_loss_gives_finite_terms_with_gradients(name):
 
 
 def test_combined_loss_merges_named_terms_and_rejects_unknown_names():
-    terms = build_loss("cmpm+cmpc", num_classes=3, embed_dim=3)(*[t.float() for t in tensors()[:2]],
-                                                                   tensors()[2])
+    terms = build_loss("cmpm+cmpc", num_classes=3, embed_dim=3)(
+        *[t.float() for t in tensors()[:2]], tensors()[2]
+    )
     assert set(terms) == {"cmpm_i2t", "cmpm_t2i", "cmpc_image", "cmpc_text"}
     with pytest.raises(ValueError, match="unknown loss"):
         build_loss("cmpm+nope", num_classes=3, embed_dim=3)

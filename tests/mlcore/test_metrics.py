@@ -11,8 +11,13 @@ def brute_force(similarity, relevant):
     for query in range(similarity.shape[0]):
         scores = similarity[query]
         # rank of gallery item j = 1 + number of items scored strictly higher, ties broken by index
-        ranks = [1 + sum(1 for k in range(len(scores)) if scores[k] > scores[j] or (scores[k] == scores[j] and k < j))
-                 for j in range(len(scores))]
+        ranks = [
+            1
+            + sum(
+                1 for k in range(len(scores)) if scores[k] > scores[j] or (scores[k] == scores[j] and k < j)
+            )
+            for j in range(len(scores))
+        ]
         first_ranks.append(min(ranks[j] for j in range(len(scores)) if relevant[query, j]))
         ordered = sorted(range(len(scores)), key=lambda j: ranks[j])[:10]
         hits, total = 0, 0.0
@@ -22,9 +27,14 @@ def brute_force(similarity, relevant):
                 total += hits / position
         average_precisions.append(total / min(10, relevant[query].sum()))
     first_ranks = np.array(first_ranks)
-    return {"R@1": 100 * np.mean(first_ranks <= 1), "R@5": 100 * np.mean(first_ranks <= 5),
-            "R@10": 100 * np.mean(first_ranks <= 10), "medr": float(np.median(first_ranks)),
-            "meanr": float(first_ranks.mean()), "mAP@10": 100 * float(np.mean(average_precisions))}
+    return {
+        "R@1": 100 * np.mean(first_ranks <= 1),
+        "R@5": 100 * np.mean(first_ranks <= 5),
+        "R@10": 100 * np.mean(first_ranks <= 10),
+        "medr": float(np.median(first_ranks)),
+        "meanr": float(first_ranks.mean()),
+        "mAP@10": 100 * float(np.mean(average_precisions)),
+    }
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -48,18 +58,24 @@ def test_precision_at_10_and_its_ceiling_match_brute_force():
     similarity = rng.normal(size=(30, 30))
     labels = [("Shirts", "Blue", "Men") if i % 3 else ("Shoes", "Red", "Women") for i in range(30)]
     labels[0] = ("Socks", "Pink", "Women")  # a group of one: its ceiling is 0.1
-    expected = np.mean([np.mean([labels[j] == labels[q] for j in np.argsort(-similarity[q], kind="stable")[:10]])
-                        for q in range(30)])
+    expected = np.mean(
+        [
+            np.mean([labels[j] == labels[q] for j in np.argsort(-similarity[q], kind="stable")[:10]])
+            for q in range(30)
+        ]
+    )
     assert precision_at_k(similarity, labels, labels) == pytest.approx(expected)
-    expected_ceiling = np.mean([min(10, sum(l == labels[q] for l in labels)) / 10 for q in range(30)])
+    expected_ceiling = np.mean([min(10, sum(label == labels[q] for label in labels)) / 10 for q in range(30)])
     assert precision_ceiling(labels, labels) == pytest.approx(expected_ceiling)
     assert precision_ceiling(labels, labels) < 1.0
 
 
 def test_perfect_embeddings_score_full_marks_and_same_title_counts_as_relevant():
     # Given two products sharing a title (case differs) and identical embeddings for every photo/title pair
-    items = [CatalogItem(str(i), title, f"{i}.jpg", article_type="Shirts", colour="Blue", gender="Men")
-             for i, title in enumerate(["Blue Shirt", "BLUE shirt", "Red Shoe", "Green Cap"])]
+    items = [
+        CatalogItem(str(i), title, f"{i}.jpg", article_type="Shirts", colour="Blue", gender="Men")
+        for i, title in enumerate(["Blue Shirt", "BLUE shirt", "Red Shoe", "Green Cap"])
+    ]
     embeddings = np.eye(4, dtype=np.float32)
     embeddings[1] = embeddings[0]
     report = retrieval_report(embeddings, embeddings, items)

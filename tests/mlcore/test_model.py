@@ -8,19 +8,32 @@ from mlcore.model import create_model, registered_combinations
 from mlcore.text_tower import minilm_folder
 
 # Large random-init trunks are slow on a 2-core CPU; lite0, b0 and b7 (with one text branch) always run.
-ALWAYS_RUN = {("efficientnet-lite0", "bilstm"), ("efficientnet-lite0", "bert"), ("efficientnet-b0", "bilstm"),
-              ("efficientnet-b0", "bert"), ("efficientnet-b7", "bilstm")}
+ALWAYS_RUN = {
+    ("efficientnet-lite0", "bilstm"),
+    ("efficientnet-lite0", "bert"),
+    ("efficientnet-b0", "bilstm"),
+    ("efficientnet-b0", "bert"),
+    ("efficientnet-b7", "bilstm"),
+}
 
 
 def combinations():
-    return [pytest.param(backbone, branch, marks=() if (backbone, branch) in ALWAYS_RUN else pytest.mark.large_backbone,
-                         id=f"{backbone}-{branch}") for backbone, branch in registered_combinations()]
+    return [
+        pytest.param(
+            backbone,
+            branch,
+            marks=() if (backbone, branch) in ALWAYS_RUN else pytest.mark.large_backbone,
+            id=f"{backbone}-{branch}",
+        )
+        for backbone, branch in registered_combinations()
+    ]
 
 
 @pytest.mark.parametrize("backbone,branch", combinations())
 def test_every_combination_embeds_tiny_inputs_without_nans(backbone, branch):
-    config = ModelConfig(image_backbone=backbone, text_branch=branch, image_size=32, embed_dim=16,
-                         lstm_hidden_size=8)
+    config = ModelConfig(
+        image_backbone=backbone, text_branch=branch, image_size=32, embed_dim=16, lstm_hidden_size=8
+    )
     model = create_model(config, pretrained=False, tokenizer_file=str(minilm_folder() / "tokenizer.json"))
     tokens = model.tokenizer(["Acme Men Red Tshirts", "blue shoes"])
     with torch.no_grad():
@@ -33,8 +46,12 @@ def test_every_combination_embeds_tiny_inputs_without_nans(backbone, branch):
 
 def test_random_init_b_backbones_warn_loudly():
     with pytest.warns(UserWarning, match="RANDOM"):
-        create_model(ModelConfig(image_backbone="efficientnet-b0", image_size=32, text_branch="bilstm",
-                                 lstm_hidden_size=8), pretrained=True)
+        create_model(
+            ModelConfig(
+                image_backbone="efficientnet-b0", image_size=32, text_branch="bilstm", lstm_hidden_size=8
+            ),
+            pretrained=True,
+        )
 
 
 def test_unknown_names_fail_with_the_valid_choices():
@@ -45,8 +62,9 @@ def test_unknown_names_fail_with_the_valid_choices():
 
 
 def test_only_the_tail_of_the_image_trunk_and_last_bert_layers_are_trainable():
-    model = create_model(ModelConfig(image_size=32, text_branch="bert", text_trainable_layers=2,
-                                     image_trainable_blocks=1))
+    model = create_model(
+        ModelConfig(image_size=32, text_branch="bert", text_trainable_layers=2, image_trainable_blocks=1)
+    )
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert "image_tower.trunk._blocks.15._expand_conv.weight" in trainable
     assert "image_tower.trunk._blocks.14._expand_conv.weight" not in trainable

@@ -44,7 +44,7 @@ def test_bilstm_backward_direction_reads_right_to_left_like_a_reversed_forward_l
     with torch.no_grad():
         words = tower.word_embeddings(ids)
         expected = reverse(words.flip(1))[0].flip(1)  # (1, length, hidden)
-        got = lstm_states(tower, ids)[..., lstm.hidden_size:]
+        got = lstm_states(tower, ids)[..., lstm.hidden_size :]
     assert torch.allclose(got, expected, atol=1e-6)
 
 
