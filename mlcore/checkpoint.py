@@ -28,8 +28,11 @@ QUANTISED_SUFFIX = ".int8"
 SCALE_SUFFIX = ".row_scale"
 
 
-def _is_word_table(key: str, tensor: torch.Tensor) -> bool:
-    return tensor.ndim == 2 and tensor.numel() > 1_000_000 and "word_embeddings" in key
+def _is_quantised(key: str, tensor: torch.Tensor) -> bool:
+    """The big matrices stored int8 with a scale per row: the WordPiece table and the MLP projection
+    heads (about 8 MB of the 2-layer heads), which keeps a model with MLP heads under 50 MB."""
+    large = tensor.ndim == 2 and tensor.numel() >= 500_000
+    return large and ("word_embeddings" in key or "projection" in key)
 
 
 def save_checkpoint(
@@ -45,7 +48,7 @@ def save_checkpoint(
     tensors: dict[str, torch.Tensor] = {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
-        if int8_word_embeddings and _is_word_table(key, tensor):
+        if int8_word_embeddings and _is_quantised(key, tensor):
             scale = tensor.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0  # (vocab, 1)
             tensors[key + QUANTISED_SUFFIX] = torch.round(tensor / scale).to(torch.int8)
             tensors[key + SCALE_SUFFIX] = scale.float()

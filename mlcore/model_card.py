@@ -70,7 +70,8 @@ Two-tower product retrieval model (title <-> photo) in one joint {model["embed_d
 - Training mode: {training["mode"]}; batch {training["batch_size"]}; AdamW lr {training["learning_rate"]}
   (pretrained parts {training["pretrained_learning_rate"]}), weight decay {training["weight_decay"]},
   warm-up + cosine; {metrics["epochs_run"]} epoch(s) run, epoch {metrics["best_epoch"]} selected on val.
-- Weights: float16 safetensors (the WordPiece table int8 with a scale per row); folder size {size_mb:.1f} MB.
+- Weights: float16 safetensors (the WordPiece table and large projection matrices int8 with a scale per
+  row); folder size {size_mb:.1f} MB.
 
 ## Data
 
