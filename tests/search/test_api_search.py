@@ -91,7 +91,7 @@ def test_facets_count_the_matching_products(small_catalog):
 def test_limit_and_offset_page_through_the_ranking(small_catalog):
     first = get({"q": "x", "limit": 2}).json()
     assert [result["sku"] for result in first["results"]] == ["N1", "N2"]
-    assert first["next"] == "http://testserver/api/v1/search/?q=x&limit=2&offset=2"
+    assert first["next"] == "http://testserver/api/v1/search/?mode=vector&q=x&limit=2&offset=2"
     second = APIClient().get(first["next"]).json()
     assert [result["sku"] for result in second["results"]] == ["N3", "R4"]
     last = get({"q": "x", "limit": 2, "offset": 4}).json()
