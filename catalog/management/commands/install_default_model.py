@@ -52,11 +52,13 @@ class Command(BaseCommand):
                     version=version, on_batch=lambda batch, done, total: bar.update(batch.products)
                 )
             self.stdout.write(f"Embedded {report.products} products ({report.photos} photos).")
-        if model_version_get_active() is None:
+        active = model_version_get_active()
+        # A shipped model replaces an older shipped one; a model the shop trained itself stays.
+        if active is None or (active.pk != version.pk and active.name.startswith("default-")):
             try:
                 model_version_activate(version=version)
             except ModelVersionError as error:
                 raise CommandError(str(error)) from error
             self.stdout.write(f"{name} is the active model.")
         else:
-            self.stdout.write(f"Active model: {model_version_get_active().name}.")
+            self.stdout.write(f"Active model: {active.name} (kept).")
