@@ -48,24 +48,30 @@ DEFAULTS: dict[str, Any] = {
 
 
 class PluginSettings:
-    def __init__(self) -> None:
+    """Lazy reads of `PREFIX + name` from Django settings, falling back to `defaults`."""
+
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self._defaults = defaults
         self._cache: dict[str, Any] = {}
+        _instances.append(self)
 
     def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
+        if name.startswith("_") or name not in self._defaults:
             raise AttributeError(f"Unknown product-search setting {PREFIX}{name}")
         if name not in self._cache:
-            self._cache[name] = getattr(settings, PREFIX + name, DEFAULTS[name])
+            self._cache[name] = getattr(settings, PREFIX + name, self._defaults[name])
         return self._cache[name]
 
     def reload(self) -> None:
         self._cache.clear()
 
 
-plugin_settings = PluginSettings()
+_instances: list[PluginSettings] = []
+plugin_settings = PluginSettings(DEFAULTS)
 
 
 @receiver(setting_changed)
 def _reload_plugin_settings(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith(PREFIX):
-        plugin_settings.reload()
+        for instance in _instances:
+            instance.reload()

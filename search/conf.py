@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-
-from catalog.conf import PREFIX
+from catalog.conf import PluginSettings
 
 DEFAULTS: dict[str, Any] = {
     # `vector` or `hybrid` (vector + full-text by reciprocal rank fusion) when a query names none.
@@ -50,25 +46,5 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SearchSettings:
-    def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
-            raise AttributeError(f"Unknown product-search setting {PREFIX}{name}")
-        if name not in self._cache:
-            self._cache[name] = getattr(settings, PREFIX + name, DEFAULTS[name])
-        return self._cache[name]
-
-    def reload(self) -> None:
-        self._cache.clear()
-
-
-search_settings = SearchSettings()
-
-
-@receiver(setting_changed)
-def _reload_search_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting.startswith(PREFIX):
-        search_settings.reload()
+# Same prefix and the same lazy, test-friendly reads as the catalogue's own settings.
+search_settings = PluginSettings(DEFAULTS)
