@@ -165,7 +165,11 @@ def retrain_run(
             if active is not None and "model" in active.config
             else ModelConfig()
         )
-        training_config = TrainingConfig(mode=options.mode, device=options.device)
+        # The active model's recipe (loss, batch size, schedule) carries over, so a shop retrains the model
+        # it runs, not mlcore's bare defaults; the mode and device are this run's.
+        recipe = dict(active.config.get("training") or {}) if active is not None else {}
+        recipe.update(mode=options.mode, device=options.device, feature_cache_dir=None, num_threads=None)
+        training_config = TrainingConfig.from_dict(recipe)
         if options.epochs:
             training_config.epochs = options.epochs
         output = model_directory() / version.name

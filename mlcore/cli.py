@@ -23,7 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--mode", default="cpu-fast", choices=["cpu-fast", "full"])
     train.add_argument("--text-branch", default=ModelConfig.text_branch, choices=["bilstm", "bert"])
     train.add_argument("--backbone", default=ModelConfig.image_backbone)
-    train.add_argument("--loss", default=TrainingConfig.loss, help="e.g. cmpm+cmpc, infonce, triplet")
+    train.add_argument(
+        "--loss",
+        default=TrainingConfig.loss,
+        help="names joined with +, optionally weighted: cmpm+cmpc, infonce, cmpm+infonce+2*category_nce",
+    )
     train.add_argument("--epochs", type=int, default=TrainingConfig.epochs)
     train.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     train.add_argument("--lr", type=float, default=TrainingConfig.learning_rate)
@@ -37,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         help="0: linear projection heads; > 0: two-layer MLP heads of this width",
     )
     train.add_argument("--image-pooling", default=ModelConfig.image_pooling, choices=["mean", "mean+max"])
+    train.add_argument(
+        "--image-mirror-average",
+        action=argparse.BooleanOptionalAction,
+        default=ModelConfig.image_mirror_average,
+        help="embed a photo as the mean of its own and its mirrored last feature map's embeddings",
+    )
     train.add_argument("--weight-decay", type=float, default=TrainingConfig.weight_decay)
     train.add_argument("--identity", default=TrainingConfig.identity, choices=["title", "sku"])
     train.add_argument("--seed", type=int, default=TrainingConfig.seed)
@@ -55,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     evaluate.add_argument("--grid", default=None, help="write a PNG of top-5 photos for a few title queries")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON line, last")
+    evaluate.add_argument(
+        "--record",
+        action="store_true",
+        help="store the report in the model folder's metrics.json under the split's name (with a grid PNG), "
+        "for its model card: the once-only test evaluation of a model chosen on val",
+    )
 
     card = commands.add_parser("model-card", help="write MODEL_CARD.md from a model folder's metrics.json")
     card.add_argument("--model", required=True)
@@ -80,6 +96,14 @@ def _format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _record_evaluation(folder: Path, split: str, report: dict, seconds: float) -> None:
+    metrics_path = folder / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics[split] = report
+    metrics[f"{split}_eval_time_s"] = round(seconds, 1)
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -98,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             text_trainable_layers=args.text_trainable_layers,
             projection_hidden_dim=args.projection_hidden_dim,
             image_pooling=args.image_pooling,
+            image_mirror_average=args.image_mirror_average,
         )
         training_config = TrainingConfig(
             mode=args.mode,
@@ -137,7 +162,16 @@ def main(argv: list[str] | None = None) -> int:
 
         model = args.model or default_model_path()
         items = load_catalog(args.catalog, args.split_file, args.split)
-        report = evaluate(model, items, device=args.device, grid_path=args.grid)
+        if args.record and not (Path(model) / "metrics.json").exists():
+            raise SystemExit(
+                f"{Path(model) / 'metrics.json'} does not exist: "
+                "--record needs a model folder written by `python -m mlcore train`"
+            )
+        grid = args.grid or (Path(model) / "retrieval_examples.png" if args.record else None)
+        started = time.time()
+        report = evaluate(model, items, device=args.device, grid_path=grid)
+        if args.record:
+            _record_evaluation(Path(model), args.split, report, time.time() - started)
         print(_format_report(report))
         if args.json:
             print(json.dumps(report))

@@ -46,6 +46,10 @@ class ModelConfig:
     projection_dropout: float = 0.2
     # Pooling of the image trunk's last map: "mean", or "mean+max" (both, concatenated).
     image_pooling: str = "mean"
+    # At inference, embed a photo as the mean of the unit embeddings of its last feature map and of that map
+    # mirrored (test-time flip augmentation). The trunk prefix runs once; only the last block, conv head and
+    # projection run twice, so encoding costs about a tenth more. Off in older checkpoints.
+    image_mirror_average: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -60,7 +64,7 @@ class TrainingConfig:
     # "cpu-fast": frozen trunk prefix, its outputs cached on disk, only the tails trained.
     # "full": every image goes through the whole (trainable part of the) trunk each step, for GPUs.
     mode: str = "cpu-fast"
-    # Loss names from mlcore.losses.LOSSES joined with "+", e.g. "cmpm+cmpc" or "infonce".
+    # Loss names from mlcore.losses.LOSSES joined with "+", optionally weighted ("cmpm+cmpc+0.5*category").
     loss: str = "cmpm+cmpc"
     # Upper bound on epochs; early stopping on val usually ends the run before.
     epochs: int = 10

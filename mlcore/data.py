@@ -83,3 +83,9 @@ def identity_labels(items: list[CatalogItem], identity: str = "title") -> list[i
         key = item.title_key if identity == "title" else item.product_id
         labels.append(classes.setdefault(key, len(classes)))
     return labels
+
+
+def category_labels(items: list[CatalogItem]) -> list[int]:
+    """Integer class per item's article_type (an empty type is a class of its own), for the category loss."""
+    classes: dict[str, int] = {}
+    return [classes.setdefault(item.article_type.strip().lower(), len(classes)) for item in items]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mlcore.image_preprocessing import IMAGENET_NORMALISATION, LITE_NORMALISATION, Normalisation
@@ -102,6 +103,7 @@ class ImageTower(nn.Module):
         pooling: str = "mean",
         projection_hidden_dim: int = 0,
         projection_dropout: float = 0.0,
+        mirror_average: bool = False,
     ):
         super().__init__()
         if backbone not in BACKBONES:
@@ -122,6 +124,7 @@ class ImageTower(nn.Module):
         # cached prefix is still the same map as with 1, so one feature cache serves both.
         self.first_tail_block = num_blocks - max(trainable_blocks, 1)
         self.pooling = pooling
+        self.mirror_average = mirror_average
         self.feature_dim = self.trunk._conv_head.out_channels * (2 if pooling == "mean+max" else 1)
         self.dropout = nn.Dropout(dropout)
         self.projection = build_projection(
@@ -187,8 +190,20 @@ class ImageTower(nn.Module):
         return x
 
     def forward_tail(self, prefix_map: torch.Tensor) -> torch.Tensor:
-        """(batch, C, h, w) prefix output -> (batch, embed_dim) unnormalised embedding."""
+        """(batch, C, h, w) prefix output -> (batch, embed_dim) unnormalised embedding (in eval mode with
+        mirror averaging, the mean of the unit embeddings of the map and of its mirror)."""
+        if self.mirror_average and not self.training:
+            return self.average_with_mirror(
+                self.project(self.pooled_features(prefix_map)),
+                self.project(self.pooled_features(prefix_map.flip(-1))),
+            )
         return self.project(self.pooled_features(prefix_map))
+
+    @staticmethod
+    def average_with_mirror(embeddings: torch.Tensor, mirrored_embeddings: torch.Tensor) -> torch.Tensor:
+        """Mean of two (batch, embed_dim) sets of embeddings after normalising each, so that neither view
+        outweighs the other by its norm."""
+        return (F.normalize(embeddings, dim=-1) + F.normalize(mirrored_embeddings, dim=-1)) / 2
 
     def pooled_features(self, prefix_map: torch.Tensor) -> torch.Tensor:
         """(batch, C, h, w) prefix output -> (batch, feature_dim) pooled trunk features."""

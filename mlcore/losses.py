@@ -1,8 +1,10 @@
 """Cross-modal losses. Each takes (image_embeddings, text_embeddings, labels) and returns named terms.
 
 `labels` are identity classes: two items with the same label (e.g. same-title products) are matches.
+`categories` (optional) are category classes (the article_type), used only by the auxiliary `category` and
+`category_nce` losses.
 `compute_loss_from_embeddings` holds the maths so it can be checked on raw tensors; `forward` calls it.
-Training sums the returned terms.
+Training sums the returned terms (each multiplied by its weight in the loss spec, "cmpm+cmpc+0.5*category").
 """
 
 from __future__ import annotations
@@ -19,11 +21,38 @@ def match_matrix(labels: torch.Tensor) -> torch.Tensor:
     return (labels.unsqueeze(0) == labels.unsqueeze(1)).float()
 
 
+def infonce_with_matches(
+    image_embeddings: torch.Tensor,
+    text_embeddings: torch.Tensor,
+    matches: torch.Tensor,
+    logit_scale: torch.Tensor,
+    name: str,
+) -> dict[str, torch.Tensor]:
+    """Symmetric InfoNCE on cosine logits whose target spreads evenly over every match of the query (the
+    same product for `infonce`, the same category for `category_nce`). The scale is capped at 100 (CLIP)."""
+    scale = logit_scale.clamp(max=math.log(100)).exp()
+    logits = scale * F.normalize(image_embeddings, dim=-1) @ F.normalize(text_embeddings, dim=-1).t()
+    targets = matches / matches.sum(dim=1, keepdim=True)
+    return {
+        f"{name}_i2t": -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean(),
+        f"{name}_t2i": -(targets * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean(),
+    }
+
+
 class CrossModalLoss(nn.Module):
+    # True for losses that need each item's category class (passed as `categories`).
+    needs_categories = False
+
     def forward(
-        self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, labels: torch.Tensor
+        self,
+        image_embeddings: torch.Tensor,
+        text_embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        categories: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        return self.compute_loss_from_embeddings(image_embeddings, text_embeddings, labels)
+        # Only the category-aware losses take the category classes as a fourth argument.
+        extra = (categories,) if self.needs_categories else ()
+        return self.compute_loss_from_embeddings(image_embeddings, text_embeddings, labels, *extra)
 
     def compute_loss_from_embeddings(
         self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, labels: torch.Tensor
@@ -190,44 +219,117 @@ class SymmetricInfoNCELoss(CrossModalLoss):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / initial_temperature)))
 
     def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels):
-        scale = self.logit_scale.clamp(max=math.log(100)).exp()
-        logits = scale * F.normalize(image_embeddings, dim=-1) @ F.normalize(text_embeddings, dim=-1).t()
-        matches = match_matrix(labels)
-        targets = matches / matches.sum(dim=1, keepdim=True)
+        return infonce_with_matches(
+            image_embeddings, text_embeddings, match_matrix(labels), self.logit_scale, "infonce"
+        )
+
+
+class CategoryClassificationLoss(CrossModalLoss):
+    """Auxiliary term: both modalities' embeddings are classified into the product's category (article_type)
+    by one shared cosine classifier with a fixed scale (NormFace). The instance losses push a navy shirt away
+    from another navy shirt as hard as from a navy shoe; this term keeps each category in one region of the
+    joint space, so a query's top 10 stays within its category."""
+
+    needs_categories = True
+
+    def __init__(self, num_categories: int, embed_dim: int, scale: float = 16.0):
+        super().__init__()
+        if num_categories < 1:
+            raise ValueError("the category loss needs category classes (the training items' article_type)")
+        self.class_weights = nn.Parameter(torch.randn(num_categories, embed_dim) * 0.02)
+        self.scale = scale
+
+    def _logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        weights = F.normalize(self.class_weights, dim=-1)
+        return self.scale * F.normalize(embeddings, dim=-1) @ weights.t()  # (batch, num_categories)
+
+    def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels, categories=None):
+        if categories is None:
+            raise ValueError("the category loss needs each item's category class (categories=...)")
         return {
-            "infonce_i2t": -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean(),
-            "infonce_t2i": -(targets * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean(),
+            "category_image": F.cross_entropy(self._logits(image_embeddings), categories),
+            "category_text": F.cross_entropy(self._logits(text_embeddings), categories),
         }
 
 
+class CategoryContrastiveLoss(CrossModalLoss):
+    """Auxiliary term: symmetric InfoNCE whose positives are all in-batch items of the query's category
+    (supervised contrastive across the two modalities), with its own learnable temperature. It asks the
+    ranking itself to put a title's category above other categories, where `category` only asks each
+    embedding to be classifiable."""
+
+    needs_categories = True
+
+    def __init__(self, initial_temperature: float = 0.1):
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / initial_temperature)))
+
+    def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels, categories=None):
+        if categories is None:
+            raise ValueError("the category_nce loss needs each item's category class (categories=...)")
+        return infonce_with_matches(
+            image_embeddings, text_embeddings, match_matrix(categories), self.logit_scale, "category_nce"
+        )
+
+
+# Each factory takes (identity classes, embedding size, category classes).
 LOSSES = {
-    "cmpm": lambda num_classes, embed_dim: CMPMLoss(),
-    "cmpc": lambda num_classes, embed_dim: CMPCLoss(num_classes, embed_dim),
-    "triplet": lambda num_classes, embed_dim: HardestTripletLoss(),
-    "contrastive": lambda num_classes, embed_dim: ContrastivePairLoss(),
-    "order": lambda num_classes, embed_dim: OrderEmbeddingLoss(),
-    "corrnet": lambda num_classes, embed_dim: CorrelationalLoss(embed_dim),
-    "infonce": lambda num_classes, embed_dim: SymmetricInfoNCELoss(),
+    "cmpm": lambda num_classes, embed_dim, num_categories: CMPMLoss(),
+    "cmpc": lambda num_classes, embed_dim, num_categories: CMPCLoss(num_classes, embed_dim),
+    "triplet": lambda num_classes, embed_dim, num_categories: HardestTripletLoss(),
+    "contrastive": lambda num_classes, embed_dim, num_categories: ContrastivePairLoss(),
+    "order": lambda num_classes, embed_dim, num_categories: OrderEmbeddingLoss(),
+    "corrnet": lambda num_classes, embed_dim, num_categories: CorrelationalLoss(embed_dim),
+    "infonce": lambda num_classes, embed_dim, num_categories: SymmetricInfoNCELoss(),
+    "category": lambda num_classes, embed_dim, num_categories: CategoryClassificationLoss(
+        num_categories, embed_dim
+    ),
+    "category_nce": lambda num_classes, embed_dim, num_categories: CategoryContrastiveLoss(),
 }
 
 
 class CombinedLoss(CrossModalLoss):
-    """Several registered losses at once ("cmpm+cmpc"); their named terms are merged."""
+    """Several registered losses at once ("cmpm+cmpc+0.5*category"); their named terms are merged, each
+    multiplied by its part's weight."""
 
-    def __init__(self, parts: dict[str, CrossModalLoss]):
+    needs_categories = True
+
+    def __init__(self, parts: dict[str, CrossModalLoss], weights: dict[str, float] | None = None):
         super().__init__()
         self.parts = nn.ModuleDict(parts)
+        self.weights = {name: 1.0 for name in parts} | (weights or {})
 
-    def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels):
+    def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels, categories=None):
         terms: dict[str, torch.Tensor] = {}
-        for part in self.parts.values():
-            terms.update(part.compute_loss_from_embeddings(image_embeddings, text_embeddings, labels))
+        for name, part in self.parts.items():
+            part_terms = part(image_embeddings, text_embeddings, labels, categories)
+            weight = self.weights[name]
+            terms.update({term: value * weight for term, value in part_terms.items()})
         return terms
 
 
-def build_loss(spec: str, num_classes: int, embed_dim: int) -> CombinedLoss:
-    names = [name.strip() for name in spec.split("+") if name.strip()]
-    unknown = [name for name in names if name not in LOSSES]
-    if not names or unknown:
-        raise ValueError(f"unknown loss {spec!r}; combine names from {sorted(LOSSES)} with '+'")
-    return CombinedLoss({name: LOSSES[name](num_classes, embed_dim) for name in names})
+def parse_loss_spec(spec: str) -> dict[str, float]:
+    """ "cmpm+cmpc+0.5*category" -> {"cmpm": 1.0, "cmpc": 1.0, "category": 0.5}."""
+    usage = f"combine names from {sorted(LOSSES)} with '+', each optionally weighted as 0.5*name"
+    weights: dict[str, float] = {}
+    for part in (piece.strip() for piece in spec.split("+")):
+        if not part:
+            continue
+        weight_text, _, name = part.rpartition("*")
+        name = name.strip()
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            raise ValueError(f"bad weight {weight_text!r} in loss {spec!r}; {usage}") from None
+        if name not in LOSSES or weight <= 0:
+            raise ValueError(f"unknown loss {spec!r}; {usage}")
+        weights[name] = weight
+    if not weights:
+        raise ValueError(f"unknown loss {spec!r}; {usage}")
+    return weights
+
+
+def build_loss(spec: str, num_classes: int, embed_dim: int, num_categories: int = 0) -> CombinedLoss:
+    weights = parse_loss_spec(spec)
+    parts = {name: LOSSES[name](num_classes, embed_dim, num_categories) for name in weights}
+    return CombinedLoss(parts, weights)

@@ -74,6 +74,7 @@ def create_model(
         pooling=config.image_pooling,
         projection_hidden_dim=config.projection_hidden_dim,
         projection_dropout=config.projection_dropout,
+        mirror_average=config.image_mirror_average,
     )
     tokenizer = TitleTokenizer(tokenizer_file or minilm_folder() / "tokenizer.json", config.text_max_length)
     text_tower: nn.Module

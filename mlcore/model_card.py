@@ -37,9 +37,14 @@ def _image_tower_text(model: dict) -> str:
     blocks = model["image_trainable_blocks"]
     trained = "frozen trunk" if blocks == 0 else f"last {blocks} MBConv block(s) + conv head trained"
     pooling = model.get("image_pooling", "mean").replace("+", " and ")
+    mirror = (
+        "; a photo's embedding averages those of its last feature map and its mirror"
+        if model.get("image_mirror_average")
+        else ""
+    )
     return (
         f"{model['image_backbone']} (ImageNet weights), {model['image_size']}px white-padded photos, "
-        f"{trained}, {pooling} pooling, {_projection_text(model)}"
+        f"{trained}, {pooling} pooling, {_projection_text(model)}{mirror}"
     )
 
 

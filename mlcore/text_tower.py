@@ -164,21 +164,71 @@ class BertTextTower(nn.Module):
 
     def train(self, mode: bool = True) -> BertTextTower:
         super().train(mode)
+        # Frozen parts: no dropout noise in features that never learn (and the same features cpu-fast
+        # training caches).
         if self.trainable_layers == 0:
-            self.encoder.eval()  # frozen: no dropout noise in features that never learn
+            self.encoder.eval()
+        elif self.trainable_layers > 0:
+            self.encoder.embeddings.eval()
+            for layer in self.encoder.encoder.layer[: self.frozen_layer_count]:
+                layer.eval()
         return self
 
     @property
     def is_frozen(self) -> bool:
         return self.trainable_layers == 0
 
+    @property
+    def frozen_layer_count(self) -> int:
+        """Leading transformer layers (after the embeddings) that never train: their output can be cached."""
+        layers = len(self.encoder.encoder.layer)
+        if self.trainable_layers < 0:
+            return 0
+        return layers - min(self.trainable_layers, layers)
+
+    @staticmethod
+    def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """(batch, length) 1/0 -> (batch, 1, 1, length) 0/-inf-like, the form BERT layers add to scores."""
+        return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+    def _run_layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, layers: list) -> torch.Tensor:
+        mask = self._additive_mask(attention_mask, hidden.dtype)
+        for layer in layers:
+            output = layer(hidden, attention_mask=mask)
+            hidden = output[0] if isinstance(output, tuple) else output
+        return hidden
+
+    @torch.no_grad()
+    def frozen_hidden_states(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, length) -> (batch, length, hidden) output of the embeddings and the frozen layers, which
+        cpu-fast training computes once per title (without dropout, like any frozen part)."""
+        if self.trainable_layers < 0:
+            raise ValueError("a fully trained encoder has no frozen layers to cache")
+        count = self.frozen_layer_count
+        was_training = self.encoder.training
+        self.encoder.eval()
+        hidden = self.encoder.embeddings(input_ids=token_ids)
+        hidden = self._run_layers(hidden, attention_mask, list(self.encoder.encoder.layer[:count]))
+        self.encoder.train(was_training)
+        return hidden
+
+    def forward_from_frozen(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Trainable layers, mean pooling and projection on top of frozen_hidden_states."""
+        layers = list(self.encoder.encoder.layer[self.frozen_layer_count :])
+        hidden = self._run_layers(hidden, attention_mask, layers)
+        return self.projection(self._mean_pool(hidden, attention_mask))
+
+    @staticmethod
+    def _mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
     def pooled_features(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, length) -> (batch, hidden) mean of the encoder's last hidden states over real tokens."""
         hidden = self.encoder(
             input_ids=token_ids, attention_mask=attention_mask
         ).last_hidden_state  # (b, len, h)
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self._mean_pool(hidden, attention_mask)
 
     def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.projection(self.pooled_features(token_ids, attention_mask))

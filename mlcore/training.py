@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from mlcore.checkpoint import save_checkpoint
 from mlcore.config import ModelConfig, TrainingConfig, save_json
-from mlcore.data import CatalogItem, identity_labels
+from mlcore.data import CatalogItem, category_labels, identity_labels
 from mlcore.embedding import encode_photos, encode_prefix_maps, encode_titles
 from mlcore.evaluation import retrieval_report, selection_score
 from mlcore.feature_cache import compute_prefix_maps
@@ -143,7 +143,7 @@ class ImageBatches:
                 )
             if model.image_tower.tail_is_frozen:
                 self.features = self._pooled(self.maps)
-                if config.augment:
+                if config.augment or model.image_tower.mirror_average:
                     mirrored = self.mirrored_maps if self.mirrored_maps is not None else self.maps.flip(-1)
                     self.mirrored_features = self._pooled(mirrored)
 
@@ -179,7 +179,7 @@ class ImageBatches:
         index = torch.tensor(indices)
         if self.features is not None:
             features = self.features[index]  # (batch, feature_dim)
-            if self.mirrored_features is not None:
+            if self.mirrored_features is not None and self.config.augment:
                 flip = torch.rand(len(indices)) < 0.5
                 features = torch.where(flip[:, None], self.mirrored_features[index], features)
             return tower.project(features.to(self.device))
@@ -199,11 +199,12 @@ class ImageBatches:
         if self.features is not None:
             with torch.inference_mode():
                 tower = self.model.image_tower
-                return (
-                    torch.nn.functional.normalize(tower.project(self.features.to(self.device)), dim=-1)
-                    .float()
-                    .cpu()
-                )
+                embeddings = tower.project(self.features.to(self.device))
+                if tower.mirror_average:
+                    assert self.mirrored_features is not None  # computed whenever mirror averaging is on
+                    mirrored = tower.project(self.mirrored_features.to(self.device))
+                    embeddings = tower.average_with_mirror(embeddings, mirrored)
+                return torch.nn.functional.normalize(embeddings, dim=-1).float().cpu()
         if self.maps is not None:
             return encode_prefix_maps(self.model, self.maps, device=self.device)
         return encode_photos(
@@ -225,20 +226,35 @@ def _encoder_fingerprint(tower: BertTextTower) -> tuple:
 
 
 class TextBatches:
-    """Gives (batch, embed_dim) title embeddings for item indices. A frozen MiniLM in cpu-fast mode is run
-    once per title (pooled features kept in memory), so each step only trains the projection."""
+    """Gives (batch, embed_dim) title embeddings for item indices. In cpu-fast mode MiniLM's frozen part runs
+    once per title: a frozen encoder keeps its pooled features, so a step trains the projection alone; one
+    with its last layers trained keeps the hidden states entering them, so a step runs only those layers."""
 
     def __init__(self, model: DualEncoder, items: list[CatalogItem], device: torch.device, cache: bool):
         self.model, self.device = model, device
         self.titles = [item.title for item in items]
         self.token_ids = model.tokenizer.encode_ids(self.titles)
         self.pooled: torch.Tensor | None = None
+        self.frozen_states: list[torch.Tensor] | None = None
         tower = model.text_tower
         if cache and isinstance(tower, BertTextTower) and tower.is_frozen:
             key = (_encoder_fingerprint(tower), tuple(self.titles))
             if key not in _FROZEN_TEXT_FEATURES:
                 _FROZEN_TEXT_FEATURES[key] = self._pooled_features(tower)
             self.pooled = _FROZEN_TEXT_FEATURES[key]
+        elif cache and isinstance(tower, BertTextTower) and tower.frozen_layer_count > 0:
+            self.frozen_states = self._frozen_states(tower)
+
+    def _frozen_states(self, tower: BertTextTower, batch_size: int = 256) -> list[torch.Tensor]:
+        """Per title, the (length, hidden) output of the embeddings and frozen layers, unpadded."""
+        states: list[torch.Tensor] = [torch.empty(0)] * len(self.titles)
+        for start in range(0, len(self.titles), batch_size):
+            chunk = list(range(start, min(start + batch_size, len(self.titles))))
+            tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
+            hidden = tower.frozen_hidden_states(tokens.token_ids, tokens.attention_mask).float().cpu()
+            for row, index in enumerate(chunk):
+                states[index] = hidden[row, : len(self.token_ids[index])].clone()
+        return states
 
     @torch.no_grad()
     def _pooled_features(self, tower: BertTextTower, batch_size: int = 256) -> torch.Tensor:
@@ -258,6 +274,12 @@ class TextBatches:
     def train_embeddings(self, indices: list[int]) -> torch.Tensor:
         if self.pooled is not None:
             return self.model.text_tower.projection(self.pooled[torch.tensor(indices)].to(self.device))
+        if self.frozen_states is not None:
+            rows = [self.frozen_states[i] for i in indices]
+            hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (batch, length, hidden)
+            lengths = torch.tensor([len(row) for row in rows])
+            mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
+            return self.model.text_tower.forward_from_frozen(hidden.to(self.device), mask.to(self.device))
         tokens = self.model.tokenizer.pad([self.token_ids[i] for i in indices]).to(self.device)
         return self.model.encode_text(tokens.token_ids, tokens.attention_mask)
 
@@ -291,6 +313,7 @@ def run_epoch(
     images: ImageBatches,
     texts: TextBatches,
     labels: torch.Tensor,
+    categories: torch.Tensor,
     order: list[int],
     config: TrainingConfig,
     device: torch.device,
@@ -313,7 +336,12 @@ def run_epoch(
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             image_embeddings = images.train_embeddings(indices)  # (batch, dim)
             text_embeddings = texts.train_embeddings(indices)  # (batch, dim)
-            terms = loss_fn(image_embeddings.float(), text_embeddings.float(), labels[indices].to(device))
+            terms = loss_fn(
+                image_embeddings.float(),
+                text_embeddings.float(),
+                labels[indices].to(device),
+                categories[indices].to(device),
+            )
         total = sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -359,7 +387,10 @@ def train(
     device = resolve_device(config.device)
     model = (model or create_model(model_config)).to(device)
     labels = torch.tensor(identity_labels(train_items, config.identity))
-    loss_fn = build_loss(config.loss, int(labels.max()) + 1, model_config.embed_dim).to(device)
+    categories = torch.tensor(category_labels(train_items))
+    loss_fn = build_loss(
+        config.loss, int(labels.max()) + 1, model_config.embed_dim, int(categories.max()) + 1
+    ).to(device)
 
     report("features", 0, config.epochs, {})
     cache = config.mode == "cpu-fast"
@@ -389,6 +420,7 @@ def train(
             train_images,
             train_texts,
             labels,
+            categories,
             order,
             config,
             device,
@@ -412,7 +444,8 @@ def train(
         history.append(row)
         improved = score > best_score
         logger.info(
-            "epoch %d/%d loss %.4f val t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f score %.2f%s",
+            "epoch %d/%d loss %.4f val t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f type_p@10 %.3f"
+            " score %.2f%s",
             epoch,
             config.epochs,
             train_loss,
@@ -420,6 +453,7 @@ def train(
             val_metrics["t2i"]["R@10"],
             val_metrics["i2t"]["R@1"],
             val_metrics["i2t"]["R@10"],
+            val_metrics["type_p@10"],
             score,
             " (best)" if improved else "",
         )

@@ -22,6 +22,12 @@ HEADS = ModelConfig(
 )
 
 
+def _cached_image_batches(model, items, augment: bool) -> ImageBatches:
+    config = TrainingConfig(augment=augment)
+    device = torch.device("cpu")
+    return ImageBatches(model, items, config, device, cache=True, rng=random.Random(0), progress=False)
+
+
 def test_only_the_projection_heads_learn():
     model = create_model(HEADS)
     trainable = {
@@ -38,15 +44,7 @@ def test_pooled_features_are_computed_once_and_match_the_photo_path(synthetic_ca
     catalog, splits = synthetic_catalog
     items = load_catalog(catalog, splits, "train")[:8]
     model = create_model(HEADS).eval()
-    batches = ImageBatches(
-        model,
-        items,
-        TrainingConfig(augment=True),
-        torch.device("cpu"),
-        cache=True,
-        rng=random.Random(0),
-        progress=False,
-    )
+    batches = _cached_image_batches(model, items, augment=True)
     assert batches.features.shape == (8, 2560) and batches.mirrored_features.shape == (8, 2560)
     from mlcore.embedding import encode_photos
 
@@ -84,3 +82,38 @@ def test_heads_train_and_round_trip(synthetic_catalog, tmp_path):
         assert torch.allclose(
             model.encode_image(pixels, normalize=True), loaded.encode_image(pixels, normalize=True), atol=1e-5
         )
+
+
+def test_mirror_averaged_embedding_is_the_same_for_a_map_and_its_mirror():
+    model = create_model(dataclasses.replace(HEADS, image_mirror_average=True))
+    tower = model.image_tower
+    prefix_map = torch.randn(3, 192, 2, 2)
+    with torch.no_grad():
+        tower.eval()
+        averaged = tower.forward_tail(prefix_map)
+        # Invariant to mirroring: the photo and its mirror image are one product.
+        assert torch.allclose(averaged, tower.forward_tail(prefix_map.flip(-1)), atol=1e-6)
+        # And it is the mean of the two views' unit embeddings.
+        plain = torch.nn.functional.normalize(tower.project(tower.pooled_features(prefix_map)), dim=-1)
+        assert torch.allclose((averaged - plain / 2).norm(dim=-1), torch.full((3,), 0.5), atol=1e-5)
+        # Training steps see one view at a time (flip augmentation chooses it).
+        tower.train()
+        tower.dropout.p = 0.0
+        tower.projection.eval()
+        assert not torch.allclose(tower.forward_tail(prefix_map), tower.forward_tail(prefix_map.flip(-1)))
+
+
+def test_mirror_averaged_cached_features_match_the_photo_path(synthetic_catalog):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:8]
+    model = create_model(dataclasses.replace(HEADS, image_mirror_average=True)).eval()
+    # Without flip augmentation the mirrored features are still computed, for the averaged embedding.
+    batches = _cached_image_batches(model, items, augment=False)
+    assert batches.mirrored_features is not None
+    from mlcore.embedding import encode_photos
+
+    from_photos = encode_photos(model, [item.image for item in items])
+    assert torch.allclose(batches.eval_embeddings(), from_photos, atol=2e-3)
+    unaveraged = create_model(HEADS)
+    unaveraged.load_state_dict(model.state_dict())
+    assert not torch.allclose(encode_photos(unaveraged.eval(), [item.image for item in items]), from_photos)

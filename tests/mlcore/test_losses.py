@@ -8,6 +8,8 @@ import torch
 
 from mlcore.losses import (
     LOSSES,
+    CategoryClassificationLoss,
+    CategoryContrastiveLoss,
     CMPCLoss,
     CMPMLoss,
     ContrastivePairLoss,
@@ -147,7 +149,8 @@ def test_symmetric_infonce_matches_numpy():
 def test_every_registered_loss_gives_finite_terms_with_gradients(name):
     images = torch.randn(6, 3, requires_grad=True)
     texts = torch.randn(6, 3, requires_grad=True)
-    terms = build_loss(name, num_classes=5, embed_dim=3)(images, texts, torch.tensor([0, 1, 2, 3, 4, 0]))
+    loss = build_loss(name, num_classes=5, embed_dim=3, num_categories=2)
+    terms = loss(images, texts, torch.tensor([0, 1, 2, 3, 4, 0]), torch.tensor([0, 1, 1, 0, 1, 0]))
     total = sum(terms.values())
     total.backward()
     assert math.isfinite(total.item()) and images.grad is not None and images.grad.abs().sum() > 0
@@ -160,3 +163,47 @@ def test_combined_loss_merges_named_terms_and_rejects_unknown_names():
     assert set(terms) == {"cmpm_i2t", "cmpm_t2i", "cmpc_image", "cmpc_text"}
     with pytest.raises(ValueError, match="unknown loss"):
         build_loss("cmpm+nope", num_classes=3, embed_dim=3)
+
+
+def test_category_loss_matches_numpy():
+    categories = np.array([0, 1, 1, 0])  # e.g. shirts and shoes
+    loss = CategoryClassificationLoss(num_categories=2, embed_dim=3, scale=16.0).double()
+    weights = loss.class_weights.detach().numpy()
+
+    def cross_entropy(embeddings):
+        logits = 16.0 * unit(embeddings) @ unit(weights).T
+        return -np.mean(np.log(softmax(logits)[np.arange(4), categories]))
+
+    terms = loss(*tensors(), torch.tensor(categories))
+    assert terms["category_image"].item() == pytest.approx(cross_entropy(IMAGES))
+    assert terms["category_text"].item() == pytest.approx(cross_entropy(TEXTS))
+    with pytest.raises(ValueError, match="category class"):
+        loss(*tensors())
+
+
+def test_loss_spec_weights_scale_each_part_terms():
+    images, texts, labels = tensors()
+    categories = torch.tensor([0, 1, 1, 0])
+    torch.manual_seed(0)
+    plain = build_loss("cmpm+category", num_classes=3, embed_dim=3, num_categories=2).double()
+    torch.manual_seed(0)
+    weighted = build_loss("cmpm+0.25*category", num_classes=3, embed_dim=3, num_categories=2).double()
+    plain_terms = plain(images, texts, labels, categories)
+    weighted_terms = weighted(images, texts, labels, categories)
+    assert weighted_terms["cmpm_i2t"].item() == pytest.approx(plain_terms["cmpm_i2t"].item())
+    assert weighted_terms["category_text"].item() == pytest.approx(0.25 * plain_terms["category_text"].item())
+    for bad in ("cmpm+x*category", "cmpm+-1*category", "", "cmpm+0*cmpc"):
+        with pytest.raises(ValueError):
+            build_loss(bad, num_classes=3, embed_dim=3, num_categories=2)
+
+
+def test_category_contrastive_matches_numpy():
+    categories = np.array([0, 1, 1, 0])
+    logits = (1 / 0.1) * unit(IMAGES) @ unit(TEXTS).T
+    same = (categories[:, None] == categories[None, :]).astype(float)
+    targets = same / same.sum(axis=1, keepdims=True)
+    i2t = -np.mean(np.sum(targets * np.log(softmax(logits)), axis=1))
+    t2i = -np.mean(np.sum(targets * np.log(softmax(logits.T)), axis=1))
+    terms = CategoryContrastiveLoss(0.1).double()(*tensors(), torch.tensor(categories))
+    assert terms["category_nce_i2t"].item() == pytest.approx(i2t)
+    assert terms["category_nce_t2i"].item() == pytest.approx(t2i)

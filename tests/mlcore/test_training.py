@@ -1,10 +1,11 @@
 import json
+import shutil
 
 import pytest
 
 from mlcore.cli import main
 from mlcore.config import ModelConfig, TrainingConfig
-from mlcore.data import identity_labels, load_catalog
+from mlcore.data import category_labels, identity_labels, load_catalog
 from mlcore.training import train
 
 
@@ -72,6 +73,35 @@ def test_same_title_products_share_an_identity_label():
     assert identity_labels(items, "sku") == [0, 1, 2]
 
 
+def test_article_types_become_category_classes():
+    from mlcore.data import CatalogItem
+
+    items = [
+        CatalogItem("1", "a", "a.jpg", article_type="Shirts"),
+        CatalogItem("2", "b", "b.jpg", article_type="Tshirts"),
+        CatalogItem("3", "c", "c.jpg", article_type="shirts "),
+        CatalogItem("4", "d", "d.jpg", article_type=""),
+    ]
+    assert category_labels(items) == [0, 1, 0, 2]
+
+
+def test_weighted_category_loss_trains_beside_the_instance_loss(synthetic_catalog, tmp_path):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    train(
+        items,
+        items,
+        tmp_path / "model",
+        ModelConfig(image_size=64, embed_dim=32, image_trainable_blocks=0, projection_hidden_dim=64),
+        TrainingConfig(epochs=2, batch_size=8, loss="cmpm+0.5*category", augment=False),
+        show_progress=False,
+    )
+    history = json.loads((tmp_path / "model" / "metrics.json").read_text())["history"]
+    # Both modalities' category terms are logged per epoch, already weighted, and fall as it learns.
+    assert {"train_category_image", "train_category_text", "train_cmpm_i2t"} <= set(history[0])
+    assert history[1]["train_category_text"] < history[0]["train_category_text"]
+
+
 def test_cli_trains_then_evaluates_with_a_json_last_line(synthetic_catalog, tmp_path, capsys):
     catalog, splits = synthetic_catalog
     out = tmp_path / "cli_model"
@@ -122,6 +152,19 @@ def test_cli_trains_then_evaluates_with_a_json_last_line(synthetic_catalog, tmp_
     assert report["gallery"] == 16 and 0 <= report["type_p@10"] <= 1
     assert report["category_p@10_ceiling"] == pytest.approx(0.1)
     assert (tmp_path / "grid.png").exists()
+    assert "test" not in json.loads((out / "metrics.json").read_text())
+
+    # --record keeps the chosen model's test report in its folder, where the model card reads it.
+    args = ["evaluate", "--catalog", str(catalog), "--split-file", str(splits), "--model", str(out)]
+    assert main([*args, "--split", "test", "--record"]) == 0
+    recorded = json.loads((out / "metrics.json").read_text())
+    assert recorded["test"]["t2i"] == report["t2i"] and recorded["test_eval_time_s"] >= 0
+    assert recorded["val"] and (out / "retrieval_examples.png").exists()
+    untrained = tmp_path / "copied_without_metrics"
+    shutil.copytree(out, untrained)
+    (untrained / "metrics.json").unlink()
+    with pytest.raises(SystemExit, match="metrics.json does not exist"):
+        main([*args[:-1], str(untrained), "--split", "test", "--record"])
 
 
 def test_frozen_minilm_cache_gives_the_same_embeddings_as_running_the_encoder(synthetic_catalog):
@@ -157,3 +200,36 @@ def test_frozen_minilm_cache_gives_the_same_embeddings_as_running_the_encoder(sy
         progress=False,
     )
     assert images.maps.shape[0] == 5
+
+
+def test_cached_frozen_minilm_layers_give_the_same_embeddings_as_the_whole_encoder(synthetic_catalog):
+    import dataclasses
+
+    import torch
+
+    from mlcore.model import create_model
+    from mlcore.training import TextBatches
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:6]
+    long_title = "Acme Men Very Long Striped Slim Fit Formal Cotton Blend Shirt"  # others get padded
+    items[2] = dataclasses.replace(items[2], title=long_title)
+    model = create_model(
+        ModelConfig(text_branch="bert", text_trainable_layers=2, image_size=64, embed_dim=16)
+    )
+    cached = TextBatches(model, items, torch.device("cpu"), cache=True)
+    uncached = TextBatches(model, items, torch.device("cpu"), cache=False)
+    # Given the first 4 of MiniLM's 6 layers frozen, their outputs are kept per title, unpadded
+    assert cached.frozen_states is not None and uncached.frozen_states is None
+    assert [len(state) for state in cached.frozen_states] == [len(ids) for ids in cached.token_ids]
+    # Then a step (the last 2 layers, pooling, projection) gives what the whole encoder gives
+    model.eval()
+    with torch.no_grad():
+        for batch in ([0, 1, 2], [3, 4, 5], [2]):
+            assert torch.allclose(cached.train_embeddings(batch), uncached.train_embeddings(batch), atol=1e-5)
+    # And gradients reach the trained layers only
+    model.train()
+    cached.train_embeddings([0, 1, 2]).sum().backward()
+    layers = model.text_tower.encoder.encoder.layer
+    assert layers[5].attention.self.query.weight.grad is not None
+    assert layers[3].attention.self.query.weight.grad is None

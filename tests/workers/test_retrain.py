@@ -48,10 +48,18 @@ def _output(*args) -> str:
 
 def test_retrain_trains_measures_embeds_and_switches_over(sample_catalogue_with_tiny_model):
     old = sample_catalogue_with_tiny_model
+    # The active model's recipe (here with the category term, fed by the products' article_type)
+    # is what the new version trains with.
+    old.config = {**old.config, "training": {"loss": "cmpm+0.5*category_nce", "batch_size": 16}}
+    old.save(update_fields=["config"])
     output = _output("retrain", "--epochs", "2", "--device", "cpu", "--force")
 
     new = ModelVersion.objects.exclude(pk=old.pk).get()
     assert new.status == ModelVersion.Status.ACTIVE and "activated" in output
+    assert new.config["training"]["loss"] == "cmpm+0.5*category_nce"
+    assert new.config["training"]["batch_size"] == 16
+    history = json.loads((Path(new.artifact_path) / "metrics.json").read_text())["history"]
+    assert history[0]["train_category_nce_t2i"] > 0
     held_out = new.metrics["held_out"]
     assert set(held_out["t2i"]) >= {"R@1", "R@5", "R@10", "medr", "mAP@10"}
     assert new.metrics["active_on_held_out"]["gallery"] == held_out["gallery"]
