@@ -72,6 +72,10 @@ def page(settings, live_server, monkeypatch):
         browser_page.base_url = live_server.url  # type: ignore[attr-defined]
         yield browser_page
         browser.close()
+        # While Playwright's event loop runs in this thread, asgiref hands the test's own ORM calls a
+        # separate (async-context) connection; close it here, or it outlives the test and the test
+        # database cannot be dropped at the end of the run.
+        connections.close_all()
     assert external == [], f"the page fetched external assets: {external}"
 
 
