@@ -51,7 +51,7 @@ def model_version_create(
 
 def model_version_register_checkpoint(*, path: Path, name: str, metrics: dict | None = None) -> ModelVersion:
     """A ModelVersion for an mlcore checkpoint folder (status ready, not yet embedded)."""
-    from mlcore.checkpoint import read_checkpoint_config
+    from mlcore.checkpoint import read_checkpoint_config, retrieval_dim_of
 
     payload = read_checkpoint_config(path)
     version = model_version_create(
@@ -60,7 +60,7 @@ def model_version_register_checkpoint(*, path: Path, name: str, metrics: dict | 
         status=ModelVersion.Status.EMBEDDING,
         config=payload,
     )
-    version.embedding_dim = int(payload["model"]["embed_dim"])
+    version.embedding_dim = retrieval_dim_of(payload)
     version.metrics = metrics or {}
     version.save(update_fields=["embedding_dim", "metrics", "updated_at"])
     return version

@@ -152,6 +152,7 @@ def retrain_run(
     Any failure marks the version failed with the error and re-raises; the active model is untouched.
     """
     from catalog.encoders import encoder_for_version
+    from mlcore.checkpoint import retrieval_dim_of
     from mlcore.config import ModelConfig, TrainingConfig
     from mlcore.evaluation import evaluate
     from mlcore.training import train
@@ -199,7 +200,7 @@ def retrain_run(
         active_report = evaluate(encoder_for_version(active), held_out) if active is not None else None
         payload = json.loads((Path(result.output_dir) / "config.json").read_text())
         version.artifact_path = str(Path(result.output_dir).resolve())
-        version.embedding_dim = int(payload["model"]["embed_dim"])
+        version.embedding_dim = retrieval_dim_of(payload)
         version.config = {**version.config, **payload}
         version.metrics = {
             "held_out": new_report,

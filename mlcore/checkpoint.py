@@ -82,6 +82,11 @@ def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def retrieval_dim_of(payload: dict[str, Any]) -> int:
+    """Length of the vectors a checkpoint (its config.json payload) embeds products and queries into."""
+    return ModelConfig.from_dict(payload["model"]).retrieval_dim
+
+
 def load_checkpoint(folder: str | Path, device: torch.device | str = "cpu") -> DualEncoder:
     folder = Path(folder)
     payload = read_checkpoint_config(folder)

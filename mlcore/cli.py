@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         default=ModelConfig.image_mirror_average,
         help="embed a photo as the mean of its own and its mirrored last feature map's embeddings",
     )
+    train.add_argument(
+        "--category-block-weight",
+        type=float,
+        default=ModelConfig.category_block_weight,
+        help="share (0..1) of the retrieval embedding given to the category head's probabilities "
+        "over the training items' article types; 0: none",
+    )
     train.add_argument("--weight-decay", type=float, default=TrainingConfig.weight_decay)
     train.add_argument("--identity", default=TrainingConfig.identity, choices=["title", "sku"])
     train.add_argument("--seed", type=int, default=TrainingConfig.seed)
@@ -123,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             projection_hidden_dim=args.projection_hidden_dim,
             image_pooling=args.image_pooling,
             image_mirror_average=args.image_mirror_average,
+            category_block_weight=args.category_block_weight,
         )
         training_config = TrainingConfig(
             mode=args.mode,

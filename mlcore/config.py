@@ -50,6 +50,19 @@ class ModelConfig:
     # mirrored (test-time flip augmentation). The trunk prefix runs once; only the last block, conv head and
     # projection run twice, so encoding costs about a tenth more. Off in older checkpoints.
     image_mirror_average: bool = False
+    # Share of the retrieval embedding given to the category block (0 = none, the paper's embedding). With
+    # w > 0 a unit embedding e becomes [sqrt(1-w) e, sqrt(w) sqrt(p)], where p is the category head's
+    # probabilities over `category_names` for e: still unit length, and the cosine of two such vectors is
+    # (1-w) cos(e1, e2) + w BC(p1, p2) (the Bhattacharyya coefficient, 1 for the same confident category,
+    # about 0 for different ones). One vector, so pgvector's cosine index ranks by it as it is.
+    category_block_weight: float = 0.0
+    # Article types (normalised, sorted) the category head scores; set by training from its items.
+    category_names: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def retrieval_dim(self) -> int:
+        """Length of the vectors search stores and compares: the joint space plus the category block."""
+        return self.embed_dim + (len(self.category_names) if self.category_block_weight > 0 else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

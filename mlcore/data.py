@@ -85,7 +85,23 @@ def identity_labels(items: list[CatalogItem], identity: str = "title") -> list[i
     return labels
 
 
-def category_labels(items: list[CatalogItem]) -> list[int]:
-    """Integer class per item's article_type (an empty type is a class of its own), for the category loss."""
+def category_key(article_type: str) -> str:
+    return article_type.strip().lower()
+
+
+def category_names(items: list[CatalogItem]) -> list[str]:
+    """The items' distinct article_types (normalised, sorted): the classes a model's category head scores."""
+    return sorted({category_key(item.article_type) for item in items})
+
+
+def category_labels(items: list[CatalogItem], names: list[str] | None = None) -> list[int]:
+    """Integer class per item's article_type (an empty type is a class of its own), for the category losses.
+    With `names`, the class is the type's index there (every item's type must be in it)."""
+    if names is not None:
+        index = {name: position for position, name in enumerate(names)}
+        missing = sorted({category_key(item.article_type) for item in items} - set(index))
+        if missing:
+            raise ValueError(f"article types missing from the category names: {missing[:10]}")
+        return [index[category_key(item.article_type)] for item in items]
     classes: dict[str, int] = {}
-    return [classes.setdefault(item.article_type.strip().lower(), len(classes)) for item in items]
+    return [classes.setdefault(category_key(item.article_type), len(classes)) for item in items]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from mlcore.image_preprocessing import preprocess
 from mlcore.model import DualEncoder
@@ -19,12 +18,12 @@ def _eval_mode(model: DualEncoder) -> bool:
 def encode_titles(
     model: DualEncoder, titles: list[str], batch_size: int = 256, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """(n, embed_dim) L2-normalised float32 on CPU. Titles are batched by token length so short titles
+    """(n, retrieval_dim) L2-normalised float32 on CPU. Titles are batched by token length so short titles
     are not padded to the longest one in the list."""
     was_training = _eval_mode(model)
     id_lists = model.tokenizer.encode_ids(titles)
     order = sorted(range(len(titles)), key=lambda i: len(id_lists[i]))
-    output = torch.empty(len(titles), model.config.embed_dim)
+    output = torch.empty(len(titles), model.config.retrieval_dim)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         tokens = model.tokenizer.pad([id_lists[i] for i in chunk]).to(device)
@@ -38,25 +37,25 @@ def encode_titles(
 def encode_prefix_maps(
     model: DualEncoder, prefix_maps: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """Cached trunk-prefix maps (n, C, h, w) -> (n, embed_dim) L2-normalised float32 on CPU."""
+    """Cached trunk-prefix maps (n, C, h, w) -> (n, retrieval_dim) L2-normalised float32 on CPU."""
     was_training = _eval_mode(model)
     chunks = [
-        F.normalize(
-            model.image_tower.forward_tail(prefix_maps[start : start + batch_size].to(device).float()), dim=-1
+        model.retrieval_embedding(
+            model.image_tower.forward_tail(prefix_maps[start : start + batch_size].to(device).float())
         )
         .float()
         .cpu()
         for start in range(0, len(prefix_maps), batch_size)
     ]
     model.train(was_training)
-    return torch.cat(chunks) if chunks else torch.empty(0, model.config.embed_dim)
+    return torch.cat(chunks) if chunks else torch.empty(0, model.config.retrieval_dim)
 
 
 @torch.inference_mode()
 def encode_photos(
     model: DualEncoder, images: list, batch_size: int = 64, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """Photos (paths or PIL images) -> (n, embed_dim) L2-normalised float32 on CPU."""
+    """Photos (paths or PIL images) -> (n, retrieval_dim) L2-normalised float32 on CPU."""
     was_training = _eval_mode(model)
     tower = model.image_tower
     chunks = []
@@ -70,4 +69,4 @@ def encode_photos(
         pixels = pixels.to(device, memory_format=torch.channels_last)
         chunks.append(model.encode_image(pixels, normalize=True).float().cpu())
     model.train(was_training)
-    return torch.cat(chunks) if chunks else torch.empty(0, model.config.embed_dim)
+    return torch.cat(chunks) if chunks else torch.empty(0, model.config.retrieval_dim)

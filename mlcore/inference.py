@@ -45,7 +45,7 @@ class Encoder:
 
     @property
     def dim(self) -> int:
-        return self.model.config.embed_dim
+        return self.model.config.retrieval_dim
 
     def encode_images(self, images: list[str | Path | Image.Image], batch_size: int = 32) -> np.ndarray:
         """(n, dim) float32; images are file paths or PIL images."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from itertools import product
 
 import torch
@@ -11,6 +12,21 @@ from torch import nn
 from mlcore.config import ModelConfig
 from mlcore.image_tower import BACKBONES, ImageTower
 from mlcore.text_tower import TEXT_BRANCHES, BertTextTower, BiLSTMTextTower, TitleTokenizer, minilm_folder
+
+
+class CategoryHead(nn.Module):
+    """Cosine classifier over the joint space, shared by both modalities (NormFace, learnable scale): the
+    category block of the retrieval embedding comes from its probabilities."""
+
+    def __init__(self, num_categories: int, embed_dim: int, initial_scale: float = 16.0):
+        super().__init__()
+        self.class_weights = nn.Parameter(torch.randn(num_categories, embed_dim) * 0.02)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(initial_scale)))
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, embed_dim) -> (batch, num_categories) logits."""
+        weights = F.normalize(self.class_weights, dim=-1)
+        return self.log_scale.exp() * F.normalize(embeddings, dim=-1) @ weights.t()
 
 
 class DualEncoder(nn.Module):
@@ -24,18 +40,34 @@ class DualEncoder(nn.Module):
         self.image_tower = image_tower
         self.text_tower = text_tower
         self.tokenizer = tokenizer
+        self.category_head = (
+            CategoryHead(len(config.category_names), config.embed_dim)
+            if config.category_block_weight > 0
+            else None
+        )
+
+    def retrieval_embedding(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, embed_dim) tower output -> (batch, retrieval_dim) unit vectors: the normalised joint
+        embedding, followed by the category block when the model has one (see ModelConfig)."""
+        unit = F.normalize(features, dim=-1)
+        if self.category_head is None:
+            return unit
+        weight = self.config.category_block_weight
+        probabilities = self.category_head(unit).float().softmax(dim=-1).to(unit.dtype)
+        return torch.cat([unit * math.sqrt(1.0 - weight), probabilities.sqrt() * math.sqrt(weight)], dim=-1)
 
     def encode_image(self, pixels: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        """(batch, 3, size, size) -> (batch, embed_dim)."""
+        """(batch, 3, size, size) -> (batch, embed_dim) raw, or (batch, retrieval_dim) unit vectors."""
         features = self.image_tower(pixels)
-        return F.normalize(features, dim=-1) if normalize else features
+        return self.retrieval_embedding(features) if normalize else features
 
     def encode_text(
         self, token_ids: torch.Tensor, attention_mask: torch.Tensor, normalize: bool = False
     ) -> torch.Tensor:
-        """(batch, length) token ids and mask -> (batch, embed_dim)."""
+        """(batch, length) token ids and mask -> (batch, embed_dim) raw, or (batch, retrieval_dim) unit
+        vectors."""
         features = self.text_tower(token_ids, attention_mask)
-        return F.normalize(features, dim=-1) if normalize else features
+        return self.retrieval_embedding(features) if normalize else features
 
     def forward(
         self, pixels: torch.Tensor, token_ids: torch.Tensor, attention_mask: torch.Tensor
@@ -59,6 +91,12 @@ def create_model(
     if config.image_backbone not in BACKBONES:
         raise ValueError(
             f"unknown image backbone {config.image_backbone!r}; choose one of {sorted(BACKBONES)}"
+        )
+    if not 0 <= config.category_block_weight < 1:
+        raise ValueError(f"category_block_weight must be in [0, 1), not {config.category_block_weight}")
+    if config.category_block_weight > 0 and not config.category_names:
+        raise ValueError(
+            "category_block_weight > 0 needs category_names (training sets them from the items' article_type)"
         )
     if config.text_branch not in TEXT_BRANCHES:
         raise ValueError(f"unknown text branch {config.text_branch!r}; choose one of {TEXT_BRANCHES}")

@@ -14,17 +14,18 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from mlcore.checkpoint import save_checkpoint
 from mlcore.config import ModelConfig, TrainingConfig, save_json
-from mlcore.data import CatalogItem, category_labels, identity_labels
+from mlcore.data import CatalogItem, category_labels, category_names, identity_labels
 from mlcore.embedding import encode_photos, encode_prefix_maps, encode_titles
 from mlcore.evaluation import retrieval_report, selection_score
 from mlcore.feature_cache import compute_prefix_maps
@@ -204,7 +205,7 @@ class ImageBatches:
                     assert self.mirrored_features is not None  # computed whenever mirror averaging is on
                     mirrored = tower.project(self.mirrored_features.to(self.device))
                     embeddings = tower.average_with_mirror(embeddings, mirrored)
-                return torch.nn.functional.normalize(embeddings, dim=-1).float().cpu()
+                return self.model.retrieval_embedding(embeddings).float().cpu()
         if self.maps is not None:
             return encode_prefix_maps(self.model, self.maps, device=self.device)
         return encode_photos(
@@ -287,8 +288,8 @@ class TextBatches:
         if self.pooled is not None:
             with torch.inference_mode():
                 return (
-                    torch.nn.functional.normalize(
-                        self.model.text_tower.projection(self.pooled.to(self.device)), dim=-1
+                    self.model.retrieval_embedding(
+                        self.model.text_tower.projection(self.pooled.to(self.device))
                     )
                     .float()
                     .cpu()
@@ -303,6 +304,19 @@ def validate(images: ImageBatches, texts: TextBatches, items: list[CatalogItem])
     report = retrieval_report(images.eval_embeddings().numpy(), texts.eval_embeddings().numpy(), items)
     images.model.train(was_training)
     return report
+
+
+def category_head_terms(
+    head: nn.Module, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, categories: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy of the category head on both modalities' embeddings. The embeddings are detached: the
+    head reads the joint space the retrieval losses shape and does not pull on it, so the category block is
+    added on top of the embedding the paper's losses learn (on val this ranked better than letting the head's
+    loss shape the space too; see docs/mlcore.md)."""
+    return {
+        "category_head_image": F.cross_entropy(head(image_embeddings.detach()), categories),
+        "category_head_text": F.cross_entropy(head(text_embeddings.detach()), categories),
+    }
 
 
 def run_epoch(
@@ -342,6 +356,15 @@ def run_epoch(
                 labels[indices].to(device),
                 categories[indices].to(device),
             )
+            if model.category_head is not None:
+                terms.update(
+                    category_head_terms(
+                        model.category_head,
+                        image_embeddings.float(),
+                        text_embeddings.float(),
+                        categories[indices].to(device),
+                    )
+                )
         total = sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -385,12 +408,17 @@ def train(
     seed_everything(config.seed)
     rng = random.Random(config.seed)
     device = resolve_device(config.device)
+    names = category_names(train_items)
+    if model is None and model_config.category_block_weight > 0:
+        # The category head scores this catalogue's article types (a retrain carries over the recipe, not
+        # the previous catalogue's types).
+        model_config = replace(model_config, category_names=names)
     model = (model or create_model(model_config)).to(device)
+    if model.category_head is not None:
+        names = model.config.category_names
     labels = torch.tensor(identity_labels(train_items, config.identity))
-    categories = torch.tensor(category_labels(train_items))
-    loss_fn = build_loss(
-        config.loss, int(labels.max()) + 1, model_config.embed_dim, int(categories.max()) + 1
-    ).to(device)
+    categories = torch.tensor(category_labels(train_items, names))
+    loss_fn = build_loss(config.loss, int(labels.max()) + 1, model_config.embed_dim, len(names)).to(device)
 
     report("features", 0, config.epochs, {})
     cache = config.mode == "cpu-fast"

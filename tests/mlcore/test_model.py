@@ -81,3 +81,38 @@ def test_prefix_then_tail_equals_the_whole_image_tower():
         whole = model.image_tower(pixels)
         split = model.image_tower.forward_tail(model.image_tower.forward_prefix(pixels))
     assert torch.allclose(whole, split, atol=1e-5)
+
+
+def test_the_category_block_mixes_the_cosine_with_the_category_agreement():
+    import numpy as np
+
+    config = ModelConfig(
+        image_size=64,
+        embed_dim=8,
+        text_branch="bilstm",
+        lstm_hidden_size=8,
+        category_block_weight=0.25,
+        category_names=["shirts", "shoes", "watches"],
+    )
+    model = create_model(
+        config, pretrained=False, tokenizer_file=str(minilm_folder() / "tokenizer.json")
+    ).eval()
+    features = torch.randn(5, 8)
+    vectors = model.retrieval_embedding(features)
+    assert vectors.shape == (5, 8 + 3) and config.retrieval_dim == 11
+    # Unit length, and the cosine is (1 - w) cos(e1, e2) + w * sum(sqrt(p1 * p2)).
+    assert torch.allclose(vectors.norm(dim=-1), torch.ones(5), atol=1e-5)
+    unit = torch.nn.functional.normalize(features, dim=-1).numpy()
+    probabilities = torch.softmax(model.category_head(torch.from_numpy(unit)), dim=-1).detach().numpy()
+    expected = 0.75 * unit @ unit.T + 0.25 * np.sqrt(probabilities) @ np.sqrt(probabilities).T
+    assert np.allclose(vectors.detach().numpy() @ vectors.detach().numpy().T, expected, atol=1e-5)
+
+
+def test_a_category_block_needs_category_names_and_a_weight_below_one():
+    with pytest.raises(ValueError, match="needs category_names"):
+        create_model(ModelConfig(text_branch="bilstm", category_block_weight=0.2), pretrained=False)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
+        create_model(
+            ModelConfig(text_branch="bilstm", category_block_weight=1.0, category_names=["a"]),
+            pretrained=False,
+        )

@@ -233,3 +233,38 @@ def test_cached_frozen_minilm_layers_give_the_same_embeddings_as_the_whole_encod
     layers = model.text_tower.encoder.encoder.layer
     assert layers[5].attention.self.query.weight.grad is not None
     assert layers[3].attention.self.query.weight.grad is None
+
+
+def test_category_block_is_trained_on_this_catalogues_types_and_saved(synthetic_catalog, tmp_path):
+    from mlcore.data import category_names
+    from mlcore.inference import Encoder
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    types = category_names(items)
+    assert len(types) > 1
+    # A recipe carried over from a model trained on another catalogue names other types: training resets them.
+    config = ModelConfig(
+        image_size=64,
+        embed_dim=32,
+        image_trainable_blocks=0,
+        category_block_weight=0.3,
+        category_names=["kurtas", "sarees"],
+    )
+    train(
+        items,
+        items,
+        tmp_path / "model",
+        config,
+        TrainingConfig(epochs=3, batch_size=8, loss="infonce", augment=False, early_stopping_patience=0),
+        show_progress=False,
+    )
+    history = json.loads((tmp_path / "model" / "metrics.json").read_text())["history"]
+    assert history[-1]["train_category_head_text"] < history[0]["train_category_head_text"]
+
+    encoder = Encoder.load(tmp_path / "model")
+    assert encoder.config.category_names == types
+    assert encoder.dim == 32 + len(types)
+    vectors = encoder.encode_texts([item.title for item in items[:3]])
+    assert vectors.shape == (3, encoder.dim)
+    assert abs(float((vectors**2).sum(axis=1).max()) - 1.0) < 1e-4
