@@ -8,7 +8,8 @@ heads learn. This sweep computes those features once (Lite0 prefix maps from mlc
 frozen tail, for each photo and its mirror) and trains fresh heads per loss spec, the way `mlcore train`
 does in cpu-fast mode (AdamW, warm-up + cosine, batch 256, flip augmentation, the epoch picked on val by the
 sum of recalls), at a few seconds an epoch. Each row is reported with and without averaging a photo's
-embedding with its mirror's (`image_mirror_average`). The `val-sweep` section of BENCHMARKS.md holds the
+embedding with its mirror's (`image_mirror_average`); the `--block-spec` loss also with the category block
+appended at each of `--block-weights` (`category_block_weight`). The `val-sweep` section of BENCHMARKS.md holds the
 table; `test` is never read.
 """
 
@@ -34,9 +35,9 @@ from mlcore.data import CatalogItem, category_labels, identity_labels, load_cata
 from mlcore.evaluation import retrieval_report, selection_score  # noqa: E402
 from mlcore.feature_cache import compute_prefix_maps  # noqa: E402
 from mlcore.losses import build_loss  # noqa: E402
-from mlcore.model import create_model  # noqa: E402
+from mlcore.model import CategoryHead, create_model, with_category_block  # noqa: E402
 from mlcore.projection import build_projection  # noqa: E402
-from mlcore.training import warmup_cosine  # noqa: E402
+from mlcore.training import category_head_terms, warmup_cosine  # noqa: E402
 
 DEFAULT_SPECS = [
     "cmpm+cmpc",
@@ -76,8 +77,11 @@ def train_heads(
     val_features: dict[str, torch.Tensor],
     epochs: int,
     seed: int = 0,
+    block_weights: tuple[float, ...] = (),
 ) -> dict[str, dict]:
-    """Best val report (by the sum of recalls) with plain and with mirror-averaged photo embeddings."""
+    """Best val report (by the sum of recalls) with plain and with mirror-averaged photo embeddings, and
+    for each of `block_weights` with the category block appended to the mirror-averaged ones (the head
+    trained beside the projections on detached embeddings, as `mlcore train` does)."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     labels = torch.tensor(identity_labels(train_items, "title"))
@@ -87,7 +91,10 @@ def train_heads(
         nn.Dropout(0.1), build_projection(train_features["image"].shape[1], 512, 2048, 0.2)
     )
     text_head = build_projection(train_features["text"].shape[1], 512, 2048, 0.2)
+    category_head = CategoryHead(int(categories.max()) + 1, 512)
     parameters = [*image_head.parameters(), *text_head.parameters(), *loss_fn.parameters()]
+    if block_weights:
+        parameters += list(category_head.parameters())
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": 0.05},
@@ -98,7 +105,8 @@ def train_heads(
     batch_size = 256
     steps = math.ceil(len(train_items) / batch_size) * epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, 0.05))
-    best: dict[str, tuple[float, dict]] = {"plain": (-math.inf, {}), "mirror-averaged": (-math.inf, {})}
+    names = ["plain", "mirror-averaged", *[f"mirror-averaged + category block w={w}" for w in block_weights]]
+    best: dict[str, tuple[float, dict]] = {name: (-math.inf, {}) for name in names}
     for epoch in range(1, epochs + 1):
         image_head.train(), text_head.train(), loss_fn.train()
         order = list(range(len(train_items)))
@@ -111,25 +119,36 @@ def train_heads(
             photos = torch.where(
                 flip[:, None], train_features["mirrored"][index], train_features["image"][index]
             )
-            terms = loss_fn(
-                image_head(photos), text_head(train_features["text"][index]), labels[index], categories[index]
-            )
+            image_embeddings = image_head(photos)
+            text_embeddings = text_head(train_features["text"][index])
+            terms = loss_fn(image_embeddings, text_embeddings, labels[index], categories[index])
+            if block_weights:
+                terms.update(
+                    category_head_terms(category_head, image_embeddings, text_embeddings, categories[index])
+                )
             total = sum(terms.values())
             optimizer.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 5.0)
             optimizer.step()
             scheduler.step()
-        image_head.eval(), text_head.eval()
+        image_head.eval(), text_head.eval(), category_head.eval()
         with torch.no_grad():
-            texts = F.normalize(text_head(val_features["text"]), dim=-1).numpy()
+            texts = F.normalize(text_head(val_features["text"]), dim=-1)
             plain = F.normalize(image_head(val_features["image"]), dim=-1)
             mirrored = F.normalize(image_head(val_features["mirrored"]), dim=-1)
-            for name, photos in (
-                ("plain", plain),
-                ("mirror-averaged", F.normalize(plain + mirrored, dim=-1)),
-            ):
-                report = retrieval_report(photos.numpy(), texts, val_items)
+            averaged = F.normalize(plain + mirrored, dim=-1)
+            variants = [("plain", plain, texts), ("mirror-averaged", averaged, texts)]
+            for weight in block_weights:
+                variants.append(
+                    (
+                        f"mirror-averaged + category block w={weight}",
+                        with_category_block(averaged, category_head, weight),
+                        with_category_block(texts, category_head, weight),
+                    )
+                )
+            for name, photos, titles in variants:
+                report = retrieval_report(photos.numpy(), titles.numpy(), val_items)
                 report["epoch"] = epoch
                 if selection_score(report) > best[name][0]:
                     best[name] = (selection_score(report), report)
@@ -144,6 +163,12 @@ def main() -> None:
     parser.add_argument("--split-file", required=True)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--specs", default=",".join(DEFAULT_SPECS), help="comma-separated loss specs")
+    parser.add_argument(
+        "--block-spec",
+        default="cmpm+infonce+category_nce",
+        help="the loss spec also measured with the category block (ModelConfig.category_block_weight)",
+    )
+    parser.add_argument("--block-weights", default="0.1,0.2,0.3,0.4", help="comma-separated block weights")
     args = parser.parse_args()
     started = time.time()
     train_items = load_catalog(args.catalog, args.split_file, "train")
@@ -157,7 +182,18 @@ def main() -> None:
     rows = []
     for spec in args.specs.split(","):
         row_started = time.time()
-        reports = train_heads(spec, train_items, train_features, val_items, val_features, args.epochs)
+        block_weights = (
+            tuple(float(w) for w in args.block_weights.split(",")) if spec == args.block_spec else ()
+        )
+        reports = train_heads(
+            spec,
+            train_items,
+            train_features,
+            val_items,
+            val_features,
+            args.epochs,
+            block_weights=block_weights,
+        )
         for name, report in reports.items():
             t, i = report["t2i"], report["i2t"]
             rows.append(
@@ -172,7 +208,7 @@ def main() -> None:
                     f"{report['category_p@10']:.3f}",
                 ]
             )
-        print(f"{spec}: {time.time() - row_started:.0f}s", rows[-2], rows[-1], flush=True)
+        print(f"{spec}: {time.time() - row_started:.0f}s", *rows[-len(reports) :], sep="\n", flush=True)
     header = ["loss", "photo embedding", "best epoch", "t2i R@1", "R@5", "R@10", "i2t R@1", "R@5", "R@10"]
     header += ["recall sum", "type_p@10", "category_p@10"]
     command = "python bench/head_sweep.py " + " ".join(sys.argv[1:])
@@ -181,7 +217,9 @@ def main() -> None:
 
 `{command}` — {minutes:.1f} min on this machine ({torch.get_num_threads()} torch threads, CPU).
 Trained on `train`, each row's epoch picked on `val` (500 products) by the sum of recalls; `test` unread.
-`type_p@10` ceiling on this gallery 0.911, `category_p@10` 0.405. Recalls in percent.
+`type_p@10` ceiling on this gallery 0.911, `category_p@10` 0.405. Recalls in percent. "category block
+w=..." rows append the category head's probabilities to the mirror-averaged embeddings with that weight
+(a unit vector whose cosine is (1-w) cos + w Bhattacharyya(p1, p2); `ModelConfig.category_block_weight`).
 
 {markdown_table(header, rows)}
 """

@@ -29,6 +29,12 @@ class CategoryHead(nn.Module):
         return self.log_scale.exp() * F.normalize(embeddings, dim=-1) @ weights.t()
 
 
+def with_category_block(unit: torch.Tensor, head: nn.Module, weight: float) -> torch.Tensor:
+    """[sqrt(1-w) e, sqrt(w) sqrt(p)] for unit embeddings e and the head's category probabilities p."""
+    probabilities = head(unit).float().softmax(dim=-1).to(unit.dtype)
+    return torch.cat([unit * math.sqrt(1.0 - weight), probabilities.sqrt() * math.sqrt(weight)], dim=-1)
+
+
 class DualEncoder(nn.Module):
     """Image tower and text tower projecting into one joint space (open_clip-style API)."""
 
@@ -52,9 +58,7 @@ class DualEncoder(nn.Module):
         unit = F.normalize(features, dim=-1)
         if self.category_head is None:
             return unit
-        weight = self.config.category_block_weight
-        probabilities = self.category_head(unit).float().softmax(dim=-1).to(unit.dtype)
-        return torch.cat([unit * math.sqrt(1.0 - weight), probabilities.sqrt() * math.sqrt(weight)], dim=-1)
+        return with_category_block(unit, self.category_head, self.config.category_block_weight)
 
     def encode_image(self, pixels: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """(batch, 3, size, size) -> (batch, embed_dim) raw, or (batch, retrieval_dim) unit vectors."""
