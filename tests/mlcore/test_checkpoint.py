@@ -70,3 +70,12 @@ def test_compact_storage_stays_close_and_is_smaller(tmp_path):
 def test_loading_a_folder_that_is_not_a_model_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m mlcore train"):
         Encoder.load(tmp_path)
+
+
+def test_the_stored_vector_length_counts_the_category_block():
+    from mlcore.checkpoint import retrieval_dim_of
+
+    plain = ModelConfig(embed_dim=32)
+    with_block = ModelConfig(embed_dim=32, category_block_weight=0.1, category_names=["shirts", "shoes", "bags"])
+    assert retrieval_dim_of({"model": plain.to_dict()}) == 32
+    assert retrieval_dim_of({"model": json.loads(json.dumps(with_block.to_dict()))}) == 35
