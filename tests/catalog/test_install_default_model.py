@@ -12,6 +12,8 @@ from catalog.model_versions import (
 from catalog.models import ModelVersion, ProductEmbedding
 from catalog.photos import photo_prepare
 from catalog.services import product_create
+from mlcore.default_model import DEFAULT_MODEL_PATH
+from mlcore.inference import Encoder
 from tests.conftest import make_photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +30,8 @@ def test_installs_embeds_and_activates_the_shipped_model_once():
 
     assert "is the active model" in _install()
     version = ModelVersion.objects.get(status="active")
-    assert version.name.startswith("default-") and version.embedding_dim == 512
+    assert version.name.startswith("default-")
+    assert version.embedding_dim == Encoder.load(DEFAULT_MODEL_PATH).dim  # joint space + category block
     assert ProductEmbedding.objects.filter(model_version=version).count() == 2
 
     _install()  # again: nothing new

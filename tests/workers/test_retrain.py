@@ -107,23 +107,31 @@ def test_a_killed_retrain_is_marked_failed_and_the_active_model_serves(
     env = child_environment(
         _media_root, TEST_MODEL_DIR=str(tmp_path / "models"), TEST_VALIDATION_SHARE="0.25"
     )
+    log = (tmp_path / "retrain.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "retrain", "--epochs", "50", "--device", "cpu"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    # Kill it once it has claimed the version (pid recorded) and finished an epoch. Its epochs take a
+    # fraction of a second and early stopping can end training within a few, so this does not wait for
+    # one stage (a 0.2 s poll could miss every "train" window); a kill while it measures or embeds the
+    # products must be reaped the same way.
     try:
         version = wait_until(
-            lambda: ModelVersion.objects.filter(status="training", progress__stage="train").first(),
+            lambda: ModelVersion.objects.filter(
+                status__in=["training", "embedding"], progress__pid__isnull=False, progress__epoch__gte=1
+            ).first(),
             timeout=120,
-            message="the retrain to start training",
+            message=f"the retrain to finish an epoch (its output: {log.name})",
         )
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        log.close()
 
     assert model_version_reap_abandoned() == [version.name]
     version.refresh_from_db()
