@@ -56,6 +56,20 @@ def _text_tower_text(model: dict) -> str:
     return f"bert (all-MiniLM-L6-v2, mean-pooled, {trained}), {_projection_text(model)}"
 
 
+def _retrieval_embedding_text(model: dict) -> str:
+    weight = model.get("category_block_weight", 0.0)
+    if not weight:
+        return f"the unit {model['embed_dim']}-d joint embedding"
+    names = model["category_names"]
+    return (
+        f"the unit {model['embed_dim']}-d joint embedding followed by a category block of {len(names)} "
+        f"article types with weight {weight} ({model['embed_dim'] + len(names)} dimensions; cosine = "
+        f"{1 - weight:g} x joint cosine + {weight:g} x Bhattacharyya coefficient of the two items' "
+        "category probabilities from a cosine classifier on the joint embedding, trained beside it on "
+        "detached embeddings)"
+    )
+
+
 def write_model_card(folder: str | Path, notes: str = "") -> Path:
     folder = Path(folder)
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -72,6 +86,7 @@ Two-tower product retrieval model (title <-> photo) in one joint {model["embed_d
 - Image tower: {_image_tower_text(model)}.
 - Text tower: {_text_tower_text(model)}.
 - Loss: {training["loss"]}; identity classes: {training["identity"]} (same title = same product).
+- Retrieval embedding: {_retrieval_embedding_text(model)}.
 - Training mode: {training["mode"]}; batch {training["batch_size"]}; AdamW lr {training["learning_rate"]}
   (pretrained parts {training["pretrained_learning_rate"]}), weight decay {training["weight_decay"]},
   warm-up + cosine; {metrics["epochs_run"]} epoch(s) run, epoch {metrics["best_epoch"]} selected on val.
