@@ -9,8 +9,8 @@ frozen tail, for each photo and its mirror) and trains fresh heads per loss spec
 does in cpu-fast mode (AdamW, warm-up + cosine, batch 256, flip augmentation, the epoch picked on val by the
 sum of recalls), at a few seconds an epoch. Each row is reported with and without averaging a photo's
 embedding with its mirror's (`image_mirror_average`); the `--block-spec` loss also with the category block
-appended at each of `--block-weights` (`category_block_weight`). The `val-sweep` section of BENCHMARKS.md holds the
-table; `test` is never read.
+appended at each of `--block-weights` (`category_block_weight`). The `val-sweep` section of BENCHMARKS.md
+holds the table; `test` is never read.
 """
 
 from __future__ import annotations

@@ -134,6 +134,8 @@ def main() -> None:
             model = load_checkpoint(args.default_model, device)
             metrics = json.loads((Path(args.default_model) / "metrics.json").read_text())
             loss_label = f"default model: {metrics['training']['loss']}"
+            if model.config.category_block_weight:
+                loss_label += f", category block w={model.config.category_block_weight:g}"
             row_schedule = f"{metrics.get('epochs_run', '?')} ep (best {metrics.get('best_epoch', '?')})"
         else:
             result = train(
@@ -218,7 +220,9 @@ Trained on `train` (8,083 products), epoch chosen on `val` (500), evaluated once
 product or same title (case-insensitive). Recalls and mAP@10 in percent; `category_p@10` ceiling on this
 gallery: {ceiling:.3f} (type_p@10: 0.950). Every trained row: frozen EfficientNet-Lite0 (ImageNet, mean+max
 pooled, photo and mirror embeddings averaged) and frozen MiniLM (or a trained BiLSTM on MiniLM's word vectors), 2,048-wide MLP heads, batch 256,
-{short} with the best val epoch kept; only the loss differs. The last row is the committed default model.
+{short} with the best val epoch kept; only the loss differs. The last row is the committed default model,
+measured here on the same cached (float16) prefix maps, so it can differ by a few tenths from its card's
+test figures, which run the full photo pipeline.
 Order embeddings are ranked by cosine like every other row, not by their order-violation score.
 
 {markdown_table(header, table)}

@@ -76,6 +76,7 @@ def test_the_stored_vector_length_counts_the_category_block():
     from mlcore.checkpoint import retrieval_dim_of
 
     plain = ModelConfig(embed_dim=32)
-    with_block = ModelConfig(embed_dim=32, category_block_weight=0.1, category_names=["shirts", "shoes", "bags"])
+    names = ["shirts", "shoes", "bags"]
+    with_block = ModelConfig(embed_dim=32, category_block_weight=0.1, category_names=names)
     assert retrieval_dim_of({"model": plain.to_dict()}) == 32
     assert retrieval_dim_of({"model": json.loads(json.dumps(with_block.to_dict()))}) == 35
