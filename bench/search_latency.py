@@ -130,6 +130,7 @@ def main() -> None:
         for query in queries[:20]:  # warm-up: model load, connections, caches
             api_get(base, query)
             raw(query)
+        load_before = os.getloadavg()[0]
         api_ms, encode_ms, sql_ms, server_ms = [], [], [], []
         wall_api = 0.0
         for index in range(arguments.requests):
@@ -172,7 +173,8 @@ floor is timed in the same run, interleaved request by request, on the same quer
 **API p50 / (encode + SQL) p50 = {ratio:.2f}** (target <= 1.5). Throughput with one client:
 {throughput:.1f} requests/s. The API does more than the floor: two HNSW scans (photos and texts, 100
 candidates each), exact rescoring of the candidates, facets, the page's products and JSON.
-Machine: 2 CPU cores shared with a training job, so absolute figures are noisy; the ratio is the figure.
+Machine: {os.cpu_count()} CPU cores, 1-minute load average {load_before:.1f} before the run and
+{os.getloadavg()[0]:.1f} after it (other work on the cores slows both sides; the ratio is the figure).
 """
     if not arguments.no_write:
         write_section("search-latency", body)
