@@ -10,6 +10,7 @@ Training sums the returned terms (each multiplied by its weight in the loss spec
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,27 @@ def infonce_with_matches(
     return {
         f"{name}_i2t": -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean(),
         f"{name}_t2i": -(targets * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean(),
+    }
+
+
+def cosine_logits(
+    embeddings: torch.Tensor, class_weights: torch.Tensor, scale: torch.Tensor | float
+) -> torch.Tensor:
+    """NormFace logits: scale x cosine between each embedding and each class weight, (batch, classes)."""
+    return scale * F.normalize(embeddings, dim=-1) @ F.normalize(class_weights, dim=-1).t()
+
+
+def category_cross_entropy(
+    classify: Callable[[torch.Tensor], torch.Tensor],
+    image_embeddings: torch.Tensor,
+    text_embeddings: torch.Tensor,
+    categories: torch.Tensor,
+    name: str,
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy of one classifier on both modalities' embeddings: `{name}_image`, `{name}_text`."""
+    return {
+        f"{name}_image": F.cross_entropy(classify(image_embeddings), categories),
+        f"{name}_text": F.cross_entropy(classify(text_embeddings), categories),
     }
 
 
@@ -240,16 +262,12 @@ class CategoryClassificationLoss(CrossModalLoss):
         self.scale = scale
 
     def _logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        weights = F.normalize(self.class_weights, dim=-1)
-        return self.scale * F.normalize(embeddings, dim=-1) @ weights.t()  # (batch, num_categories)
+        return cosine_logits(embeddings, self.class_weights, self.scale)  # (batch, num_categories)
 
     def compute_loss_from_embeddings(self, image_embeddings, text_embeddings, labels, categories=None):
         if categories is None:
             raise ValueError("the category loss needs each item's category class (categories=...)")
-        return {
-            "category_image": F.cross_entropy(self._logits(image_embeddings), categories),
-            "category_text": F.cross_entropy(self._logits(text_embeddings), categories),
-        }
+        return category_cross_entropy(self._logits, image_embeddings, text_embeddings, categories, "category")
 
 
 class CategoryContrastiveLoss(CrossModalLoss):

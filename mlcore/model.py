@@ -11,6 +11,7 @@ from torch import nn
 
 from mlcore.config import ModelConfig
 from mlcore.image_tower import BACKBONES, ImageTower
+from mlcore.losses import cosine_logits
 from mlcore.text_tower import TEXT_BRANCHES, BertTextTower, BiLSTMTextTower, TitleTokenizer, minilm_folder
 
 
@@ -25,8 +26,7 @@ class CategoryHead(nn.Module):
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """(batch, embed_dim) -> (batch, num_categories) logits."""
-        weights = F.normalize(self.class_weights, dim=-1)
-        return self.log_scale.exp() * F.normalize(embeddings, dim=-1) @ weights.t()
+        return cosine_logits(embeddings, self.class_weights, self.log_scale.exp())
 
 
 def with_category_block(unit: torch.Tensor, head: nn.Module, weight: float) -> torch.Tensor:

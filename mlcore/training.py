@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -30,7 +29,7 @@ from mlcore.embedding import encode_photos, encode_prefix_maps, encode_titles
 from mlcore.evaluation import retrieval_report, selection_score
 from mlcore.feature_cache import compute_prefix_maps
 from mlcore.image_preprocessing import preprocess
-from mlcore.losses import build_loss
+from mlcore.losses import build_loss, category_cross_entropy
 from mlcore.model import DualEncoder, create_model
 from mlcore.text_tower import BertTextTower
 from mlcore.training_curves import plot_training_curves
@@ -313,10 +312,9 @@ def category_head_terms(
     head reads the joint space the retrieval losses shape and does not pull on it, so the category block is
     added on top of the embedding the paper's losses learn (on val this ranked better than letting the head's
     loss shape the space too; see docs/mlcore.md)."""
-    return {
-        "category_head_image": F.cross_entropy(head(image_embeddings.detach()), categories),
-        "category_head_text": F.cross_entropy(head(text_embeddings.detach()), categories),
-    }
+    return category_cross_entropy(
+        head, image_embeddings.detach(), text_embeddings.detach(), categories, "category_head"
+    )
 
 
 def run_epoch(
