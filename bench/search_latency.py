@@ -1,13 +1,15 @@
-"""Latency and throughput of GET /api/v1/search/ against the raw query encoding + raw SQL ANN query.
+"""Latency and throughput of GET /api/v1/search/ against the raw query encoding + raw SQL queries.
 
     .venv/bin/python bench/search_latency.py [--requests 300]
 
 On the bench database (the 9,583 Myntra products, embedded with the default model; the first run of
 bench/search_quality.py or of this script embeds them once). A real server (`manage.py runserver
 --noreload --nothreading`, DEBUG off, throttling off) answers on loopback; this process sends one
-request at a time. Interleaved with each request, in the same run and on the same queries, it times
-the floor: the active encoder's `encode_texts([q])` plus the single HNSW query
-`ORDER BY embedding <=> q LIMIT 24` on the version's photo index. Target: API p50 <= 1.5 x floor p50.
+request at a time, in both search modes. Interleaved with each request, in the same run and on the
+same queries, it times the floors: the active encoder's `encode_texts([q])` plus the single HNSW query
+`ORDER BY embedding <=> q LIMIT 24` on the version's photo index (`vector` mode's floor), plus the raw
+full-text query (search.ranking.fulltext_sql, executed directly) for `hybrid` mode, which runs it too.
+Target: API p50 <= 1.5 x floor p50.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -40,7 +44,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, server_log: IO[bytes]) -> subprocess.Popen:
     from django.db import connection
 
     environment = {
@@ -58,7 +62,9 @@ def start_server(port: int) -> subprocess.Popen:
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: runserver logs a line per request, and a pipe nobody reads fills up
+        # (64 KB, ~500 requests) and then blocks the server mid-run.
+        stderr=server_log,
     )
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -67,16 +73,15 @@ def start_server(port: int) -> subprocess.Popen:
                 return server
         except OSError as error:
             if server.poll() is not None:
-                raise RuntimeError(
-                    f"runserver exited: {server.stderr.read().decode() if server.stderr else ''}"
-                ) from error
+                server_log.seek(0)
+                raise RuntimeError(f"runserver exited: {server_log.read().decode()[-4000:]}") from error
             time.sleep(0.5)
     server.kill()
     raise RuntimeError("runserver did not start within 120 s")
 
 
-def api_get(base: str, query: str) -> tuple[float, dict]:
-    url = f"{base}/api/v1/search/?" + urllib.parse.urlencode({"q": query, "limit": LIMIT})
+def api_get(base: str, query: str, mode: str) -> tuple[float, dict]:
+    url = f"{base}/api/v1/search/?" + urllib.parse.urlencode({"q": query, "limit": LIMIT, "mode": mode})
     started = time.perf_counter()
     with urllib.request.urlopen(url, timeout=60) as response:
         body = response.read()
@@ -101,8 +106,9 @@ def main() -> None:
     from django.db import connection, transaction
 
     from catalog.models import Product
-    from search.ranking import SearchFilters, nearest_sql, vector_literal
-    from search.selectors import _encoder
+    from search.conf import search_settings
+    from search.ranking import SearchFilters, fulltext_sql, nearest_sql, vector_literal
+    from search.selectors import _candidate_count, _encoder
 
     test_skus = json.loads(arguments.splits.read_text())["test"]
     queries = list(Product.objects.filter(sku__in=test_skus).order_by("pk").values_list("title", flat=True))
@@ -110,8 +116,11 @@ def main() -> None:
         raise SystemExit("No test-split products in the bench database.")
     encoder = _encoder(version)
     sql, params = nearest_sql(version=version, kind="image", k=LIMIT, filters=SearchFilters())
+    # What hybrid mode's full-text query is for a page of LIMIT results.
+    fts_sql, fts_params = fulltext_sql(k=_candidate_count(offset=0, limit=LIMIT), filters=SearchFilters())
+    rank_function = search_settings.SEARCH_FULLTEXT_RANK
 
-    def raw(query: str) -> tuple[float, float]:
+    def raw(query: str) -> tuple[float, float, float]:
         started = time.perf_counter()
         vector = encoder.encode_texts([query])[0]
         encoded = time.perf_counter()
@@ -119,60 +128,85 @@ def main() -> None:
             cursor.execute("SET LOCAL hnsw.ef_search = 40")
             cursor.execute(sql, {**params, "q_image": vector_literal(vector)})
             rows = cursor.fetchall()
+        searched = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(fts_sql, {**fts_params, "text": query})
+            cursor.fetchall()
         done = time.perf_counter()
         assert len(rows) == LIMIT
-        return (encoded - started) * 1000, (done - encoded) * 1000
+        return (encoded - started) * 1000, (searched - encoded) * 1000, (done - searched) * 1000
 
+    modes = ("vector", "hybrid")
     port = free_port()
-    server = start_server(port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for query in queries[:20]:  # warm-up: model load, connections, caches
-            api_get(base, query)
-            raw(query)
-        load_before = os.getloadavg()[0]
-        api_ms, encode_ms, sql_ms, server_ms = [], [], [], []
-        wall_api = 0.0
-        for index in range(arguments.requests):
-            query = queries[(20 + index) % len(queries)]
-            elapsed, body = api_get(base, query)
-            assert len(body["results"]) == LIMIT, body
-            api_ms.append(elapsed)
-            server_ms.append(body["took_ms"])
-            wall_api += elapsed
-            encode, ann = raw(query)
-            encode_ms.append(encode)
-            sql_ms.append(ann)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryFile() as server_log:
+        server = start_server(port, server_log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for query in queries[:20]:  # warm-up: model load, connections, caches
+                for mode in modes:
+                    api_get(base, query, mode)
+                raw(query)
+            load_before = os.getloadavg()[0]
+            api_ms: dict[str, list[float]] = {mode: [] for mode in modes}
+            server_ms: dict[str, list[float]] = {mode: [] for mode in modes}
+            encode_ms, ann_ms, fts_ms = [], [], []
+            wall_api = dict.fromkeys(modes, 0.0)
+            for index in range(arguments.requests):
+                query = queries[(20 + index) % len(queries)]
+                for mode in modes:
+                    elapsed, body = api_get(base, query, mode)
+                    assert len(body["results"]) == LIMIT and body["mode"] == mode, body
+                    api_ms[mode].append(elapsed)
+                    server_ms[mode].append(body["took_ms"])
+                    wall_api[mode] += elapsed
+                encode, ann, fts = raw(query)
+                encode_ms.append(encode)
+                ann_ms.append(ann)
+                fts_ms.append(fts)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
-    floor_ms = [a + b for a, b in zip(encode_ms, sql_ms, strict=True)]
-    ratio = float(np.median(api_ms) / np.median(floor_ms))
-    throughput = arguments.requests / (wall_api / 1000)
+    floors = {
+        "vector": [a + b for a, b in zip(encode_ms, ann_ms, strict=True)],
+        "hybrid": [a + b + c for a, b, c in zip(encode_ms, ann_ms, fts_ms, strict=True)],
+    }
+    ratios = {mode: float(np.median(api_ms[mode]) / np.median(floors[mode])) for mode in modes}
+    throughput = {mode: arguments.requests / (wall_api[mode] / 1000) for mode in modes}
+    default_mode = search_settings.SEARCH_DEFAULT_MODE
     rows = [
-        ["GET /api/v1/search/ over HTTP (client-side)", *percentiles(api_ms)],
-        ["  of which in the view (`took_ms`)", *percentiles(server_ms)],
+        ["GET /api/v1/search/?mode=vector over HTTP (client-side)", *percentiles(api_ms["vector"])],
+        ["  of which in the view (`took_ms`)", *percentiles(server_ms["vector"])],
+        ["GET /api/v1/search/?mode=hybrid over HTTP (client-side)", *percentiles(api_ms["hybrid"])],
+        ["  of which in the view (`took_ms`)", *percentiles(server_ms["hybrid"])],
         ["raw: encode the query", *percentiles(encode_ms)],
-        ["raw: SQL ANN query (photo HNSW, LIMIT 24)", *percentiles(sql_ms)],
-        ["raw: encode + SQL (the floor)", *percentiles(floor_ms)],
+        ["raw: SQL ANN query (photo HNSW, LIMIT 24)", *percentiles(ann_ms)],
+        [f"raw: SQL full-text query (`{rank_function}`, LIMIT 50)", *percentiles(fts_ms)],
+        ["floor of `vector`: encode + ANN", *percentiles(floors["vector"])],
+        ["floor of `hybrid`: encode + ANN + full text", *percentiles(floors["hybrid"])],
     ]
     table = markdown_table(["ms", "p50", "p95", "p99", "mean"], rows)
     print(table)
-    print(f"API p50 / floor p50 = {ratio:.2f} (target <= 1.5); throughput {throughput:.1f} requests/s")
+    for mode in modes:
+        print(
+            f"{mode}: API p50 / floor p50 = {ratios[mode]:.2f} (target <= 1.5); "
+            f"throughput {throughput[mode]:.1f} requests/s"
+        )
     body = f"""## Search latency (`bench/search_latency.py`)
 
-GET /api/v1/search/?q=<test-split title>&limit=24 (default mode and fusion), {arguments.requests} requests one
-at a time after 20 warm-up ones, against `manage.py runserver --noreload --nothreading` (DEBUG off)
-on loopback;
-bench catalogue of {Product.objects.count():,} Myntra products, model version `{version.name}` on CPU. The raw
-floor is timed in the same run, interleaved request by request, on the same queries.
+GET /api/v1/search/?q=<test-split title>&limit=24&mode=vector|hybrid (fusion and full-text rank as
+configured: photo weight {search_settings.SEARCH_IMAGE_WEIGHT}, `{rank_function}`), {arguments.requests}
+requests per mode, one at a time after 20 warm-up ones, against `manage.py runserver --noreload
+--nothreading` (DEBUG off) on loopback; bench catalogue of {Product.objects.count():,} Myntra products,
+model version `{version.name}` on CPU. The raw floors are timed in the same run, interleaved request
+by request, on the same queries.
 
 {table}
 
-**API p50 / (encode + SQL) p50 = {ratio:.2f}** (target <= 1.5). Throughput with one client:
-{throughput:.1f} requests/s. The API does more than the floor: two HNSW scans (photos and texts, 100
-candidates each), exact rescoring of the candidates, facets, the page's products and JSON.
+**API p50 / floor p50: `vector` {ratios["vector"]:.2f}, `hybrid` {ratios["hybrid"]:.2f}** (target <= 1.5;
+`{default_mode}` is the default mode). Throughput with one client: {throughput["vector"]:.1f} requests/s
+(`vector`), {throughput["hybrid"]:.1f} (`hybrid`). The API does more than its floor: the text index's 50
+nearest products with exact rescoring, facets, the page's photos and JSON (and in `hybrid`, the fusion).
 Machine: {os.cpu_count()} CPU cores, 1-minute load average {load_before:.1f} before the run and
 {os.getloadavg()[0]:.1f} after it (other work on the cores slows both sides; the ratio is the figure).
 """

@@ -26,6 +26,7 @@ from search.ranking import (
     FACET_COLUMNS,
     Candidate,
     SearchFilters,
+    rank_by_fulltext,
     rank_by_vectors,
     reciprocal_rank_fusion,
 )
@@ -69,6 +70,12 @@ def _encoder(version: ModelVersion):
 
 def query_encode_text(*, version: ModelVersion, text: str) -> np.ndarray:
     return _encoder(version).encode_texts([text])[0]
+
+
+def _text_query_vectors(vector: np.ndarray, *, image_weight: float) -> dict[str, np.ndarray]:
+    """The indexes a text query searches: a kind whose score weighs 0 is neither searched nor scored."""
+    weights = {"image": image_weight, "text": 1.0 - image_weight}
+    return {kind: vector for kind, weight in weights.items() if weight > 0}
 
 
 def query_encode_photo(*, version: ModelVersion, photo: Image.Image) -> np.ndarray:
@@ -143,8 +150,8 @@ def primary_photos(*, product_ids: Sequence[int]) -> dict[int, str]:
 def search_by_text(
     *, query: str, filters: SearchFilters, limit: int, offset: int = 0, mode: str | None = None
 ) -> SearchPage:
-    """Products for a text query: photos and product texts ranked by cosine, fused; `hybrid` adds
-    PostgreSQL full-text ranking by reciprocal rank fusion."""
+    """Products for a text query: photos and product texts ranked by cosine, fused by
+    SEARCH_IMAGE_WEIGHT; `hybrid` adds PostgreSQL full-text ranking by reciprocal rank fusion."""
     mode = mode or search_settings.SEARCH_DEFAULT_MODE
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}")
@@ -153,21 +160,23 @@ def search_by_text(
     started = time.perf_counter()
     vector = query_encode_text(version=version, text=query)
     timings["encode_ms"] = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
     k = _candidate_count(offset=offset, limit=limit)
-    vector_ranking, text_ranking = rank_by_vectors(
+    text_ranking = None
+    if mode == "hybrid":
+        started = time.perf_counter()
+        text_ranking = rank_by_fulltext(text=query, k=k, filters=filters)
+        timings["fulltext_ms"] = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    image_weight = float(search_settings.SEARCH_IMAGE_WEIGHT)
+    ranking, _ = rank_by_vectors(
         version=version,
-        vectors={"image": vector, "text": vector},
-        image_weight=float(search_settings.SEARCH_IMAGE_WEIGHT),
+        vectors=_text_query_vectors(vector, image_weight=image_weight),
+        image_weight=image_weight,
         k=k,
         filters=filters,
-        fulltext=query if mode == "hybrid" else None,
     )
-    ranking = vector_ranking
     if text_ranking is not None:
-        ranking = reciprocal_rank_fusion(
-            [vector_ranking[:k], text_ranking], k=int(search_settings.SEARCH_RRF_K)
-        )
+        ranking = reciprocal_rank_fusion([ranking[:k], text_ranking], k=int(search_settings.SEARCH_RRF_K))
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
 

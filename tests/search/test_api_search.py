@@ -158,3 +158,62 @@ def test_an_active_model_without_its_files_is_503(small_catalog, monkeypatch):
 def test_a_ready_but_inactive_version_is_not_used(small_catalog):
     ModelVersion.objects.update(status=ModelVersion.Status.READY)
     assert get({"q": "x"}).status_code == 503
+
+
+@pytest.mark.parametrize("rank_function", ["ts_rank", "ts_rank_cd"])
+def test_full_text_ranks_the_product_matching_more_query_words_first(active_version, rank_function):
+    from search.ranking import SearchFilters, rank_by_fulltext
+    from tests.search.conftest import add_product
+
+    check = add_product(active_version, sku="CHECK", image=None, text=basis(0), title="Navy Blue Check Shirt")
+    plain = add_product(active_version, sku="PLAIN", image=None, text=basis(0), title="Navy Blue Plain Shirt")
+    add_product(
+        active_version,
+        sku="TOP",
+        image=None,
+        text=basis(0),
+        title="Red Crop Top",
+        brand="Zara",
+        colour="Red",
+        article_type="Tops",
+    )
+
+    ranking = rank_by_fulltext(
+        text="navy check shirt", k=10, filters=SearchFilters(), rank_function=rank_function
+    )
+
+    assert [candidate.product_id for candidate in ranking] == [check.pk, plain.pk]
+    assert ranking[0].score > ranking[1].score > 0
+
+
+def test_an_unknown_full_text_rank_function_is_refused(small_catalog, settings):
+    from search.ranking import SearchFilters, fulltext_sql
+
+    with pytest.raises(ValueError, match="unknown full-text rank function 'bm25'.*ts_rank"):
+        fulltext_sql(k=10, filters=SearchFilters(), rank_function="bm25")
+    settings.PRODUCT_SEARCH_SEARCH_FULLTEXT_RANK = "bm25"
+    with pytest.raises(ValueError, match="bm25"):
+        get({"q": "mango", "mode": "hybrid"})
+
+
+@pytest.mark.parametrize(
+    ("weight", "kinds_read", "order"),
+    [
+        (0.0, {"text"}, ["N1", "N3", "N2", "R4", "R5"]),
+        (1.0, {"image"}, ["N1", "N2", "N3", "R4", "R5"]),
+        (0.6, {"image", "text"}, ["N1", "N2", "N3", "R4", "R5"]),
+    ],
+)
+def test_a_text_query_reads_only_the_indexes_whose_score_counts(
+    small_catalog, settings, weight, kinds_read, order
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = weight
+    with CaptureQueriesContext(connection) as captured:
+        response = get({"q": "navy shirt"})
+
+    assert skus(response)[:3] == order[:3]
+    ranking_sql = next(query["sql"] for query in captured.captured_queries if "<=>" in query["sql"])
+    assert {kind for kind in ("image", "text") if f"e.kind = '{kind}'" in ranking_sql} == kinds_read
