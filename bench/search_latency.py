@@ -80,13 +80,18 @@ def start_server(port: int, server_log: IO[bytes]) -> subprocess.Popen:
     raise RuntimeError("runserver did not start within 120 s")
 
 
-def api_get(base: str, query: str, mode: str) -> tuple[float, dict]:
+def api_get(base: str, query: str, mode: str) -> tuple[float, dict, dict[str, float]]:
+    """Client-side ms, the JSON body, and the view's own stages from its Server-Timing header."""
     url = f"{base}/api/v1/search/?" + urllib.parse.urlencode({"q": query, "limit": LIMIT, "mode": mode})
     started = time.perf_counter()
     with urllib.request.urlopen(url, timeout=60) as response:
         body = response.read()
+        server_timing = response.headers.get("Server-Timing", "")
     elapsed = (time.perf_counter() - started) * 1000
-    return elapsed, json.loads(body)
+    stages = {
+        name: float(value) for name, value in (item.split(";dur=") for item in server_timing.split(", "))
+    }
+    return elapsed, json.loads(body), stages
 
 
 def percentiles(values: list[float]) -> list[str]:
@@ -149,15 +154,18 @@ def main() -> None:
             load_before = os.getloadavg()[0]
             api_ms: dict[str, list[float]] = {mode: [] for mode in modes}
             server_ms: dict[str, list[float]] = {mode: [] for mode in modes}
+            stage_ms: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
             encode_ms, ann_ms, fts_ms = [], [], []
             wall_api = dict.fromkeys(modes, 0.0)
             for index in range(arguments.requests):
                 query = queries[(20 + index) % len(queries)]
                 for mode in modes:
-                    elapsed, body = api_get(base, query, mode)
+                    elapsed, body, stages = api_get(base, query, mode)
                     assert len(body["results"]) == LIMIT and body["mode"] == mode, body
                     api_ms[mode].append(elapsed)
                     server_ms[mode].append(body["took_ms"])
+                    for stage, value in stages.items():
+                        stage_ms[mode].setdefault(stage, []).append(value)
                     wall_api[mode] += elapsed
                 encode, ann, fts = raw(query)
                 encode_ms.append(encode)
@@ -174,11 +182,21 @@ def main() -> None:
     ratios = {mode: float(np.median(api_ms[mode]) / np.median(floors[mode])) for mode in modes}
     throughput = {mode: arguments.requests / (wall_api[mode] / 1000) for mode in modes}
     default_mode = search_settings.SEARCH_DEFAULT_MODE
+
+    def stage_rows(mode: str) -> list[list[str]]:
+        return [
+            [f"    view stage `{stage}` (Server-Timing)", *percentiles(values)]
+            for stage, values in stage_ms[mode].items()
+            if stage != "total"
+        ]
+
     rows = [
         ["GET /api/v1/search/?mode=vector over HTTP (client-side)", *percentiles(api_ms["vector"])],
         ["  of which in the view (`took_ms`)", *percentiles(server_ms["vector"])],
+        *stage_rows("vector"),
         ["GET /api/v1/search/?mode=hybrid over HTTP (client-side)", *percentiles(api_ms["hybrid"])],
         ["  of which in the view (`took_ms`)", *percentiles(server_ms["hybrid"])],
+        *stage_rows("hybrid"),
         ["raw: encode the query", *percentiles(encode_ms)],
         ["raw: SQL ANN query (photo HNSW, LIMIT 24)", *percentiles(ann_ms)],
         [f"raw: SQL full-text query (`{rank_function}`, LIMIT 50)", *percentiles(fts_ms)],

@@ -37,6 +37,12 @@ FILTER_COLUMNS = {
 FACET_COLUMNS = ("article_type", "colour", "brand", "gender")
 # What a result shows, read in the ranking query itself (no second product query).
 RESULT_COLUMNS = ("sku", "title", "brand", "colour", "gender", "article_type", "price", "currency")
+# ...and the stored name of the product's first photo, also read there (no photo query either).
+PRIMARY_PHOTO_SQL = (
+    "(SELECT i.image FROM catalog_productimage i WHERE i.product_id = p.id"
+    " ORDER BY i.position, i.id LIMIT 1) AS primary_photo"
+)
+ATTRIBUTE_NAMES = (*RESULT_COLUMNS, "primary_photo")
 # hnsw.ef_search accepts 1..1000.
 EF_SEARCH_MAX = 1000
 
@@ -81,7 +87,7 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One product in a ranking, with what its result and the facets show (RESULT_COLUMNS)."""
+    """One product in a ranking, with what its result and the facets show (ATTRIBUTE_NAMES)."""
 
     product_id: int
     score: float
@@ -149,7 +155,7 @@ def ranking_sql(
         )
     else:
         score = f"1 - s.{kinds[0]}_distance"
-    columns = ", ".join(f"p.{column}" for column in RESULT_COLUMNS)
+    columns = ", ".join([*(f"p.{column}" for column in RESULT_COLUMNS), PRIMARY_PHOTO_SQL])
     distances = ", ".join(f"s.{kind}_distance" for kind in kinds)
     sql = (
         "WITH " + ",\n".join(ctes) + f",\ncandidates AS ({union}),\n"
@@ -183,7 +189,7 @@ def fulltext_sql(
             f"unknown full-text rank function {rank_function!r}; use one of {FULLTEXT_RANK_FUNCTIONS}"
         )
     where, params = filters.where_sql()
-    columns = ", ".join(f"p.{column}" for column in RESULT_COLUMNS)
+    columns = ", ".join([*(f"p.{column}" for column in RESULT_COLUMNS), PRIMARY_PHOTO_SQL])
     sql = (
         "WITH query AS (\n"
         "  SELECT to_tsquery('english', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))\n"
@@ -208,7 +214,7 @@ def _set_scan_options(cursor: Any, *, k: int) -> None:
 
 
 def _row_attributes(row: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip(RESULT_COLUMNS, row[-len(RESULT_COLUMNS) :], strict=True))
+    return dict(zip(ATTRIBUTE_NAMES, row[-len(ATTRIBUTE_NAMES) :], strict=True))
 
 
 def rank_by_vectors(

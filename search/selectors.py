@@ -38,7 +38,7 @@ FACETS = {"category": "article_type", "colour": "colour", "brand": "brand", "gen
 
 @dataclass
 class SearchHit:
-    product: dict[str, Any]  # search.ranking.RESULT_COLUMNS and primary_photo
+    product: dict[str, Any]  # search.ranking.ATTRIBUTE_NAMES
     score: float
 
 
@@ -113,17 +113,8 @@ def _page(
     limit: int,
     timings: dict[str, float],
 ) -> SearchPage:
-    started = time.perf_counter()
     window = ranking[offset : offset + limit]
-    photos = primary_photos(product_ids=[candidate.product_id for candidate in window])
-    hits = [
-        SearchHit(
-            product={**candidate.attributes, "primary_photo": photos.get(candidate.product_id)},
-            score=candidate.score,
-        )
-        for candidate in window
-    ]
-    timings["fetch_ms"] = (time.perf_counter() - started) * 1000
+    hits = [SearchHit(product=candidate.attributes, score=candidate.score) for candidate in window]
     return SearchPage(
         hits=hits,
         model_version=version,
@@ -134,17 +125,6 @@ def _page(
         facets=facet_counts(ranking),
         timings_ms=timings,
     )
-
-
-def primary_photos(*, product_ids: Sequence[int]) -> dict[int, str]:
-    """Stored name of each product's first photo."""
-    rows = (
-        ProductImage.objects.filter(product_id__in=product_ids)
-        .order_by("product_id", "position", "id")
-        .distinct("product_id")
-        .values_list("product_id", "image")
-    )
-    return dict(rows)
 
 
 def search_by_text(

@@ -107,6 +107,9 @@ def test_hybrid_mode_fuses_full_text_ranks_by_reciprocal_rank_fusion(small_catal
     # RRF k=60: N3 = 1/63 + 1/61, R4 = 1/64 + 1/62 (ties on full text broken by id), N1 = 1/61, N2 = 1/62.
     assert skus(response) == ["N3", "R4", "N1", "N2", "R5"]
     assert body["results"][0]["score"] == pytest.approx(1 / 63 + 1 / 61, abs=1e-6)
+    stages = dict(item.split(";dur=") for item in response["Server-Timing"].split(", "))
+    assert set(stages) == {"encode", "fulltext", "rank", "total"}
+    assert float(stages["total"]) >= float(stages["fulltext"]) + float(stages["rank"]) > 0
 
 
 def test_default_mode_comes_from_the_setting(small_catalog, settings):
@@ -217,3 +220,29 @@ def test_a_text_query_reads_only_the_indexes_whose_score_counts(
     assert skus(response)[:3] == order[:3]
     ranking_sql = next(query["sql"] for query in captured.captured_queries if "<=>" in query["sql"])
     assert {kind for kind in ("image", "text") if f"e.kind = '{kind}'" in ranking_sql} == kinds_read
+
+
+@pytest.mark.parametrize(("limit", "offset"), [(2, 0), (4, 1)])  # a next page; the unpriced product
+def test_the_response_is_what_its_documented_serializer_gives(small_catalog, limit, offset):
+    from rest_framework.renderers import JSONRenderer
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from search.api import SearchPageSerializer, page_payload
+    from search.ranking import SearchFilters
+    from search.selectors import search_by_text
+
+    request = Request(APIRequestFactory().get(URL, {"q": "navy shirt", "limit": limit, "offset": offset}))
+    page = search_by_text(
+        query="navy shirt", filters=SearchFilters(), limit=limit, offset=offset, mode="vector"
+    )
+    payload = page_payload(request=request, page=page)
+    payload["took_ms"] = 1.5
+
+    # What the serializer is given: the selector's product dicts, as the view once passed them.
+    raw = {**payload, "results": [{**hit.product, "score": round(hit.score, 6)} for hit in page.hits]}
+    serialized = SearchPageSerializer(raw, context={"request": request}).data
+    assert JSONRenderer().render(payload) == JSONRenderer().render(serialized)
+    assert len(payload["results"]) == limit and payload["facets"]["colour"]
+    assert (payload["next"] is not None) == (offset + limit < 5)
+    assert (None in [result["price"] for result in payload["results"]]) == (offset + limit == 5)
