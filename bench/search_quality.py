@@ -42,6 +42,8 @@ from bench.django_setup import setup  # noqa: E402
 SPLITS = Path("/work/shared/datasets/myntra/splits.json")
 WEIGHTS = [round(0.1 * step, 1) for step in range(11)]
 CANDIDATES = 50  # search.conf SEARCH_MIN_CANDIDATES: what a 24-result page fetches per index
+# Val tables: attribute queries first (they choose), then title queries.
+VAL_COLUMNS = ("attr R@1", "attr R@10", "attr mAP@10", "title R@1", "title R@10", "title mAP@10")
 # The cheaper rank function wins unless it loses more than this much hybrid mAP@10 on val.
 RANK_FUNCTION_TOLERANCE = 0.005
 
@@ -244,20 +246,7 @@ def main() -> None:
         attribute_map = float(row[3])
         if attribute_map > best_map + 1e-9:
             best_weight, best_map = weight, attribute_map
-    print(
-        markdown_table(
-            [
-                "photo weight",
-                "attr R@1",
-                "attr R@10",
-                "attr mAP@10",
-                "title R@1",
-                "title R@10",
-                "title mAP@10",
-            ],
-            weight_rows,
-        )
-    )
+    print(markdown_table(["photo weight", *VAL_COLUMNS], weight_rows))
     print(f"chosen photo weight (val, attribute mAP@10): {best_weight}")
 
     # The full-text rank function, chosen on val with the chosen weight: the cheaper `ts_rank` unless
@@ -279,15 +268,7 @@ def main() -> None:
         )
         else "ts_rank_cd"
     )
-    rank_header = [
-        "ranking (val)",
-        "attr R@1",
-        "attr R@10",
-        "attr mAP@10",
-        "title R@1",
-        "title R@10",
-        "title mAP@10",
-    ]
+    rank_header = ["ranking (val)", *VAL_COLUMNS]
     print(markdown_table(rank_header, rank_rows))
     print(f"chosen full-text rank function (val): {rank_function}")
 
@@ -345,20 +326,7 @@ relevant products in the top 10, mAP@10 over the top 10.
     } attribute and
 {val_sizes["title"]} title queries); chosen by attribute mAP@10: **{best_weight}**.
 
-{
-        markdown_table(
-            [
-                "photo weight",
-                "attr R@1",
-                "attr R@10",
-                "attr mAP@10",
-                "title R@1",
-                "title R@10",
-                "title mAP@10",
-            ],
-            weight_rows,
-        )
-    }
+{markdown_table(["photo weight", *VAL_COLUMNS], weight_rows)}
 
 **Full-text rank function** of hybrid search, val split, photo weight {best_weight} (`ts_rank` takes
 about a third of `ts_rank_cd`'s time: see the search-latency section); chosen: **`{rank_function}`**
