@@ -152,7 +152,7 @@ def collect(*, version, queries: list[Query], gallery_ids: list[int]) -> Ranking
     vector_rankings: list[list] = []
     fulltext_rankings: dict[str, list[list]] = {function: [] for function in FULLTEXT_RANK_FUNCTIONS}
     for query, vector in zip(queries, vectors, strict=True):
-        candidates, _ = rank_by_vectors(
+        candidates = rank_by_vectors(
             version=version,
             vectors={"image": vector, "text": vector},
             image_weight=0.5,

@@ -52,7 +52,7 @@ def collect(*, version, products: list) -> list[tuple[set[int], list]]:
         if not relevant or not (product.gender and product.colour and product.article_type):
             continue
         vectors = _product_vectors(version=version, product=product)
-        candidates, _ = rank_by_vectors(
+        candidates = rank_by_vectors(
             version=version,
             vectors=vectors,
             image_weight=0.5,  # any weight in (0, 1): both kinds searched, both similarities kept

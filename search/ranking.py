@@ -170,9 +170,9 @@ def ranking_sql(
     return sql, params
 
 
-# Full-text rank functions a search may use (SEARCH_FULLTEXT_RANK). `ts_rank_cd` (cover density)
-# costs about 12 us per matching product, `ts_rank` (term frequency) a fraction of that; a query's
-# words often match a fifth of the catalogue, so on the bench catalogue that is ~25 ms against ~3 ms.
+# Full-text rank functions a search may use (SEARCH_FULLTEXT_RANK). A query's ORed words often match a
+# fifth of the catalogue, and cover density (`ts_rank_cd`) is costly per match: on the 9,583-product
+# bench catalogue the query takes ~33 ms with it and ~11 ms with `ts_rank` (BENCHMARKS.md).
 FULLTEXT_RANK_FUNCTIONS = ("ts_rank", "ts_rank_cd")
 
 
@@ -224,23 +224,16 @@ def rank_by_vectors(
     image_weight: float,
     k: int,
     filters: SearchFilters,
-    fulltext: str | None = None,
-    fulltext_rank: str | None = None,
-) -> tuple[list[Candidate], list[Candidate] | None]:
-    """The vector ranking (and, given `fulltext`, the full-text ranking by `fulltext_rank`, default
-    SEARCH_FULLTEXT_RANK) in one transaction."""
+) -> list[Candidate]:
+    """Products near the query vectors (one per kind searched), best first: ranking_sql under this
+    transaction's HNSW scan options."""
     kinds = [kind for kind in ("image", "text") if kind in vectors]
     sql, params = ranking_sql(version=version, kinds=kinds, image_weight=image_weight, k=k, filters=filters)
     params.update({f"q_{kind}": vector_literal(vectors[kind]) for kind in kinds})
-    text_ranking = None
     with transaction.atomic(), connection.cursor() as cursor:
         _set_scan_options(cursor, k=k)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-        if fulltext is not None:
-            text_ranking = _fulltext_ranking(
-                cursor, text=fulltext, k=k, filters=filters, rank_function=fulltext_rank
-            )
     vector_ranking = []
     for row in rows:
         distances = dict(zip(kinds, row[2 : 2 + len(kinds)], strict=True))
@@ -253,23 +246,18 @@ def rank_by_vectors(
                 attributes=_row_attributes(row),
             )
         )
-    return vector_ranking, text_ranking
+    return vector_ranking
 
 
 def rank_by_fulltext(
     *, text: str, k: int, filters: SearchFilters, rank_function: str | None = None
 ) -> list[Candidate]:
-    """The full-text ranking alone (hybrid search runs it inside rank_by_vectors)."""
-    with connection.cursor() as cursor:
-        return _fulltext_ranking(cursor, text=text, k=k, filters=filters, rank_function=rank_function)
-
-
-def _fulltext_ranking(
-    cursor: Any, *, text: str, k: int, filters: SearchFilters, rank_function: str | None
-) -> list[Candidate]:
+    """Products whose search document matches the query's words, best first (fulltext_sql)."""
     sql, params = fulltext_sql(k=k, filters=filters, rank_function=rank_function)
-    cursor.execute(sql, {**params, "text": text})
-    return [Candidate(row[0], float(row[1]), None, None, _row_attributes(row)) for row in cursor.fetchall()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "text": text})
+        rows = cursor.fetchall()
+    return [Candidate(row[0], float(row[1]), None, None, _row_attributes(row)) for row in rows]
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Candidate]], *, k: int) -> list[Candidate]:

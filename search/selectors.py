@@ -148,7 +148,7 @@ def search_by_text(
         timings["fulltext_ms"] = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     image_weight = float(search_settings.SEARCH_IMAGE_WEIGHT)
-    ranking, _ = rank_by_vectors(
+    ranking = rank_by_vectors(
         version=version,
         vectors=_text_query_vectors(vector, image_weight=image_weight),
         image_weight=image_weight,
@@ -169,7 +169,7 @@ def search_by_photo(*, photo: Image.Image, filters: SearchFilters, limit: int, o
     vector = query_encode_photo(version=version, photo=photo)
     timings["encode_ms"] = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    ranking, _ = rank_by_vectors(
+    ranking = rank_by_vectors(
         version=version,
         vectors={"image": vector},
         image_weight=1.0,
@@ -220,7 +220,7 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
         max_price=filters.max_price,
         exclude_product_id=product.pk,
     )
-    ranking, _ = rank_by_vectors(
+    ranking = rank_by_vectors(
         version=version,
         vectors=vectors,
         image_weight=float(search_settings.SIMILAR_IMAGE_WEIGHT),
