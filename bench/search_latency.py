@@ -128,12 +128,13 @@ def main() -> None:
     encoder = _encoder(version)
     sql, params = nearest_sql(version=version, kind="image", k=LIMIT, filters=SearchFilters())
     # What hybrid mode's full-text query is for a page of LIMIT results.
-    fts_sql, fts_params = fulltext_sql(k=_candidate_count(offset=0, limit=LIMIT), filters=SearchFilters())
+    page_candidates = _candidate_count(offset=0, limit=LIMIT)
+    fts_sql, fts_params = fulltext_sql(k=page_candidates, filters=SearchFilters())
     rank_function = search_settings.SEARCH_FULLTEXT_RANK
     # The other rank function's query, timed for reference (bench/search_quality.py chooses on val).
     other_rank_function = next(name for name in FULLTEXT_RANK_FUNCTIONS if name != rank_function)
     other_fts_sql, _ = fulltext_sql(
-        k=_candidate_count(offset=0, limit=LIMIT), filters=SearchFilters(), rank_function=other_rank_function
+        k=page_candidates, filters=SearchFilters(), rank_function=other_rank_function
     )
 
     def raw(query: str) -> tuple[float, float, float, float]:

@@ -184,23 +184,20 @@ class SearchPageSerializer(serializers.Serializer):
         ref_name = "SearchPage"
 
 
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def _result_json(request: Request, product: dict[str, Any], score: float) -> dict[str, Any]:
     """One SearchResultSerializer object, built directly: DRF's field machinery costs ~4 ms per
     24-result page on the search hot path. tests/search/test_api_search.py checks the two agree."""
+    # The text columns come from PostgreSQL as str (or None), as the serializer's CharFields give them.
     price = product["price"]
     return {
-        "sku": _text_or_none(product["sku"]),
-        "title": _text_or_none(product["title"]),
-        "brand": _text_or_none(product["brand"]),
-        "colour": _text_or_none(product["colour"]),
-        "gender": _text_or_none(product["gender"]),
-        "category": _text_or_none(product["article_type"]),
+        "sku": product["sku"],
+        "title": product["title"],
+        "brand": product["brand"],
+        "colour": product["colour"],
+        "gender": product["gender"],
+        "category": product["article_type"],
         "price": None if price is None else float(Decimal(price).quantize(CENTS)),
-        "currency": _text_or_none(product["currency"]),
+        "currency": product["currency"],
         "photo_url": photo_url(request, product.get("primary_photo")),
         "score": round(score, 6),
     }
@@ -221,13 +218,7 @@ def page_payload(*, request: Request, page: SearchPage) -> dict[str, Any]:
         "offset": page.offset,
         "next": next_url,
         "results": [_result_json(request, hit.product, hit.score) for hit in page.hits],
-        "facets": {
-            name: [
-                {"value": str(item["value"]), "count": int(item["count"]), "param": str(item["param"])}
-                for item in values
-            ]
-            for name, values in page.facets.items()
-        },
+        "facets": page.facets,  # already FacetsSerializer's shape (search.selectors.facet_counts)
     }
 
 
