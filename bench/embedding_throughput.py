@@ -45,17 +45,18 @@ def main() -> None:
     from django.db import connection
     from PIL import Image
 
-    from catalog.conf import plugin_settings
-    from catalog.encoders import encoder_for_version
     from catalog.importing import catalog_import
-    from catalog.model_versions import (
+    from catalog.models import Product, ProductImage
+    from lifecycle.conf import lifecycle_settings
+    from lifecycle.encoders import encoder_for_version
+    from lifecycle.model_versions import (
         model_version_activate,
         model_version_build,
         model_version_register_checkpoint,
     )
-    from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
+    from lifecycle.models import ModelVersion, ProductEmbedding
+    from lifecycle.tasks import embed_pending
     from mlcore.default_model import default_model_path
-    from workers.tasks import embed_pending
 
     if Product.objects.count() < args.products:
         rows = [json.loads(line) for line in args.catalog.read_text().splitlines()[: args.products]]
@@ -72,7 +73,7 @@ def main() -> None:
     model_version_build(version=version)  # every product embedded once (also loads the model)
     model_version_activate(version=version)
     encoder = encoder_for_version(version)
-    batch = plugin_settings.EMBED_BATCH_SIZE
+    batch = lifecycle_settings.EMBED_BATCH_SIZE
 
     products = list(Product.objects.filter(is_active=True).order_by("id")[: args.products])
     ids = [product.pk for product in products]

@@ -32,7 +32,7 @@ def main() -> None:
     django_setup.setup()
     from catalog.importing import catalog_import
     from catalog.models import Product
-    from catalog.retraining import RetrainOptions, retrain_prepare, retrain_run
+    from lifecycle.retraining import RetrainOptions, retrain_prepare, retrain_run
 
     if Product.objects.count() < 9000:
         catalog_import(path=args.catalog)

@@ -130,7 +130,7 @@ def main() -> None:
     # What hybrid mode's full-text query is for a page of LIMIT results.
     page_candidates = _candidate_count(offset=0, limit=LIMIT)
     fts_sql, fts_params = fulltext_sql(k=page_candidates, filters=SearchFilters())
-    rank_function = search_settings.SEARCH_FULLTEXT_RANK
+    rank_function = search_settings.FULLTEXT_RANK
     # The other rank function's query, timed for reference (bench/search_quality.py chooses on val).
     other_rank_function = next(name for name in FULLTEXT_RANK_FUNCTIONS if name != rank_function)
     other_fts_sql, _ = fulltext_sql(
@@ -203,7 +203,7 @@ def main() -> None:
     }
     ratios = {mode: float(np.median(api_ms[mode]) / np.median(floors[mode])) for mode in modes}
     throughput = {mode: arguments.requests / (wall_api[mode] / 1000) for mode in modes}
-    default_mode = search_settings.SEARCH_DEFAULT_MODE
+    default_mode = search_settings.DEFAULT_MODE
 
     def stage_rows(mode: str) -> list[list[str]]:
         return [
@@ -236,7 +236,7 @@ def main() -> None:
     body = f"""## Search latency (`bench/search_latency.py`)
 
 GET /api/v1/search/?q=<test-split title>&limit=24&mode=vector|hybrid (fusion and full-text rank as
-configured: photo weight {search_settings.SEARCH_IMAGE_WEIGHT}, `{rank_function}`), {arguments.requests}
+configured: photo weight {search_settings.IMAGE_WEIGHT}, `{rank_function}`), {arguments.requests}
 requests per mode, one at a time after 20 warm-up ones, against `manage.py runserver --noreload
 --nothreading` (DEBUG off) on loopback; bench catalogue of {Product.objects.count():,} Myntra products,
 model version `{version.name}` on CPU. The raw floors are timed in the same run, interleaved request

@@ -41,7 +41,7 @@ from bench.django_setup import setup  # noqa: E402
 
 SPLITS = Path("/work/shared/datasets/myntra/splits.json")
 WEIGHTS = [round(0.1 * step, 1) for step in range(11)]
-CANDIDATES = 50  # search.conf SEARCH_MIN_CANDIDATES: what a 24-result page fetches per index
+CANDIDATES = 50  # search.conf MIN_CANDIDATES: what a 24-result page fetches per index
 # Val tables: attribute queries first (they choose), then title queries.
 VAL_COLUMNS = ("attr R@1", "attr R@10", "attr mAP@10", "title R@1", "title R@10", "title mAP@10")
 # The cheaper rank function wins unless it loses more than this much hybrid mAP@10 on val.
@@ -51,12 +51,12 @@ RANK_FUNCTION_TOLERANCE = 0.005
 def bench_version_ready(*, model_path: Path | None = None, activate: bool = True):
     """The bench database's version of the model (default: the default model): registered, embedded,
     indexed and active. Embedding happens once; later runs reuse the vectors."""
-    from catalog.model_versions import (
+    from lifecycle.model_versions import (
         model_version_activate,
         model_version_build,
         model_version_register_checkpoint,
     )
-    from catalog.models import ModelVersion
+    from lifecycle.models import ModelVersion
     from mlcore.default_model import default_model_path
 
     path = Path(model_path) if model_path else default_model_path()
@@ -218,7 +218,7 @@ def main() -> None:
     from search.conf import search_settings
 
     splits = json.loads(arguments.splits.read_text())
-    rrf_k = int(search_settings.SEARCH_RRF_K)
+    rrf_k = int(search_settings.RRF_K)
     results: dict[tuple[str, str], tuple[list[Query], Rankings]] = {}
     for split in ("val", "test"):
         products = list(Product.objects.filter(sku__in=splits[split], is_active=True).order_by("pk"))
@@ -306,7 +306,7 @@ def main() -> None:
         and decisions[("hybrid", "title")][2] >= decisions[("vector", "title")][2] - 0.01
     )
     default_mode = "hybrid" if hybrid_helps else "vector"
-    shipped_mode = search_settings.SEARCH_DEFAULT_MODE
+    shipped_mode = search_settings.DEFAULT_MODE
     print(f"default mode by measurement: {default_mode}")
 
     val_sizes = {kind: len(results[("val", kind)][0]) for kind in ("title", "attributes")}
@@ -343,9 +343,9 @@ photo weight {best_weight}:
 
 The rule set before measuring (hybrid only if it beats vector on attribute mAP@10 and loses at most
 0.01 of title mAP@10) picks **{default_mode}**; the shipped default is **{shipped_mode}**
-(`PRODUCT_SEARCH_SEARCH_DEFAULT_MODE`; search/conf.py says why: shoppers type attribute-like
+(`PRODUCT_SEARCH_DEFAULT_MODE`; search/conf.py says why: shoppers type attribute-like
 queries, and the rule's title-query guard is mostly the title leak). Settings measured here:
-`PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = {best_weight}`, `PRODUCT_SEARCH_SEARCH_FULLTEXT_RANK =
+`PRODUCT_SEARCH_IMAGE_WEIGHT = {best_weight}`, `PRODUCT_SEARCH_FULLTEXT_RANK =
 "{rank_function}"` (search/conf.py). At photo weight 0.0 the API reads only the text index; the pool here
 also holds the photo index's candidates, which can change a
 ranking only where the text index's approximate scan missed a neighbour.

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, QuerySet
+from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
 
-from catalog.model_versions import (
-    ModelVersionError,
-    model_version_activate,
-    model_version_fail,
-    model_version_rollback,
-)
-from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
+from catalog.models import Product, ProductImage
 from catalog.photos import PhotoRejected, photo_prepare
 from catalog.selectors import product_list_with_primary_photo
 from catalog.services import (
     product_photo_add,
     product_photo_delete,
+    product_photo_move,
     product_photo_replace,
     product_save,
 )
@@ -64,24 +58,6 @@ class ProductImageInline(admin.TabularInline):
         return format_html('<img src="{}" style="height:80px">', image.image.url)
 
 
-class EmbeddingStatusFilter(admin.SimpleListFilter):
-    title = "embedding status"
-    parameter_name = "embedding"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("embedded", "Embedded by the active model"),
-            ("pending", "Waiting to be embedded"),
-        ]
-
-    def queryset(self, request, queryset):
-        if self.value() == "embedded":
-            return queryset.filter(embedding_dirty=False, has_active_embedding=True)
-        if self.value() == "pending":
-            return queryset.exclude(embedding_dirty=False, has_active_embedding=True)
-        return queryset
-
-
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     list_display = [
@@ -94,7 +70,6 @@ class ProductAdmin(admin.ModelAdmin):
         "gender",
         "price",
         "is_active",
-        "embedding_status",
     ]
     list_display_links = ["thumbnail", "sku", "title"]
     list_filter = [
@@ -104,7 +79,6 @@ class ProductAdmin(admin.ModelAdmin):
         "colour",
         "brand",
         "is_active",
-        EmbeddingStatusFilter,
     ]
     search_fields = ["sku", "title"]
     list_per_page = 50
@@ -121,12 +95,7 @@ class ProductAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
-        active_embedding = ProductEmbedding.objects.filter(
-            product=OuterRef("pk"), model_version__status=ModelVersion.Status.ACTIVE
-        )
-        return product_list_with_primary_photo(include_inactive=True).annotate(
-            has_active_embedding=Exists(active_embedding)
-        )
+        return product_list_with_primary_photo(include_inactive=True)
 
     @admin.display(description="")
     def thumbnail(self, product: Product) -> str:
@@ -134,12 +103,6 @@ class ProductAdmin(admin.ModelAdmin):
         if not name:
             return "—"
         return format_html('<img src="{}" style="height:48px" alt="">', ProductImage(image=name).image.url)
-
-    @admin.display(description="embedding")
-    def embedding_status(self, product: Product) -> str:
-        if not product.embedding_dirty and getattr(product, "has_active_embedding", False):
-            return "embedded"
-        return "pending"
 
     def save_model(self, request, obj, form, change):
         product_save(product=obj, changed_fields=form.changed_data if change else ())
@@ -163,115 +126,6 @@ class ProductAdmin(admin.ModelAdmin):
                 image = image_form.instance
                 if prepared is not None:
                     image = product_photo_replace(image=image, photo=prepared)
-                if position is not None and position != image.position:
-                    ProductImage.objects.filter(pk=image.pk).update(position=position)
+                if position is not None:
+                    product_photo_move(image=image, position=position)
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-
-
-@admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["name", "status", "progress_summary", "held_out_recall", "created_at", "activated_at"]
-    list_filter = ["status"]
-    readonly_fields = [
-        "name",
-        "status",
-        "progress_summary",
-        "held_out_recall",
-        "metrics_table",
-        "artifact_path",
-        "embedding_dim",
-        "error",
-        "created_at",
-        "updated_at",
-        "activated_at",
-    ]
-    exclude = ["config", "metrics", "progress"]
-    actions = ["activate_selected", "roll_back", "retrain"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # versions come from `retrain` or `install_default_model`
-
-    @admin.display(description="progress")
-    def progress_summary(self, version: ModelVersion) -> str:
-        progress = version.progress or {}
-        parts = [progress.get("stage", "")]
-        if progress.get("epochs"):
-            parts.append(f"epoch {progress.get('epoch')}/{progress['epochs']}")
-        if progress.get("total"):
-            parts.append(f"{progress.get('embedded', 0)}/{progress['total']} embedded")
-        return ", ".join(part for part in parts if part) or "—"
-
-    @admin.display(description="held-out R@1 / R@10 (t2i, i2t)")
-    def held_out_recall(self, version: ModelVersion) -> str:
-        report = (version.metrics or {}).get("held_out") or (version.metrics or {}).get("test")
-        if not report:
-            return "—"
-        t2i, i2t = report["t2i"], report["i2t"]
-        return f"{t2i['R@1']:.1f} / {t2i['R@10']:.1f}, {i2t['R@1']:.1f} / {i2t['R@10']:.1f}"
-
-    @admin.display(description="metrics")
-    def metrics_table(self, version: ModelVersion) -> str:
-        metrics = version.metrics or {}
-        sources = [
-            ("this version, held out", "held_out"),
-            ("active model, same products", "active_on_held_out"),
-            ("test split", "test"),
-            ("val split", "val"),
-        ]
-        rows = [
-            (
-                label,
-                direction,
-                *(f"{report[direction][key]:.1f}" for key in ("R@1", "R@5", "R@10", "medr", "mAP@10")),
-            )
-            for label, key in sources
-            if (report := metrics.get(key))
-            for direction in ("t2i", "i2t")
-        ]
-        if not rows:
-            return "—"
-        header = (
-            "<tr><th></th><th></th><th>R@1</th><th>R@5</th><th>R@10</th><th>medr</th><th>mAP@10</th></tr>"
-        )
-        body = format_html_join("", "<tr>" + "<td>{}</td>" * 7 + "</tr>", rows)
-        return format_html("<table>{}{}</table>", mark_safe(header), body)
-
-    @admin.action(description="Activate (switch search to it)")
-    def activate_selected(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to activate.", level=messages.ERROR)
-            return
-        try:
-            model_version_activate(version=queryset.get())
-        except ModelVersionError as error:
-            self.message_user(request, str(error), level=messages.ERROR)
-            return
-        self.message_user(request, f"{queryset.get().name} is now the active model.")
-
-    @admin.action(description="Roll back to the previously active version")
-    def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        try:
-            version = model_version_rollback()
-        except ModelVersionError as error:
-            self.message_user(request, str(error), level=messages.ERROR)
-            return
-        self.message_user(request, f"Rolled back: {version.name} is active again.")
-
-    @admin.action(description="Retrain on the current catalogue (in the background)")
-    def retrain(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        from catalog.retraining import RetrainOptions, retrain_prepare
-        from workers.tasks import retrain_model
-
-        options = RetrainOptions()
-        version = retrain_prepare(options=options)
-        try:
-            retrain_model.apply_async(args=[version.pk, options.to_dict()], retry=False)
-        except Exception as error:  # noqa: BLE001 - the broker is down: say so, keep nothing half-done
-            model_version_fail(version=version, error=f"Could not queue the retrain: {error}")
-            self.message_user(
-                request,
-                f"Could not queue the retrain ({error}). Is Redis running? Or run `manage.py retrain`.",
-                level=messages.ERROR,
-            )
-            return
-        self.message_user(request, f"Retraining as {version.name}: its progress shows here.")

@@ -24,26 +24,6 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_IMAGE_FORMATS": ("JPEG", "PNG", "WEBP"),
     # Storage folder (inside MEDIA_ROOT) for product photos.
     "PHOTO_UPLOAD_DIR": "products",
-    # HNSW build parameters of the per-version vector indexes (pgvector defaults are 16 / 64).
-    "HNSW_M": 16,
-    "HNSW_EF_CONSTRUCTION": 64,
-    # Where retrained models are written (one folder per version).
-    "MODEL_DIR": None,  # None: <VAR_DIR>/models
-    # Device for encoding: "auto" (CUDA when present), "cpu" or "cuda".
-    "DEVICE": "auto",
-    # Encoders kept loaded per process (the active one and one being built).
-    "LOADED_MODELS_PER_PROCESS": 2,
-    # Products per embedding batch: one transaction, one forward pass.
-    "EMBED_BATCH_SIZE": 32,
-    # A retrained version is activated only if it beats the active one by this much on the
-    # held-out products (difference of the R@1+R@5+R@10 sums over both directions).
-    "ACTIVATION_MARGIN": 0.0,
-    # Retired versions whose vectors are kept (for a quick rollback); older ones are deleted.
-    "KEEP_RETIRED_VERSIONS": 1,
-    # A training or embedding version with no progress for this long is treated as abandoned.
-    "ABANDONED_AFTER_S": 3600,
-    # Share of the products held out to measure a retrained model (when no split file is given).
-    "VALIDATION_SHARE": 0.1,
 }
 
 
@@ -67,7 +47,7 @@ class PluginSettings:
 
 
 _instances: list[PluginSettings] = []
-plugin_settings = PluginSettings(DEFAULTS)
+catalog_settings = PluginSettings(DEFAULTS)
 
 
 @receiver(setting_changed)

@@ -197,10 +197,3 @@ def catalog_import(
 
 def catalog_row_count(path: Path) -> int:
     return _count_rows(Path(path))
-
-
-def split_skus(*, split_file: Path, split: str) -> set[str]:
-    splits = json.loads(Path(split_file).read_text())
-    if split not in splits:
-        raise ValueError(f"split {split!r} is not in {split_file}; it has: {', '.join(sorted(splits))}")
-    return {str(sku) for sku in splits[split]}

@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from catalog.conf import plugin_settings
+from catalog.conf import catalog_settings
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 _EXIF_ORIENTATION = 0x0112
@@ -73,37 +73,35 @@ def _read_limited(source: IO[bytes] | Path | str, max_bytes: int) -> bytes:
     return content
 
 
-def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
-    """Check a photo and return the bytes to store. Raises PhotoRejected with a message for people."""
-    max_bytes = plugin_settings.MAX_IMAGE_BYTES
-    max_pixels = plugin_settings.MAX_IMAGE_PIXELS
-    allowed_formats = tuple(plugin_settings.ALLOWED_IMAGE_FORMATS)
-    content = _read_limited(source, max_bytes)
-    if not content:
-        raise PhotoRejected("The photo file is empty.", code="empty")
-
+def _open_header(content: bytes, *, max_pixels: int) -> Image.Image:
+    """Open the photo reading its header only, so that the size checks run before any pixel is decoded."""
     try:
-        # Opening reads the header only: the size check below runs before any pixel is decoded.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(content))
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError, OSError) as error:
-        if isinstance(error, UnidentifiedImageError):
-            raise PhotoRejected(
-                "This file is not an image Pillow can read. Upload a JPEG, PNG or WebP photo.",
-                code="not_an_image",
-            ) from error
-        if not isinstance(error, (Image.DecompressionBombWarning, Image.DecompressionBombError)):
-            raise PhotoRejected(
-                f"The photo file is damaged and cannot be decoded ({error}). Export it again and retry.",
-                code="corrupt",
-            ) from error
+            return Image.open(io.BytesIO(content))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise PhotoRejected(
             f"The photo has too many pixels (a possible decompression bomb); the limit is "
             f"{max_pixels / 1e6:.0f} megapixels.",
             code="too_many_pixels",
         ) from error
+    except UnidentifiedImageError as error:
+        raise PhotoRejected(
+            "This file is not an image Pillow can read. Upload a JPEG, PNG or WebP photo.",
+            code="not_an_image",
+        ) from error
+    except OSError as error:
+        raise _corrupt(error) from error
 
+
+def _corrupt(error: Exception) -> PhotoRejected:
+    return PhotoRejected(
+        f"The photo file is damaged and cannot be decoded ({error}). Export it again and retry.",
+        code="corrupt",
+    )
+
+
+def _check_format_and_size(image: Image.Image, *, allowed_formats: tuple[str, ...], max_pixels: int) -> None:
     if image.format not in allowed_formats:
         raise PhotoRejected(
             f"{image.format or 'This'} photos are not accepted. Upload a JPEG, PNG or WebP photo.",
@@ -116,32 +114,47 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
             f"decompression bomb); the limit is {max_pixels / 1e6:.0f} megapixels. Resize it and try again.",
             code="too_many_pixels",
         )
+
+
+def _decode_fully(image: Image.Image) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
-        raise PhotoRejected(
-            f"The photo file is damaged and cannot be decoded ({error}). Export it again and retry.",
-            code="corrupt",
-        ) from error
+        raise _corrupt(error) from error
 
+
+def _upright(image: Image.Image, content: bytes) -> tuple[bytes, tuple[int, int]]:
+    """The bytes to store and their size: the photo turned upright when its EXIF says it is rotated,
+    since the camera's orientation tag would otherwise be lost by every consumer that ignores EXIF."""
+    if image.getexif().get(_EXIF_ORIENTATION, 1) == 1:
+        return content, image.size
     image_format = str(image.format)
-    if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-        upright = ImageOps.exif_transpose(image)
-        # The camera's orientation tag would otherwise be lost by every consumer that ignores EXIF.
-        buffer = io.BytesIO()
-        save_options = {"quality": 92} if image_format in {"JPEG", "WEBP"} else {}
-        if image_format == "JPEG" and upright.mode not in {"RGB", "L", "CMYK"}:
-            upright = upright.convert("RGB")
-        upright.save(buffer, format=image_format, **save_options)
-        stored = buffer.getvalue()
-        width, height = upright.size
-    else:
-        stored = content
+    upright = ImageOps.exif_transpose(image)
+    buffer = io.BytesIO()
+    save_options = {"quality": 92} if image_format in {"JPEG", "WEBP"} else {}
+    if image_format == "JPEG" and upright.mode not in {"RGB", "L", "CMYK"}:
+        upright = upright.convert("RGB")
+    upright.save(buffer, format=image_format, **save_options)
+    return buffer.getvalue(), upright.size
+
+
+def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
+    """Check a photo and return the bytes to store. Raises PhotoRejected with a message for people."""
+    max_pixels = catalog_settings.MAX_IMAGE_PIXELS
+    content = _read_limited(source, catalog_settings.MAX_IMAGE_BYTES)
+    if not content:
+        raise PhotoRejected("The photo file is empty.", code="empty")
+    image = _open_header(content, max_pixels=max_pixels)
+    _check_format_and_size(
+        image, allowed_formats=tuple(catalog_settings.ALLOWED_IMAGE_FORMATS), max_pixels=max_pixels
+    )
+    _decode_fully(image)
+    stored, (width, height) = _upright(image, content)
     return PreparedPhoto(
         content=stored,
-        format=image_format,
+        format=str(image.format),
         width=width,
         height=height,
         sha256=hashlib.sha256(content).hexdigest(),
@@ -150,7 +163,7 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
 
 def photo_store(photo: PreparedPhoto) -> str:
     """Write a prepared photo under a generated name and return that name."""
-    name = f"{plugin_settings.PHOTO_UPLOAD_DIR}/{uuid.uuid4().hex}.{photo.extension}"
+    name = f"{catalog_settings.PHOTO_UPLOAD_DIR}/{uuid.uuid4().hex}.{photo.extension}"
     return default_storage.save(name, ContentFile(photo.content))
 
 

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from catalog.models import ModelVersion, Product, ProductImage
+from catalog.models import Product, ProductImage
+
+# A product's photos in display order; the first is its primary photo.
+PHOTO_ORDER = ("position", "id")
+# The same choice for raw SQL over `catalog_product p`: the stored name of the primary photo.
+PRIMARY_PHOTO_SQL = (
+    "(SELECT i.image FROM catalog_productimage i WHERE i.product_id = p.id ORDER BY i.position, i.id LIMIT 1)"
+)
+
+
+def product_photos_in_order() -> QuerySet[ProductImage]:
+    return ProductImage.objects.order_by(*PHOTO_ORDER)
+
+
+def product_primary_photo(*, product: Product) -> ProductImage | None:
+    return product_photos_in_order().filter(product=product).first()
+
+
+def product_primary_photo_name() -> Subquery:
+    """For `annotate`: the stored name of the outer product's primary photo (None without photos)."""
+    return Subquery(product_photos_in_order().filter(product=OuterRef("pk")).values("image")[:1])
 
 
 def product_list_with_primary_photo(*, include_inactive: bool = False) -> QuerySet[Product]:
     """Products, each annotated with `primary_photo`, the stored name of its first photo."""
-    primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id")
     products = Product.objects.all() if include_inactive else Product.objects.filter(is_active=True)
-    return products.annotate(primary_photo=Subquery(primary.values("image")[:1]))
-
-
-def model_version_get_active() -> ModelVersion | None:
-    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    return products.annotate(primary_photo=product_primary_photo_name())

@@ -154,6 +154,15 @@ def product_photo_replace(*, image: ProductImage, photo: PreparedPhoto) -> Produ
     return image
 
 
+def product_photo_move(*, image: ProductImage, position: int) -> ProductImage:
+    """Change where a photo shows among its product's; the photo and its vectors stay the same."""
+    if position != image.position:
+        image.position = position
+        image.full_clean(exclude=["image"])
+        ProductImage.objects.filter(pk=image.pk).update(position=position)
+    return image
+
+
 @transaction.atomic
 def product_photo_delete(*, image: ProductImage) -> None:
     name = image.image.name

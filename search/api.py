@@ -24,12 +24,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.conf import plugin_settings
+from catalog.conf import catalog_settings
 from catalog.photos import PhotoRejected, photo_prepare
 from search.access import AnonymousSearchThrottle, ApiKeySearchThrottle, HasApiKeyWhenConfigured
 from search.conf import search_settings
-from search.exceptions import PhotoTooLarge, UnsupportedPhoto
-from search.ranking import FILTER_COLUMNS, SearchFilters
+from search.exceptions import (
+    PhotoTooLarge,
+    SearchUnavailable,
+    UnsupportedPhoto,
+    search_unavailable_as_api_error,
+)
+from search.filters import FACETS, FILTER_COLUMNS
+from search.ranking import SearchFilters
 from search.selectors import (
     MODES,
     SearchPage,
@@ -67,6 +73,11 @@ class SearchApiView(APIView):
     permission_classes = [HasApiKeyWhenConfigured]
     throttle_classes = [AnonymousSearchThrottle, ApiKeySearchThrottle]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, SearchUnavailable):
+            exc = search_unavailable_as_api_error(exc)
+        return super().handle_exception(exc)
+
 
 def _filter_field() -> serializers.ListField:
     return serializers.ListField(
@@ -76,15 +87,15 @@ def _filter_field() -> serializers.ListField:
     )
 
 
-class SearchFilterSerializer(serializers.Serializer):
+# One list field per filter column (search/filters.py), declared on a base class that DRF reads.
+_FilterColumnFields = type(
+    "_FilterColumnFields", (serializers.Serializer,), {name: _filter_field() for name in FILTER_COLUMNS}
+)
+
+
+class SearchFilterSerializer(_FilterColumnFields):
     """Filters, limit and offset shared by every ranking endpoint."""
 
-    gender = _filter_field()
-    master_category = _filter_field()
-    sub_category = _filter_field()
-    article_type = _filter_field()
-    colour = _filter_field()
-    brand = _filter_field()
     min_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
     max_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
     limit = serializers.IntegerField(
@@ -96,17 +107,17 @@ class SearchFilterSerializer(serializers.Serializer):
         ref_name = "SearchFilters"
 
     def validate_limit(self, value: int) -> int:
-        maximum = int(search_settings.SEARCH_MAX_LIMIT)
+        maximum = int(search_settings.MAX_LIMIT)
         if value > maximum:
             raise ValidationError(f"Ensure this value is less than or equal to {maximum}.")
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs.setdefault("limit", int(search_settings.SEARCH_DEFAULT_LIMIT))
+        attrs.setdefault("limit", int(search_settings.DEFAULT_LIMIT))
         low, high = attrs.get("min_price"), attrs.get("max_price")
         if low is not None and high is not None and low > high:
             raise ValidationError({"max_price": ["max_price must not be below min_price."]})
-        window = int(search_settings.SEARCH_MAX_WINDOW)
+        window = int(search_settings.MAX_WINDOW)
         if attrs["offset"] + attrs["limit"] > window:
             raise ValidationError(
                 {"offset": [f"offset + limit must be at most {window}; refine the query instead."]}
@@ -150,12 +161,12 @@ class FacetValueSerializer(serializers.Serializer):
         ref_name = "FacetValue"
 
 
-class FacetsSerializer(serializers.Serializer):
-    category = FacetValueSerializer(many=True)
-    colour = FacetValueSerializer(many=True)
-    brand = FacetValueSerializer(many=True)
-    gender = FacetValueSerializer(many=True)
+_FacetFields = type(
+    "_FacetFields", (serializers.Serializer,), {name: FacetValueSerializer(many=True) for name in FACETS}
+)
 
+
+class FacetsSerializer(_FacetFields):
     class Meta:
         ref_name = "Facets"
 
@@ -236,7 +247,7 @@ def page_response(*, request: Request, page: SearchPage, started: float) -> Resp
 class SearchApi(SearchApiView):
     class FilterSerializer(SearchFilterSerializer):
         q = serializers.CharField(
-            max_length=search_settings.SEARCH_MAX_QUERY_LENGTH,
+            max_length=search_settings.MAX_QUERY_LENGTH,
             help_text="What to look for, e.g. `navy check shirt` (at most 512 characters).",
             error_messages={
                 "required": "Give a search query in `q`, e.g. ?q=navy check shirt.",
@@ -282,7 +293,7 @@ class PhotoSearchApi(SearchApiView):
     )
     def post(self, request: Request) -> Response:
         started = time.perf_counter()
-        max_bytes = int(plugin_settings.MAX_IMAGE_BYTES)
+        max_bytes = int(catalog_settings.MAX_IMAGE_BYTES)
         # Refuse an oversized upload from its declared length, before reading the body.
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if declared.isdigit() and int(declared) > max_bytes + MULTIPART_OVERHEAD_BYTES:

@@ -1,7 +1,7 @@
 """Search settings, prefixed `PRODUCT_SEARCH_` like the catalogue's (catalog/conf.py).
 
 Kept beside the search code that reads them; a host shop overrides any of them in its Django
-settings, e.g. `PRODUCT_SEARCH_SEARCH_DEFAULT_MODE = "hybrid"`. Read lazily and reset on
+settings, e.g. `PRODUCT_SEARCH_DEFAULT_MODE = "hybrid"`. Read lazily and reset on
 `setting_changed`, so `override_settings` works in tests.
 """
 
@@ -16,33 +16,33 @@ DEFAULTS: dict[str, Any] = {
     # bench/search_quality.py (BENCHMARKS.md, test split): on shopper-like attribute queries ("Men Navy
     # Blue Shirts") hybrid lifts R@1 from .818 to .913 and mAP@10 from .815 to .919; on exact product
     # titles it costs .025 R@1. Shoppers type the former, so hybrid is the default.
-    "SEARCH_DEFAULT_MODE": "hybrid",
+    "DEFAULT_MODE": "hybrid",
     # Weight of the photo score in a text query's score (the product-text score gets 1 - weight);
     # measured on the Myntra val split by bench/search_quality.py: 0.0 scored best there (0.1 within
     # noise), as Myntra queries share their words with product titles. Photos still bring candidates.
-    "SEARCH_IMAGE_WEIGHT": 0.0,
+    "IMAGE_WEIGHT": 0.0,
     # The same weight for "more like this" (photo to photos, text to texts), chosen on the Myntra val
     # split by bench/similar_quality.py (relevant = same gender, colour and article type): mAP@10 .507
     # at 0.1 against .451 at the earlier unmeasured 0.5. Such labels cannot see visual style (a
     # pattern, a cut), so a shop whose shoppers browse by look may want more photo weight.
     "SIMILAR_IMAGE_WEIGHT": 0.1,
-    "SEARCH_DEFAULT_LIMIT": 24,
-    "SEARCH_MAX_LIMIT": 100,
+    "DEFAULT_LIMIT": 24,
+    "MAX_LIMIT": 100,
     # Deepest result served (offset + limit): past it a similarity ranking means little.
-    "SEARCH_MAX_WINDOW": 500,
+    "MAX_WINDOW": 500,
     # Nearest neighbours taken from each HNSW index: at least this many, and twice offset + limit.
-    "SEARCH_MIN_CANDIDATES": 50,
+    "MIN_CANDIDATES": 50,
     # Facet counts are over this many best-ranked products matching the filters.
-    "SEARCH_FACET_POOL": 50,
+    "FACET_POOL": 50,
     # pgvector iterative index scan: index tuples visited at most when filters discard many.
-    "SEARCH_MAX_SCAN_TUPLES": 20000,
+    "MAX_SCAN_TUPLES": 20000,
     # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).
-    "SEARCH_RRF_K": 60,
+    "RRF_K": 60,
     # How hybrid search ranks its full-text matches: `ts_rank` (term frequency) or `ts_rank_cd`
     # (cover density). Chosen on the Myntra val split by bench/search_quality.py: ts_rank ranks as well
     # (hybrid mAP@10 .941 vs .937 on attribute queries, .969 vs .968 on titles) in a third of the time.
-    "SEARCH_FULLTEXT_RANK": "ts_rank",
-    "SEARCH_MAX_QUERY_LENGTH": 512,
+    "FULLTEXT_RANK": "ts_rank",
+    "MAX_QUERY_LENGTH": 512,
     # API keys accepted in the `X-Api-Key` header. Empty: the API is open (anonymous, read-only).
     "API_KEYS": (),
     # The key the bundled storefront page sends when API_KEYS is set ("" sends none).

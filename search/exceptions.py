@@ -1,9 +1,25 @@
-"""API errors of search: each says what went wrong and what to do."""
+"""Errors of search: each says what went wrong and what to do.
+
+`SearchUnavailable` and its kinds are what the selectors raise (no HTTP in them); the API turns each
+into the `APIException` below with the same message.
+"""
 
 from __future__ import annotations
 
 from rest_framework import status
 from rest_framework.exceptions import APIException
+
+
+class SearchUnavailable(Exception):
+    """Search cannot rank right now; the message says what the shop's operator should do."""
+
+
+class NoActiveModelError(SearchUnavailable):
+    pass
+
+
+class ModelFilesMissingError(SearchUnavailable):
+    pass
 
 
 class NoActiveModel(APIException):
@@ -36,3 +52,9 @@ class InvalidApiKey(APIException):
     status_code = status.HTTP_401_UNAUTHORIZED
     default_detail = "A valid API key is required in the X-Api-Key header."
     default_code = "invalid_api_key"
+
+
+def search_unavailable_as_api_error(error: SearchUnavailable) -> APIException:
+    if isinstance(error, ModelFilesMissingError):
+        return ModelFilesMissing(str(error))
+    return NoActiveModel(str(error) or None)

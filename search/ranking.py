@@ -21,28 +21,19 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 
-from catalog.models import ModelVersion
-from catalog.vector_indexes import vector_expression
+from catalog.selectors import PRIMARY_PHOTO_SQL
+from lifecycle.models import ModelVersion
+from lifecycle.vector_indexes import vector_expression
 from search.conf import search_settings
+from search.filters import FILTER_COLUMNS
 
-# Filter name -> catalog_product column. Values of one filter are ORed, filters are ANDed.
-FILTER_COLUMNS = {
-    "gender": "gender",
-    "master_category": "master_category",
-    "sub_category": "sub_category",
-    "article_type": "article_type",
-    "colour": "colour",
-    "brand": "brand",
-}
-FACET_COLUMNS = ("article_type", "colour", "brand", "gender")
 # What a result shows, read in the ranking query itself (no second product query).
 RESULT_COLUMNS = ("sku", "title", "brand", "colour", "gender", "article_type", "price", "currency")
-# ...and the stored name of the product's first photo, also read there (no photo query either).
-PRIMARY_PHOTO_SQL = (
-    "(SELECT i.image FROM catalog_productimage i WHERE i.product_id = p.id"
-    " ORDER BY i.position, i.id LIMIT 1) AS primary_photo"
-)
+# ...and the stored name of the product's first photo is read there too (no photo query either).
 ATTRIBUTE_NAMES = (*RESULT_COLUMNS, "primary_photo")
+RESULT_SELECT = ", ".join(
+    [*(f"p.{column}" for column in RESULT_COLUMNS), f"{PRIMARY_PHOTO_SQL} AS primary_photo"]
+)
 # hnsw.ef_search accepts 1..1000.
 EF_SEARCH_MAX = 1000
 
@@ -65,7 +56,9 @@ class SearchFilters:
         for name, values in sorted(self.values.items()):
             if not values:
                 continue
-            column = FILTER_COLUMNS[name]
+            if name not in FILTER_COLUMNS:
+                raise ValueError(f"Unknown filter {name!r}; filters are {', '.join(FILTER_COLUMNS)}")
+            column = name
             # Exact values (as the facets list them): the planner then knows from the column
             # statistics how selective the filter is, and picks the HNSW scan or an exact scan.
             conditions.append(f"{alias}.{column} = ANY(%(f_{name})s)")
@@ -155,7 +148,6 @@ def ranking_sql(
         )
     else:
         score = f"1 - s.{kinds[0]}_distance"
-    columns = ", ".join([*(f"p.{column}" for column in RESULT_COLUMNS), PRIMARY_PHOTO_SQL])
     distances = ", ".join(f"s.{kind}_distance" for kind in kinds)
     sql = (
         "WITH " + ",\n".join(ctes) + f",\ncandidates AS ({union}),\n"
@@ -163,14 +155,14 @@ def ranking_sql(
         f"  SELECT c.product_id,\n{per_kind}\n"
         "  FROM candidates c\n"
         ")\n"
-        f"SELECT s.product_id, {score} AS score, {distances}, {columns}\n"
+        f"SELECT s.product_id, {score} AS score, {distances}, {RESULT_SELECT}\n"
         "FROM scored s JOIN catalog_product p ON p.id = s.product_id\n"
         "ORDER BY score DESC, s.product_id"
     )
     return sql, params
 
 
-# Full-text rank functions a search may use (SEARCH_FULLTEXT_RANK). A query's ORed words often match a
+# Full-text rank functions a search may use (FULLTEXT_RANK). A query's ORed words often match a
 # fifth of the catalogue, and cover density (`ts_rank_cd`) is costly per match: on the 9,583-product
 # bench catalogue the query takes ~33 ms with it and ~11 ms with `ts_rank` (BENCHMARKS.md).
 FULLTEXT_RANK_FUNCTIONS = ("ts_rank", "ts_rank_cd")
@@ -183,19 +175,18 @@ def fulltext_sql(
 
     Words are ORed (plainto_tsquery ANDs them): a shopper's query rarely matches every word of a title.
     """
-    rank_function = rank_function or search_settings.SEARCH_FULLTEXT_RANK
+    rank_function = rank_function or search_settings.FULLTEXT_RANK
     if rank_function not in FULLTEXT_RANK_FUNCTIONS:
         raise ValueError(
             f"unknown full-text rank function {rank_function!r}; use one of {FULLTEXT_RANK_FUNCTIONS}"
         )
     where, params = filters.where_sql()
-    columns = ", ".join([*(f"p.{column}" for column in RESULT_COLUMNS), PRIMARY_PHOTO_SQL])
     sql = (
         "WITH query AS (\n"
         "  SELECT to_tsquery('english', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))\n"
         "    AS tsquery\n"
         ")\n"
-        f"SELECT p.id, {rank_function}(p.search_document, query.tsquery) AS rank, {columns}\n"
+        f"SELECT p.id, {rank_function}(p.search_document, query.tsquery) AS rank, {RESULT_SELECT}\n"
         "FROM catalog_product p, query\n"
         f"WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.tsquery AND {where}\n"
         f"ORDER BY rank DESC, p.id LIMIT {int(k)}"
@@ -209,7 +200,7 @@ def _set_scan_options(cursor: Any, *, k: int) -> None:
         "SELECT set_config('hnsw.ef_search', %s, true),"
         " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
         " set_config('hnsw.max_scan_tuples', %s, true)",
-        [str(min(max(k, 40), EF_SEARCH_MAX)), str(int(search_settings.SEARCH_MAX_SCAN_TUPLES))],
+        [str(min(max(k, 40), EF_SEARCH_MAX)), str(int(search_settings.MAX_SCAN_TUPLES))],
     )
 
 

@@ -16,14 +16,16 @@ import numpy as np
 from django.db.models import Prefetch
 from PIL import Image
 
-from catalog.embedding import product_embedding_text
-from catalog.encoders import ModelArtifactMissing, encoder_for_version
-from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
-from catalog.selectors import model_version_get_active
+from catalog.models import Product
+from catalog.selectors import product_photos_in_order, product_primary_photo
+from lifecycle.embedding_pipeline import product_embedding_text
+from lifecycle.encoders import ModelArtifactMissing, encoder_for_version
+from lifecycle.models import ModelVersion, ProductEmbedding
+from lifecycle.selectors import model_version_get_active
 from search.conf import search_settings
-from search.exceptions import ModelFilesMissing, NoActiveModel
+from search.exceptions import ModelFilesMissingError, NoActiveModel, NoActiveModelError
+from search.filters import FACETS
 from search.ranking import (
-    FACET_COLUMNS,
     Candidate,
     SearchFilters,
     rank_by_fulltext,
@@ -32,8 +34,6 @@ from search.ranking import (
 )
 
 MODES = ("vector", "hybrid")
-# Facet name in the API -> the product column counted and the filter parameter that selects it.
-FACETS = {"category": "article_type", "colour": "colour", "brand": "brand", "gender": "gender"}
 
 
 @dataclass
@@ -57,7 +57,7 @@ class SearchPage:
 def search_version_get_active() -> ModelVersion:
     version = model_version_get_active()
     if version is None or not version.embedding_dim:
-        raise NoActiveModel()
+        raise NoActiveModelError(NoActiveModel.default_detail)
     return version
 
 
@@ -65,7 +65,7 @@ def _encoder(version: ModelVersion):
     try:
         return encoder_for_version(version)
     except ModelArtifactMissing as error:
-        raise ModelFilesMissing(str(error)) from error
+        raise ModelFilesMissingError(str(error)) from error
 
 
 def query_encode_text(*, version: ModelVersion, text: str) -> np.ndarray:
@@ -84,18 +84,17 @@ def query_encode_photo(*, version: ModelVersion, photo: Image.Image) -> np.ndarr
 
 def _candidate_count(*, offset: int, limit: int) -> int:
     return max(
-        int(search_settings.SEARCH_MIN_CANDIDATES),
+        int(search_settings.MIN_CANDIDATES),
         2 * (offset + limit),
-        int(search_settings.SEARCH_FACET_POOL),
+        int(search_settings.FACET_POOL),
     )
 
 
 def facet_counts(candidates: Sequence[Candidate]) -> dict[str, list[dict[str, Any]]]:
-    """Value counts of the facet columns over the best SEARCH_FACET_POOL candidates."""
-    pool = candidates[: int(search_settings.SEARCH_FACET_POOL)]
+    """Value counts of the facet columns over the best FACET_POOL candidates."""
+    pool = candidates[: int(search_settings.FACET_POOL)]
     facets = {}
     for name, column in FACETS.items():
-        assert column in FACET_COLUMNS
         counts = Counter(candidate.attributes[column] for candidate in pool if candidate.attributes[column])
         facets[name] = [
             {"value": value, "count": count, "param": column}
@@ -121,7 +120,7 @@ def _page(
         mode=mode,
         offset=offset,
         limit=limit,
-        has_more=len(ranking) > offset + limit and offset + limit < int(search_settings.SEARCH_MAX_WINDOW),
+        has_more=len(ranking) > offset + limit and offset + limit < int(search_settings.MAX_WINDOW),
         facets=facet_counts(ranking),
         timings_ms=timings,
     )
@@ -131,8 +130,8 @@ def search_by_text(
     *, query: str, filters: SearchFilters, limit: int, offset: int = 0, mode: str | None = None
 ) -> SearchPage:
     """Products for a text query: photos and product texts ranked by cosine, fused by
-    SEARCH_IMAGE_WEIGHT; `hybrid` adds PostgreSQL full-text ranking by reciprocal rank fusion."""
-    mode = mode or search_settings.SEARCH_DEFAULT_MODE
+    IMAGE_WEIGHT; `hybrid` adds PostgreSQL full-text ranking by reciprocal rank fusion."""
+    mode = mode or search_settings.DEFAULT_MODE
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}")
     version = search_version_get_active()
@@ -147,7 +146,7 @@ def search_by_text(
         text_ranking = rank_by_fulltext(text=query, k=k, filters=filters)
         timings["fulltext_ms"] = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    image_weight = float(search_settings.SEARCH_IMAGE_WEIGHT)
+    image_weight = float(search_settings.IMAGE_WEIGHT)
     ranking = rank_by_vectors(
         version=version,
         vectors=_text_query_vectors(vector, image_weight=image_weight),
@@ -156,7 +155,7 @@ def search_by_text(
         filters=filters,
     )
     if text_ranking is not None:
-        ranking = reciprocal_rank_fusion([ranking[:k], text_ranking], k=int(search_settings.SEARCH_RRF_K))
+        ranking = reciprocal_rank_fusion([ranking[:k], text_ranking], k=int(search_settings.RRF_K))
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
 
@@ -196,7 +195,7 @@ def _product_vectors(*, version: ModelVersion, product: Product) -> dict[str, np
     if "text" not in vectors:
         vectors["text"] = query_encode_text(version=version, text=product_embedding_text(product))
     if "image" not in vectors:
-        primary = ProductImage.objects.filter(product=product).order_by("position", "id").first()
+        primary = product_primary_photo(product=product)
         if primary is not None:
             with primary.image.open("rb") as handle:
                 photo = Image.open(handle)
@@ -233,5 +232,5 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
 
 def product_get_by_sku(*, sku: str) -> Product | None:
     """An active product with its photos in order, or None."""
-    photos = Prefetch("images", queryset=ProductImage.objects.order_by("position", "id"))
+    photos = Prefetch("images", queryset=product_photos_in_order())
     return Product.objects.filter(sku=sku, is_active=True).prefetch_related(photos).first()

@@ -5,6 +5,7 @@ from typing import Any
 from django.views.generic import TemplateView
 
 from search.conf import search_settings
+from search.filters import FILTER_COLUMNS
 
 
 class StorefrontView(TemplateView):
@@ -13,5 +14,6 @@ class StorefrontView(TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["api_key"] = search_settings.STOREFRONT_API_KEY
-        context["max_query_length"] = search_settings.SEARCH_MAX_QUERY_LENGTH
+        context["filter_names"] = ",".join(FILTER_COLUMNS)
+        context["max_query_length"] = search_settings.MAX_QUERY_LENGTH
         return context

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import factory
 
-from catalog.models import ModelVersion, Product
+from catalog.models import Product
+from lifecycle.models import ModelVersion
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

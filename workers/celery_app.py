@@ -27,7 +27,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_queues=[Queue("embed"), Queue("train")],
     task_default_queue="embed",
-    task_routes={"workers.tasks.retrain_model": {"queue": "train"}},
+    task_routes={"lifecycle.tasks.retrain_model": {"queue": "train"}},
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
     # Publishing must fail fast when Redis is down: the product is saved either way, and the
@@ -35,4 +35,4 @@ app.conf.update(
     broker_transport_options={"socket_connect_timeout": 2, "visibility_timeout": 3600},
     worker_hijack_root_logger=False,
 )
-app.autodiscover_tasks(["workers"])
+app.autodiscover_tasks(["lifecycle"])

@@ -9,8 +9,9 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
-from catalog.vector_indexes import vector_index_create
+from catalog.models import Product, ProductImage
+from lifecycle.models import ModelVersion, ProductEmbedding
+from lifecycle.vector_indexes import vector_index_create
 from tests.factories import ModelVersionFactory, ProductFactory
 
 DIM = 8
@@ -94,7 +95,7 @@ def small_catalog(active_version, query_vector, settings):
 
     N1 1.0 (photo e0, text e0) > N2 0.6*0.707 (photo e0+e1) > N3 0.4*0.707 (text e0+e1) > R4 = R5 0.
     """
-    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 0.6
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = 0.6
     settings.PRODUCT_SEARCH_SIMILAR_IMAGE_WEIGHT = 0.6
     products = {
         "N1": add_product(

@@ -8,13 +8,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from catalog.model_versions import (
+from catalog.photos import photo_prepare
+from catalog.services import product_create
+from lifecycle.model_versions import (
     model_version_activate,
     model_version_build,
     model_version_register_checkpoint,
 )
-from catalog.photos import photo_prepare
-from catalog.services import product_create
 from tests.conftest import make_photo_bytes
 
 URL = "/api/v1/search/image/"

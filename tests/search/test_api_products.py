@@ -44,7 +44,7 @@ def test_similar_products_take_filters_and_limit(small_catalog):
 
 
 def test_similar_products_need_an_active_model(small_catalog):
-    from catalog.models import ModelVersion
+    from lifecycle.models import ModelVersion
 
     ModelVersion.objects.update(status=ModelVersion.Status.READY)
     assert APIClient().get("/api/v1/products/N1/similar/").status_code == 503

@@ -7,7 +7,7 @@ import math
 import pytest
 from rest_framework.test import APIClient
 
-from catalog.models import ModelVersion
+from lifecycle.models import ModelVersion
 from tests.search.conftest import basis
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,7 @@ def test_text_query_ranks_by_photo_and_text_cosine_fused_with_the_weight(small_c
 
 
 def test_photo_weight_setting_changes_the_fusion(small_catalog, settings):
-    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 0.2  # text now counts more: N3 overtakes N2
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = 0.2  # text now counts more: N3 overtakes N2
     assert skus(get({"q": "navy shirt"}))[:3] == ["N1", "N3", "N2"]
 
 
@@ -55,7 +55,7 @@ def test_a_product_with_several_photos_appears_once_scored_by_its_best_photo(
 ):
     from tests.search.conftest import add_product, index_build, unit
 
-    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 1.0
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = 1.0
     add_product(active_version, sku="MULTI", image=[basis(2), basis(0), unit(1, 1)], text=basis(3))
     add_product(active_version, sku="ONE", image=unit(1, 1), text=basis(3))
     index_build(active_version)
@@ -114,7 +114,7 @@ def test_hybrid_mode_fuses_full_text_ranks_by_reciprocal_rank_fusion(small_catal
 
 def test_default_mode_comes_from_the_setting(small_catalog, settings):
     assert APIClient().get(URL, {"q": "mango"}).json()["mode"] == "hybrid"
-    settings.PRODUCT_SEARCH_SEARCH_DEFAULT_MODE = "vector"
+    settings.PRODUCT_SEARCH_DEFAULT_MODE = "vector"
     assert APIClient().get(URL, {"q": "mango"}).json()["mode"] == "vector"
 
 
@@ -194,7 +194,7 @@ def test_an_unknown_full_text_rank_function_is_refused(small_catalog, settings):
 
     with pytest.raises(ValueError, match="unknown full-text rank function 'bm25'.*ts_rank"):
         fulltext_sql(k=10, filters=SearchFilters(), rank_function="bm25")
-    settings.PRODUCT_SEARCH_SEARCH_FULLTEXT_RANK = "bm25"
+    settings.PRODUCT_SEARCH_FULLTEXT_RANK = "bm25"
     with pytest.raises(ValueError, match="bm25"):
         get({"q": "mango", "mode": "hybrid"})
 
@@ -213,7 +213,7 @@ def test_a_text_query_reads_only_the_indexes_whose_score_counts(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = weight
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = weight
     with CaptureQueriesContext(connection) as captured:
         response = get({"q": "navy shirt"})
 

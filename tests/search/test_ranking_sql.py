@@ -7,8 +7,9 @@ import pytest
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
-from catalog.vector_indexes import vector_index_name
+from catalog.models import Product, ProductImage
+from lifecycle.models import ModelVersion, ProductEmbedding
+from lifecycle.vector_indexes import vector_index_name
 from search.ranking import SearchFilters, nearest_sql, ranking_sql, vector_literal
 from tests.factories import ModelVersionFactory, ProductFactory
 from tests.search.conftest import DIM, index_build
@@ -53,7 +54,7 @@ def large_catalog(query_vector, settings):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE catalog_productembedding")
         cursor.execute("ANALYZE catalog_product")
-    settings.PRODUCT_SEARCH_SEARCH_IMAGE_WEIGHT = 0.5
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = 0.5
     query_vector.vector = vectors["image"][3]
     return version, products, girls, vectors
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog.model_versions import (
+from catalog.photos import photo_prepare
+from catalog.services import product_create
+from lifecycle.model_versions import (
     model_version_activate,
     model_version_build,
     model_version_register_checkpoint,
 )
-from catalog.photos import photo_prepare
-from catalog.services import product_create
 from tests.conftest import make_photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

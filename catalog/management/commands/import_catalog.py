@@ -5,7 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from catalog.importing import catalog_import, catalog_row_count, split_skus
+from catalog.importing import catalog_import, catalog_row_count
+from mlcore.splits import split_skus
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@
 (function () {
   const api = document.body.dataset.api;
   const apiKey = document.body.dataset.apiKey;
-  const FILTERS = ["gender", "master_category", "sub_category", "article_type", "colour", "brand"];
+  const FILTERS = document.body.dataset.filters.split(",");
   const FACET_LABELS = { category: "Category", colour: "Colour", brand: "Brand", gender: "For" };
   const FACET_VALUES_SHOWN = 8;
   const PAGE = 24;

@@ -55,8 +55,8 @@ class Command(BaseCommand):
 
     def _load_active_model(self) -> None:
         """Load the encoder before the first request instead of during it (several seconds on a CPU)."""
-        from catalog.encoders import encoder_for_version
-        from catalog.selectors import model_version_get_active
+        from lifecycle.encoders import encoder_for_version
+        from lifecycle.selectors import model_version_get_active
 
         version = model_version_get_active()
         if version is not None:

@@ -2,8 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from catalog.model_versions import model_version_reap_abandoned
-from catalog.models import ModelVersion
+from lifecycle.model_versions import model_version_reap_abandoned
+from lifecycle.models import ModelVersion
+from lifecycle.progress import progress_summary
 
 
 class Command(BaseCommand):
@@ -35,9 +36,8 @@ class Command(BaseCommand):
                 "No model versions yet: `manage.py install_default_model` or `manage.py retrain`."
             )
         for version in versions:
-            self.stdout.write(
-                f"{version.pk:>4}  {version.name:<32} {version.status:<10} {_progress(version.progress)}"
-            )
+            progress = progress_summary(version.progress)
+            self.stdout.write(f"{version.pk:>4}  {version.name:<32} {version.status:<10} {progress}")
             held_out = (version.metrics or {}).get("held_out")
             if held_out:
                 self.stdout.write(
@@ -46,14 +46,3 @@ class Command(BaseCommand):
                 )
             if version.error:
                 self.stdout.write(f"      error: {version.error.splitlines()[0]}")
-
-
-def _progress(progress: dict) -> str:
-    if not progress:
-        return ""
-    parts = [progress.get("stage", "")]
-    if progress.get("epochs"):
-        parts.append(f"epoch {progress.get('epoch')}/{progress['epochs']}")
-    if progress.get("total"):
-        parts.append(f"{progress.get('embedded', 0)}/{progress['total']} embedded")
-    return ", ".join(part for part in parts if part)

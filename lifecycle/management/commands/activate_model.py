@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.model_versions import (
+from lifecycle.model_versions import (
     ModelVersionError,
     model_version_activate,
     model_version_get,

@@ -10,8 +10,8 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from catalog.conf import plugin_settings
-from catalog.models import ModelVersion
+from lifecycle.conf import lifecycle_settings
+from lifecycle.models import ModelVersion
 
 if TYPE_CHECKING:
     from mlcore.inference import Encoder
@@ -39,9 +39,9 @@ def encoder_for_version(version: ModelVersion) -> Encoder:
                 f"Model version {version.name} has no model files at {version.artifact_path!r}. "
                 "Retrain it (`manage.py retrain`) or activate another (`manage.py activate_model N`)."
             )
-        encoder = Encoder.load(version.artifact_path, device=plugin_settings.DEVICE)
+        encoder = Encoder.load(version.artifact_path, device=lifecycle_settings.DEVICE)
         _encoders[key] = encoder
-        while len(_encoders) > plugin_settings.LOADED_MODELS_PER_PROCESS:
+        while len(_encoders) > lifecycle_settings.LOADED_MODELS_PER_PROCESS:
             _encoders.popitem(last=False)
         return encoder
 

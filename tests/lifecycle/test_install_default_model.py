@@ -4,14 +4,14 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from catalog.model_versions import (
+from catalog.photos import photo_prepare
+from catalog.services import product_create
+from lifecycle.model_versions import (
     model_version_activate,
     model_version_build,
     model_version_register_checkpoint,
 )
-from catalog.models import ModelVersion, ProductEmbedding
-from catalog.photos import photo_prepare
-from catalog.services import product_create
+from lifecycle.models import ModelVersion, ProductEmbedding
 from mlcore.default_model import DEFAULT_MODEL_PATH
 from mlcore.inference import Encoder
 from tests.conftest import make_photo_bytes

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from catalog.conf import plugin_settings
-from catalog.model_versions import (
+from catalog.models import Product
+from catalog.selectors import product_primary_photo_name
+from lifecycle.activation import activation_decide
+from lifecycle.conf import lifecycle_settings
+from lifecycle.model_versions import (
     ModelVersionError,
     model_directory,
     model_version_activate,
@@ -31,8 +33,9 @@ from catalog.model_versions import (
     model_version_prune,
     model_version_set_progress,
 )
-from catalog.models import ModelVersion, Product, ProductImage
-from catalog.selectors import model_version_get_active
+from lifecycle.models import ModelVersion
+from lifecycle.selectors import model_version_get_active
+from mlcore.splits import split_skus
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +82,9 @@ def retrain_items(*, split_file: str | None) -> tuple[list, list]:
     """(train, held-out) mlcore CatalogItems from the active products that have a photo."""
     from mlcore.data import CatalogItem
 
-    primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("position", "id")
     products = (
         Product.objects.filter(is_active=True)
-        .annotate(photo=Subquery(primary.values("image")[:1]))
+        .annotate(photo=product_primary_photo_name())
         .exclude(photo=None)
         .order_by("sku")
     )
@@ -100,13 +102,15 @@ def retrain_items(*, split_file: str | None) -> tuple[list, list]:
         for product in products
     }
     if split_file:
-        splits = json.loads(Path(split_file).read_text())
-        if "train" not in splits or "val" not in splits:
-            raise ModelVersionError(f"{split_file} needs `train` and `val` lists of skus")
-        train = [items[sku] for sku in map(str, splits["train"]) if sku in items]
-        held_out = [items[sku] for sku in map(str, splits["val"]) if sku in items]
+        try:
+            train_skus = split_skus(split_file=split_file, split="train")
+            held_out_skus = split_skus(split_file=split_file, split="val")
+        except ValueError as error:
+            raise ModelVersionError(f"{split_file} needs `train` and `val` lists of skus: {error}") from error
+        train = [item for sku, item in items.items() if sku in train_skus]
+        held_out = [item for sku, item in items.items() if sku in held_out_skus]
     else:
-        share = plugin_settings.VALIDATION_SHARE
+        share = lifecycle_settings.VALIDATION_SHARE
         train = [item for sku, item in items.items() if not _is_held_out(sku, share)]
         held_out = [item for sku, item in items.items() if _is_held_out(sku, share)]
     if len(train) < 16 or len(held_out) < 8:
@@ -134,10 +138,80 @@ def _recall_at_1(report: dict) -> str:
     return f"{report['t2i']['R@1']:.1f} / {report['i2t']['R@1']:.1f}"
 
 
-def _score(report: dict) -> float:
-    from mlcore.evaluation import selection_score
+def _training_configs(*, active: ModelVersion | None, options: RetrainOptions) -> tuple[Any, Any]:
+    """The active model's architecture and recipe (loss, batch size, schedule), with this run's mode
+    and device: a shop retrains the model it runs, not mlcore's bare defaults."""
+    from mlcore.config import ModelConfig, TrainingConfig
 
-    return selection_score(report)
+    has_model = active is not None and "model" in active.config
+    model_config = ModelConfig.from_dict(active.config["model"]) if has_model else ModelConfig()
+    recipe = dict(active.config.get("training") or {}) if active is not None else {}
+    recipe.update(mode=options.mode, device=options.device, feature_cache_dir=None, num_threads=None)
+    training_config = TrainingConfig.from_dict(recipe)
+    if options.epochs:
+        training_config.epochs = options.epochs
+    return model_config, training_config
+
+
+def _train(
+    *,
+    version: ModelVersion,
+    active: ModelVersion | None,
+    options: RetrainOptions,
+    train_items: list,
+    held_out: list,
+    log: Callable[[str], None],
+    show_progress: bool,
+) -> Any:
+    from mlcore_train.trainer import train
+
+    model_config, training_config = _training_configs(active=active, options=options)
+    output = model_directory() / version.name
+    log(f"Training {version.name} on {len(train_items)} products, {len(held_out)} held out -> {output}")
+    model_version_set_progress(
+        version=version, stage="training", train=len(train_items), held_out=len(held_out)
+    )
+
+    def on_training(stage: str, epoch: int, total: int, metrics: dict) -> None:
+        model_version_set_progress(version=version, stage=stage, epoch=epoch, epochs=total, metrics=metrics)
+        if stage == "validate":
+            log(f"  epoch {epoch}/{total}: {json.dumps({k: round(v, 2) for k, v in metrics.items()})}")
+
+    return train(
+        train_items,
+        held_out,
+        output,
+        model_config=model_config,
+        training_config=training_config,
+        progress_callback=on_training,
+        show_progress=show_progress,
+    )
+
+
+def _measure(
+    *, version: ModelVersion, active: ModelVersion | None, result: Any, held_out: list, device: str
+) -> tuple[dict, dict | None]:
+    """Both models on the same held-out products; the new one's files and figures go on its version."""
+    from lifecycle.encoders import encoder_for_version
+    from mlcore.checkpoint import retrieval_dim_of
+    from mlcore.evaluation import evaluate
+
+    model_version_set_progress(version=version, stage="measuring")
+    new_report = evaluate(str(result.output_dir), held_out, device=device)
+    active_report = evaluate(encoder_for_version(active), held_out) if active is not None else None
+    payload = json.loads((Path(result.output_dir) / "config.json").read_text())
+    version.artifact_path = str(Path(result.output_dir).resolve())
+    version.embedding_dim = retrieval_dim_of(payload)
+    version.config = {**version.config, **payload}
+    version.metrics = {
+        "held_out": new_report,
+        "active_on_held_out": active_report,
+        "active_version": active.name if active else None,
+        "best_epoch": result.best_epoch,
+        "training_seconds": round(result.wall_time_s, 1),
+    }
+    version.save(update_fields=["artifact_path", "embedding_dim", "config", "metrics", "updated_at"])
+    return new_report, active_report
 
 
 def retrain_run(
@@ -151,69 +225,25 @@ def retrain_run(
 
     Any failure marks the version failed with the error and re-raises; the active model is untouched.
     """
-    from catalog.encoders import encoder_for_version
-    from mlcore.checkpoint import retrieval_dim_of
-    from mlcore.config import ModelConfig, TrainingConfig
-    from mlcore.evaluation import evaluate
-    from mlcore.training import train
-
     model_version_claim(version=version)
     try:
         train_items, held_out = retrain_items(split_file=options.split_file)
         active = model_version_get_active()
-        model_config = (
-            ModelConfig.from_dict(active.config["model"])
-            if active is not None and "model" in active.config
-            else ModelConfig()
-        )
-        # The active model's recipe (loss, batch size, schedule) carries over, so a shop retrains the model
-        # it runs, not mlcore's bare defaults; the mode and device are this run's.
-        recipe = dict(active.config.get("training") or {}) if active is not None else {}
-        recipe.update(mode=options.mode, device=options.device, feature_cache_dir=None, num_threads=None)
-        training_config = TrainingConfig.from_dict(recipe)
-        if options.epochs:
-            training_config.epochs = options.epochs
-        output = model_directory() / version.name
-        log(f"Training {version.name} on {len(train_items)} products, {len(held_out)} held out -> {output}")
-        model_version_set_progress(
-            version=version, stage="training", train=len(train_items), held_out=len(held_out)
-        )
-
-        def on_training(stage: str, epoch: int, total: int, metrics: dict) -> None:
-            model_version_set_progress(
-                version=version, stage=stage, epoch=epoch, epochs=total, metrics=metrics
-            )
-            if stage == "validate":
-                log(f"  epoch {epoch}/{total}: {json.dumps({k: round(v, 2) for k, v in metrics.items()})}")
-
-        result = train(
-            train_items,
-            held_out,
-            output,
-            model_config=model_config,
-            training_config=training_config,
-            progress_callback=on_training,
+        result = _train(
+            version=version,
+            active=active,
+            options=options,
+            train_items=train_items,
+            held_out=held_out,
+            log=log,
             show_progress=show_progress,
         )
-        model_version_set_progress(version=version, stage="measuring")
-        new_report = evaluate(str(result.output_dir), held_out, device=options.device)
-        active_report = evaluate(encoder_for_version(active), held_out) if active is not None else None
-        payload = json.loads((Path(result.output_dir) / "config.json").read_text())
-        version.artifact_path = str(Path(result.output_dir).resolve())
-        version.embedding_dim = retrieval_dim_of(payload)
-        version.config = {**version.config, **payload}
-        version.metrics = {
-            "held_out": new_report,
-            "active_on_held_out": active_report,
-            "active_version": active.name if active else None,
-            "best_epoch": result.best_epoch,
-            "training_seconds": round(result.wall_time_s, 1),
-        }
-        version.save(update_fields=["artifact_path", "embedding_dim", "config", "metrics", "updated_at"])
+        new_report, active_report = _measure(
+            version=version, active=active, result=result, held_out=held_out, device=options.device
+        )
         log(f"Held-out R@1 (t2i / i2t): new {_recall_at_1(new_report)}")
         if active is not None and active_report is not None:
             log(f"Held-out R@1 (t2i / i2t): active {active.name} {_recall_at_1(active_report)}")
-
         log("Embedding the catalogue with the new model (the active one keeps serving)...")
         model_version_build(version=version)
     except Exception as error:
@@ -221,28 +251,22 @@ def retrain_run(
         raise
 
     version.refresh_from_db()
-    margin = plugin_settings.ACTIVATION_MARGIN
-    if active_report is not None:
-        gain = _score(new_report) - _score(active_report)
-        better = gain > margin
-        comparison = (
-            f"score {_score(new_report):.1f} vs {_score(active_report):.1f} for the active "
-            f"{active.name if active else ''} (margin {margin})"
-        )
-    else:
-        better, comparison = True, "no model was active"
-    if not options.activate:
-        return RetrainOutcome(version, False, f"left ready (--no-activate); {comparison}")
-    if not (better or options.force):
-        return RetrainOutcome(
-            version,
-            False,
-            f"not better than the active model: {comparison}. Kept `ready`; "
-            f"`manage.py activate_model {version.pk}` switches anyway.",
-        )
+    decision = activation_decide(
+        new_report=new_report,
+        active_report=active_report,
+        active_name=active.name if active is not None else None,
+        margin=lifecycle_settings.ACTIVATION_MARGIN,
+        activate=options.activate,
+        force=options.force,
+    )
+    if not decision.activate:
+        reason = decision.reason
+        if options.activate:
+            reason += f". Kept `ready`; `manage.py activate_model {version.pk}` switches anyway."
+        return RetrainOutcome(version, False, reason)
     model_version_activate(version=version)
     pruned = model_version_prune()
-    reason = ("forced; " if options.force and not better else "") + comparison
+    reason = decision.reason
     if pruned:
         reason += f"; deleted the vectors of {', '.join(pruned)}"
     return RetrainOutcome(version, True, reason)

@@ -19,10 +19,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalog.conf import plugin_settings
-from catalog.embedding import EmbeddingReport, embedding_backfill_version, products_missing_vectors
-from catalog.models import ModelVersion, Product, ProductEmbedding
-from catalog.vector_indexes import vector_index_create, vector_index_drop, vector_index_names_existing
+from catalog.models import Product
+from lifecycle.conf import lifecycle_settings
+from lifecycle.embedding_pipeline import EmbeddingReport, embedding_backfill_version, products_missing_vectors
+from lifecycle.models import ModelVersion, ProductEmbedding
+from lifecycle.vector_indexes import vector_index_create, vector_index_drop, vector_index_names_existing
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class ModelVersionError(Exception):
 
 
 def model_directory() -> Path:
-    configured = plugin_settings.MODEL_DIR
+    configured = lifecycle_settings.MODEL_DIR
     return Path(configured) if configured else Path(settings.VAR_DIR) / "models"
 
 
@@ -94,10 +95,8 @@ def model_version_reap_abandoned() -> list[str]:
     PRODUCT_SEARCH_ABANDONED_AFTER_S seconds (a process on another host).
     """
     reaped = []
-    stale_before = timezone.now() - timedelta(seconds=plugin_settings.ABANDONED_AFTER_S)
-    unfinished = ModelVersion.objects.filter(
-        status__in=[ModelVersion.Status.TRAINING, ModelVersion.Status.EMBEDDING]
-    )
+    stale_before = timezone.now() - timedelta(seconds=lifecycle_settings.ABANDONED_AFTER_S)
+    unfinished = ModelVersion.objects.filter(status__in=ModelVersion.UNFINISHED_STATUSES)
     for version in unfinished:
         progress = version.progress or {}
         pid, host = progress.get("pid"), progress.get("host")
@@ -125,8 +124,7 @@ def model_version_build(
 
     Safe to run again after a crash: products already embedded are skipped.
     """
-    buildable = (ModelVersion.Status.EMBEDDING, ModelVersion.Status.TRAINING, ModelVersion.Status.READY)
-    if version.status not in buildable:
+    if version.status not in ModelVersion.BUILDABLE_STATUSES:
         raise ModelVersionError(f"Version {version.name} is {version.status}; only a new one is built.")
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.EMBEDDING)
     version.status = ModelVersion.Status.EMBEDDING
@@ -156,7 +154,7 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion | None:
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == ModelVersion.Status.ACTIVE:
         return None
-    if version.status not in (ModelVersion.Status.READY, ModelVersion.Status.RETIRED):
+    if version.status not in ModelVersion.ACTIVATABLE_STATUSES:
         raise ModelVersionError(
             f"Version {version.name} is {version.status}; only a ready (fully embedded) or retired "
             "version can be activated."
@@ -196,7 +194,7 @@ def model_version_rollback() -> ModelVersion:
 
 def model_version_prune(*, keep: int | None = None) -> list[str]:
     """Delete the vectors and indexes of retired versions beyond the newest `keep`."""
-    keep = plugin_settings.KEEP_RETIRED_VERSIONS if keep is None else keep
+    keep = lifecycle_settings.KEEP_RETIRED_VERSIONS if keep is None else keep
     retired = ModelVersion.objects.filter(status=ModelVersion.Status.RETIRED).order_by(
         F("activated_at").desc(nulls_last=True), "-id"
     )
@@ -208,6 +206,15 @@ def model_version_prune(*, keep: int | None = None) -> list[str]:
         ProductEmbedding.objects.filter(model_version=version).delete()
         pruned.append(version.name)
     return pruned
+
+
+def model_version_rebuild(
+    *, version: ModelVersion, on_batch: Callable[[EmbeddingReport, int, int], None] | None = None
+) -> EmbeddingReport:
+    """Embed the catalogue again with a version that is not active: its vectors are dropped and built
+    anew, then it is `ready` (for example after its vectors were pruned)."""
+    ProductEmbedding.objects.filter(model_version=version).delete()
+    return model_version_build(version=version, on_batch=on_batch)
 
 
 def model_version_get(*, identifier: str) -> ModelVersion:

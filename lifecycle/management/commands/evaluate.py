@@ -20,15 +20,14 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="last line: one JSON object")
 
     def handle(self, *args, **options):
-        from mlcore.cli import _format_report
         from mlcore.data import load_catalog
         from mlcore.default_model import default_model_path
-        from mlcore.evaluation import evaluate
+        from mlcore.evaluation import evaluate, format_report
 
         model = options["model"]
         if model == "active":
-            from catalog.encoders import encoder_for_version
-            from catalog.selectors import model_version_get_active
+            from lifecycle.encoders import encoder_for_version
+            from lifecycle.selectors import model_version_get_active
 
             version = model_version_get_active()
             if version is None:
@@ -47,6 +46,6 @@ class Command(BaseCommand):
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from error
         report = evaluate(model, items, device=options["device"], grid_path=options["grid"])
-        self.stdout.write(_format_report(report))
+        self.stdout.write(format_report(report))
         if options["json"]:
             self.stdout.write(json.dumps(report))

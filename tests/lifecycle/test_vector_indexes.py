@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from catalog.models import ProductEmbedding
-from catalog.vector_indexes import (
+from lifecycle.models import ProductEmbedding
+from lifecycle.vector_indexes import (
     vector_expression,
     vector_index_create,
     vector_index_drop,

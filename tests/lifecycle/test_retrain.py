@@ -13,9 +13,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from catalog.importing import catalog_import
-from catalog.model_versions import model_version_reap_abandoned
-from catalog.models import ModelVersion, ProductEmbedding
-from tests.workers.conftest import ROOT, child_environment, wait_until
+from lifecycle.model_versions import model_version_reap_abandoned
+from lifecycle.models import ModelVersion, ProductEmbedding
+from tests.lifecycle.conftest import ROOT, child_environment, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

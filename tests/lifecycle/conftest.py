@@ -15,12 +15,12 @@ import pytest
 import redis
 from django.db import connection
 
-from catalog.model_versions import (
+from catalog.photos import photo_prepare
+from lifecycle.model_versions import (
     model_version_activate,
     model_version_build,
     model_version_register_checkpoint,
 )
-from catalog.photos import photo_prepare
 from tests.conftest import make_photo_bytes
 
 ROOT = Path(__file__).resolve().parents[2]

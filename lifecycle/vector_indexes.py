@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from django.db import connection
 
-from catalog.conf import plugin_settings
-from catalog.models import ModelVersion, ProductEmbedding
+from lifecycle.conf import lifecycle_settings
+from lifecycle.models import ModelVersion, ProductEmbedding
 
 TABLE = ProductEmbedding._meta.db_table
 KINDS = tuple(ProductEmbedding.Kind.values)
@@ -43,8 +43,8 @@ def vector_index_create(*, version: ModelVersion, concurrently: bool = False) ->
         sql = (
             f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {name} "
             f"ON {TABLE} USING hnsw ({vector_expression(dim=version.embedding_dim)} halfvec_cosine_ops) "
-            f"WITH (m = {int(plugin_settings.HNSW_M)}, "
-            f"ef_construction = {int(plugin_settings.HNSW_EF_CONSTRUCTION)}) "
+            f"WITH (m = {int(lifecycle_settings.HNSW_M)}, "
+            f"ef_construction = {int(lifecycle_settings.HNSW_EF_CONSTRUCTION)}) "
             f"WHERE model_version_id = {int(version.pk)} AND kind = '{kind}'"
         )
         with connection.cursor() as cursor:

@@ -1,9 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from catalog.embedding import embedding_process_pending
-from catalog.model_versions import ModelVersionError, model_version_build, model_version_get
-from catalog.models import ModelVersion, Product, ProductEmbedding
+from catalog.models import Product
+from lifecycle.embedding_pipeline import (
+    embedding_mark_all_pending,
+    embedding_process_pending,
+    embedding_target_versions,
+)
+from lifecycle.model_versions import ModelVersionError, model_version_get, model_version_rebuild
+from lifecycle.models import ModelVersion
+from lifecycle.selectors import model_version_get_active
 
 
 class Command(BaseCommand):
@@ -25,7 +31,7 @@ class Command(BaseCommand):
         if options["all"]:
             return self._embed_all(options)
         pending = Product.objects.filter(embedding_dirty=True).count()
-        if not ModelVersion.objects.filter(status__in=["active", "embedding", "ready"]).exists():
+        if not embedding_target_versions():
             raise CommandError(
                 f"{pending} products wait, but there is no model version to embed them with: run "
                 "`manage.py install_default_model` or `manage.py retrain`."
@@ -39,7 +45,7 @@ class Command(BaseCommand):
             version = (
                 model_version_get(identifier=options["model_version"])
                 if options["model_version"]
-                else ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+                else model_version_get_active()
             )
         except ModelVersionError as error:
             raise CommandError(str(error)) from error
@@ -51,13 +57,11 @@ class Command(BaseCommand):
         )
         with bar:
             if version.status == ModelVersion.Status.ACTIVE:
-                # Replaced batch by batch, each in its own transaction: search keeps serving throughout.
-                Product.objects.update(embedding_dirty=True)
+                embedding_mark_all_pending()
                 report = embedding_process_pending(on_batch=lambda batch: bar.update(batch.products))
             else:
-                ProductEmbedding.objects.filter(model_version=version).delete()
                 try:
-                    report = model_version_build(
+                    report = model_version_rebuild(
                         version=version, on_batch=lambda batch, done, total: bar.update(batch.products)
                     )
                 except ModelVersionError as error:

@@ -22,14 +22,13 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from PIL import Image
 
-from catalog.conf import plugin_settings
-from catalog.encoders import encoder_for_version
-from catalog.models import ModelVersion, Product, ProductEmbedding, ProductImage
+from catalog.models import Product, ProductImage
+from catalog.selectors import PHOTO_ORDER, product_photos_in_order
+from lifecycle.conf import lifecycle_settings
+from lifecycle.encoders import encoder_for_version
+from lifecycle.models import ModelVersion, ProductEmbedding
 
 logger = logging.getLogger(__name__)
-
-# Versions whose vectors must follow every catalogue change.
-LIVE_STATUSES = (ModelVersion.Status.ACTIVE, ModelVersion.Status.EMBEDDING, ModelVersion.Status.READY)
 
 
 @dataclass
@@ -69,7 +68,9 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
 
     photos: list[ProductImage] = []
     opened: list = []  # PIL images, in the order of `photos`
-    for image in ProductImage.objects.filter(product__in=embeddable).order_by("product_id", "position", "id"):
+    for image in (
+        product_photos_in_order().filter(product__in=embeddable).order_by("product_id", *PHOTO_ORDER)
+    ):
         try:
             opened.append(_open_photo(image))
             photos.append(image)
@@ -94,7 +95,7 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
 
 
 def embedding_target_versions() -> list[ModelVersion]:
-    return list(ModelVersion.objects.filter(status__in=LIVE_STATUSES).order_by("id"))
+    return list(ModelVersion.objects.filter(status__in=ModelVersion.LIVE_STATUSES).order_by("id"))
 
 
 def embedding_process_pending(
@@ -104,7 +105,7 @@ def embedding_process_pending(
     on_batch: Callable[[EmbeddingReport], None] | None = None,
 ) -> EmbeddingReport:
     """Embed dirty products, a bounded batch per transaction, until none is left (or max_batches)."""
-    batch_size = batch_size or plugin_settings.EMBED_BATCH_SIZE
+    batch_size = batch_size or lifecycle_settings.EMBED_BATCH_SIZE
     total = EmbeddingReport()
     batches = 0
     while max_batches is None or batches < max_batches:
@@ -144,7 +145,7 @@ def embedding_backfill_version(
     on_batch: Callable[[EmbeddingReport], None] | None = None,
 ) -> EmbeddingReport:
     """Embed every active product that has no vectors for `version`; resumes where a killed run stopped."""
-    batch_size = batch_size or plugin_settings.EMBED_BATCH_SIZE
+    batch_size = batch_size or lifecycle_settings.EMBED_BATCH_SIZE
     total = EmbeddingReport()
     while True:
         with transaction.atomic():
@@ -156,7 +157,9 @@ def embedding_backfill_version(
             if not products:
                 break
             batch = _write_batch(version=version, products=products)
-            others_live = ModelVersion.objects.filter(status__in=LIVE_STATUSES).exclude(pk=version.pk)
+            others_live = ModelVersion.objects.filter(status__in=ModelVersion.LIVE_STATUSES).exclude(
+                pk=version.pk
+            )
             if not others_live.exists():
                 # The only version that needs vectors now has fresh ones: nothing is pending for these.
                 Product.objects.filter(pk__in=[product.pk for product in products]).update(
@@ -166,3 +169,12 @@ def embedding_backfill_version(
         if on_batch is not None:
             on_batch(batch)
     return total
+
+
+def embedding_mark_all_pending() -> int:
+    """Mark every product for re-embedding by every live version; returns how many were marked.
+
+    The active version's vectors are then replaced batch by batch, each in its own transaction, so
+    search keeps serving throughout.
+    """
+    return Product.objects.update(embedding_dirty=True)

@@ -4,9 +4,10 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from catalog.models import Product, ProductEmbedding
+from catalog.models import Product
 from catalog.services import product_create
-from tests.workers.conftest import prepared_photo, wait_until
+from lifecycle.models import ProductEmbedding
+from tests.lifecycle.conftest import prepared_photo, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 

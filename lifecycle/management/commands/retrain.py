@@ -2,8 +2,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.model_versions import ModelVersionError
-from catalog.retraining import RetrainOptions, retrain_prepare, retrain_run
+from lifecycle.dispatch import retrain_request_async
+from lifecycle.model_versions import ModelVersionError
+from lifecycle.retraining import RetrainOptions, retrain_prepare, retrain_run
 
 
 class Command(BaseCommand):
@@ -35,15 +36,13 @@ class Command(BaseCommand):
             force=options["force"],
         )
         if options["run_async"]:
-            from workers.tasks import retrain_model
-
-            # The import (if any) runs here, so the worker only trains.
-            version = retrain_prepare(options=retrain_options)
-            task_options = {**retrain_options.to_dict(), "catalog": None}
-            result = retrain_model.apply_async(args=[version.pk, task_options])
+            try:
+                version = retrain_request_async(options=retrain_options)
+            except ModelVersionError as error:
+                raise CommandError(str(error)) from error
             self.stdout.write(
-                f"Queued retrain of {version.name} (version {version.pk}) as task {result.id} on the `train` "
-                "queue. Follow it with `manage.py retrain_status` or in the admin's Model versions page."
+                f"Queued retrain of {version.name} (version {version.pk}) on the `train` queue. Follow it "
+                "with `manage.py retrain_status` or in the admin's Model versions page."
             )
             return
         started = time.perf_counter()

@@ -3,8 +3,11 @@ import io
 import numpy as np
 import pytest
 
-from catalog.embedding import embedding_process_pending
-from catalog.model_versions import (
+from catalog.models import Product
+from catalog.photos import photo_prepare
+from catalog.services import product_create, product_update
+from lifecycle.embedding_pipeline import embedding_process_pending
+from lifecycle.model_versions import (
     ModelVersionError,
     model_version_activate,
     model_version_build,
@@ -12,9 +15,7 @@ from catalog.model_versions import (
     model_version_register_checkpoint,
     model_version_rollback,
 )
-from catalog.models import ModelVersion, Product, ProductEmbedding
-from catalog.photos import photo_prepare
-from catalog.services import product_create, product_update
+from lifecycle.models import ModelVersion, ProductEmbedding
 from tests.conftest import make_photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

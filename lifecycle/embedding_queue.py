@@ -1,0 +1,30 @@
+"""The flag that debounces embedding runs: a burst of saves (an import, an admin editing photos) queues
+one `embed_pending` task, not one per save.
+
+Set while a run is queued and not yet started; the task clears it when it starts, so a change
+committed after that start queues the next run. It expires on its own if a queued task is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import redis
+from django.conf import settings
+
+EMBED_QUEUED_KEY = "product-search:embed-pending-queued"
+EMBED_QUEUED_TTL_S = 300
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+
+
+def embedding_queue_claim() -> bool:
+    """Set the flag; False when a run is queued already. Raises redis errors: the caller decides."""
+    return bool(_redis().set(EMBED_QUEUED_KEY, "1", nx=True, ex=EMBED_QUEUED_TTL_S))
+
+
+def embedding_queue_mark_started() -> None:
+    with contextlib.suppress(redis.exceptions.RedisError):  # the task runs regardless
+        _redis().delete(EMBED_QUEUED_KEY)
