@@ -1,11 +1,16 @@
 """Settings for the product-search project, read from the environment.
 
+Importing them has no side effects: they start no server and write no file (`manage.py` does both,
+see `config/startup.py`), so `manage.py --help`, a Celery worker or a script can read them anywhere.
+
 Environment variables:
 - `DATABASE_URL`: a PostgreSQL server with the pgvector extension available. Unset: the embedded
-  PostgreSQL 18 + pgvector in `EMBEDDED_PG_DIR` (default `.pgdata/`) is started on first use.
+  PostgreSQL 18 + pgvector in `EMBEDDED_PG_DIR` (default `.pgdata/`), which `make db` and every
+  `manage.py` command but help start; other processes that find it down say to run `make db`.
 - `REDIS_URL`: the Celery broker (default `redis://127.0.0.1:6379/0`).
 - `MEDIA_ROOT`: where product photos are stored (default `var/media/`).
-- `SECRET_KEY`: required when `DEBUG` is off; in debug a random key is kept in `var/secret_key`.
+- `SECRET_KEY`: required when `DEBUG` is off; in debug a random key is kept in `var/secret_key`
+  (created by `manage.py`; a process that starts before it exists uses a key of its own).
 - `DEBUG`: `1`/`true` to enable (default on, for the demo; turn it off in production).
 - `ALLOWED_HOSTS`: comma-separated (default `127.0.0.1,localhost`).
 - `CORS_ALLOWED_ORIGINS`: comma-separated storefront origins allowed to call the API.
@@ -16,12 +21,15 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config import embedded_postgres, local_state
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = local_state.var_dir()
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -44,12 +52,8 @@ def _secret_key() -> str:
         return configured
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # A per-checkout random key, so that no two demo installs share one.
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-    return key_file.read_text().strip()
+    # A per-checkout random key, so that no two demo installs share one; manage.py creates it.
+    return local_state.secret_key_read() or secrets.token_urlsafe(50)
 
 
 SECRET_KEY = _secret_key()
@@ -103,18 +107,25 @@ TEMPLATES = [
 ]
 
 
-def _database_url() -> str:
+def _database() -> dict[str, Any]:
     configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return configured
-    from config import embedded_postgres
+    if not configured:
+        # Where the embedded server's socket is (or will be once started); this starts nothing.
+        return {
+            "ENGINE": "config.embedded_postgres_backend",
+            **embedded_postgres.connection_settings(),
+            "CONN_MAX_AGE": 60,
+            "OPTIONS": {},
+        }
+    database: dict[str, Any] = dict(dj_database_url.parse(configured, conn_max_age=60))
+    options = database.setdefault("OPTIONS", {})
+    # A socket folder given as `?host=` lands in OPTIONS, which psql (dbshell) never sees: make it HOST.
+    if not database.get("HOST") and "host" in options:
+        database["HOST"] = options.pop("host")
+    return database
 
-    # Reading postmaster.pid is all this costs when the server is already up.
-    return embedded_postgres.url() or embedded_postgres.start()
 
-
-DATABASES = {"default": dj_database_url.parse(_database_url(), conn_max_age=60)}
-DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

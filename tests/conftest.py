@@ -17,6 +17,13 @@ REDIS_HELP = (
 )
 
 
+def pytest_configure(config):
+    """The tests need the database: start the embedded server as `make db` does (settings no longer do)."""
+    from config import embedded_postgres
+
+    embedded_postgres.start_unless_database_url()
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

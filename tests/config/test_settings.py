@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from config import settings as project_settings
+from tests.config.conftest import run_python
+
+# Records, in the child process, every attempt to start a process or to write to the file system.
+AUDIT_AND_IMPORT = """
+import json, os, sys
+events = []
+SPAWNS = {"subprocess.Popen", "os.system", "os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.spawn"}
+WRITES = {"os.mkdir", "os.rename", "os.replace", "os.remove", "os.rmdir", "os.symlink", "shutil.copyfile"}
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+def audit(event, args):
+    if event in SPAWNS or event in WRITES:
+        events.append([event, repr(args)[:200]])
+    elif event == "open" and isinstance(args[0], (str, bytes)) and (args[2] or 0) & WRITE_FLAGS:
+        events.append([event, repr(args)[:200]])
+
+sys.addaudithook(audit)
+import config.settings
+print(json.dumps({"events": events, "databases": config.settings.DATABASES}))
+"""
+
+
+def test_importing_settings_starts_no_process_and_writes_nothing(isolated_env, tmp_path):
+    # Given a fresh checkout: no embedded cluster, no var/ folder, no DATABASE_URL
+    # When a fresh process imports the settings
+    result = run_python(["-c", AUDIT_AND_IMPORT], env=isolated_env)
+
+    # Then it started nothing and wrote nothing, and still knows where the server will be
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["events"] == []
+    assert list((tmp_path / "pg").iterdir()) == []
+    assert not (tmp_path / "var").exists()
+    database = report["databases"]["default"]
+    assert database["ENGINE"] == "config.embedded_postgres_backend"
+    assert database["HOST"] == str(tmp_path / "pg")
+
+
+def test_embedded_server_settings_when_database_url_is_unset(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("EMBEDDED_PG_DIR", str(tmp_path))
+
+    database = project_settings._database()
+
+    assert database["ENGINE"] == "config.embedded_postgres_backend"
+    assert (database["NAME"], database["USER"], database["HOST"], database["PORT"]) == (
+        "product_search",
+        "postgres",
+        str(tmp_path),
+        "5432",
+    )
+
+
+def test_socket_folder_in_database_url_becomes_the_host(monkeypatch):
+    # psql (dbshell) reads HOST only, never OPTIONS
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@/shop?host=/run/pg-sockets")
+
+    database = project_settings._database()
+
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["HOST"] == "/run/pg-sockets"
+    assert "host" not in database["OPTIONS"]
+
+
+def test_database_url_with_a_host_is_taken_as_it_is(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shop:secret@db.internal:5433/shop")
+
+    database = project_settings._database()
+
+    assert (database["HOST"], database["PORT"], database["USER"], database["NAME"]) == (
+        "db.internal",
+        5433,
+        "shop",
+        "shop",
+    )
+    assert database["CONN_MAX_AGE"] == 60
+
+
+@pytest.mark.parametrize("debug", ["1", "0"])
+def test_secret_key_from_the_environment_wins(isolated_env, debug):
+    env = {**isolated_env, "SECRET_KEY": "from-the-environment", "DEBUG": debug}
+
+    result = run_python(["-c", "import config.settings as s; print(s.SECRET_KEY)"], env=env)
+
+    assert result.stdout.strip() == "from-the-environment"
+
+
+def test_debug_off_without_secret_key_fails_loudly(isolated_env):
+    result = run_python(["-c", "import config.settings"], env={**isolated_env, "DEBUG": "0"})
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].endswith("SECRET_KEY must be set when DEBUG is off.")
+
+
+def test_debug_uses_the_checkout_key_once_manage_py_created_it(isolated_env, tmp_path):
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").write_text("the-checkout-key\n")
+
+    result = run_python(["-c", "import config.settings as s; print(s.SECRET_KEY)"], env=isolated_env)
+
+    assert result.stdout.strip() == "the-checkout-key"
