@@ -65,7 +65,7 @@ class WorkerProcess:
         self.env, self.log_path = env, log_path
         self.process: subprocess.Popen | None = None
 
-    def start(self, *, wait_ready: bool = True) -> WorkerProcess:
+    def start(self, *, wait_ready: bool = True, queues: str = "embed,train") -> WorkerProcess:
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
             [
@@ -76,7 +76,7 @@ class WorkerProcess:
                 "workers",
                 "worker",
                 "-Q",
-                "embed,train",
+                queues,
                 "--concurrency",
                 "1",
                 "-n",

@@ -55,7 +55,8 @@ def test_retrain_trains_measures_embeds_and_switches_over(sample_catalogue_with_
     output = _output("retrain", "--epochs", "2", "--device", "cpu", "--force")
 
     new = ModelVersion.objects.exclude(pk=old.pk).get()
-    assert new.status == ModelVersion.Status.ACTIVE and "activated" in output
+    assert new.status == ModelVersion.Status.ACTIVE
+    assert f"{new.name} activated after" in output and "not activated" not in output
     assert new.config["training"]["loss"] == "cmpm+0.5*category_nce"
     assert new.config["training"]["batch_size"] == 16
     history = json.loads((Path(new.artifact_path) / "metrics.json").read_text())["history"]
@@ -81,7 +82,7 @@ def test_retrain_that_is_not_better_stays_ready(sample_catalogue_with_tiny_model
     output = _output("retrain", "--epochs", "1", "--device", "cpu")
     new = ModelVersion.objects.exclude(pk=sample_catalogue_with_tiny_model.pk).get()
     assert new.status == ModelVersion.Status.READY
-    assert "not better than the active model" in output
+    assert "not better than the active model" in output and f"{new.name} not activated after" in output
     assert ModelVersion.objects.get(status="active").pk == sample_catalogue_with_tiny_model.pk
 
 
@@ -142,7 +143,8 @@ def test_a_killed_retrain_is_marked_failed_and_the_active_model_serves(
 @pytest.mark.redis
 def test_retrain_async_runs_on_the_train_queue(sample_catalogue_with_tiny_model, worker, tmp_path, settings):
     worker.env.update(TEST_MODEL_DIR=settings.PRODUCT_SEARCH_MODEL_DIR, TEST_VALIDATION_SHARE="0.25")
-    worker.start()
+    # A worker that listens to `train` only: a retrain routed anywhere else would never run.
+    worker.start(queues="train")
     output = _output("retrain", "--async", "--epochs", "1", "--device", "cpu", "--force")
     assert "Queued retrain of" in output and "on the `train` queue" in output
 
