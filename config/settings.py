@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "catalog",
+    "lifecycle",
     "search",
     "workers.apps.WorkersConfig",
 ]
