@@ -143,9 +143,10 @@ def _training_configs(*, active: ModelVersion | None, options: RetrainOptions) -
     and device: a shop retrains the model it runs, not mlcore's bare defaults."""
     from mlcore.config import ModelConfig, TrainingConfig
 
-    has_model = active is not None and "model" in active.config
-    model_config = ModelConfig.from_dict(active.config["model"]) if has_model else ModelConfig()
-    recipe = dict(active.config.get("training") or {}) if active is not None else {}
+    active_config = active.config if active is not None else {}
+    active_model = active_config.get("model")
+    model_config = ModelConfig.from_dict(active_model) if active_model else ModelConfig()
+    recipe = dict(active_config.get("training") or {})
     recipe.update(mode=options.mode, device=options.device, feature_cache_dir=None, num_threads=None)
     training_config = TrainingConfig.from_dict(recipe)
     if options.epochs:

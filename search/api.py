@@ -87,14 +87,12 @@ def _filter_field() -> serializers.ListField:
     )
 
 
-# One list field per filter column (search/filters.py), declared on a base class that DRF reads.
-_FilterColumnFields = type(
-    "_FilterColumnFields", (serializers.Serializer,), {name: _filter_field() for name in FILTER_COLUMNS}
-)
-
-
-class SearchFilterSerializer(_FilterColumnFields):
+class SearchFilterSerializer(serializers.Serializer):
     """Filters, limit and offset shared by every ranking endpoint."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # One list field per filter column (search/filters.py), first, as the schema lists them.
+        return {**{name: _filter_field() for name in FILTER_COLUMNS}, **super().get_fields()}
 
     min_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
     max_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
@@ -161,12 +159,10 @@ class FacetValueSerializer(serializers.Serializer):
         ref_name = "FacetValue"
 
 
-_FacetFields = type(
-    "_FacetFields", (serializers.Serializer,), {name: FacetValueSerializer(many=True) for name in FACETS}
-)
+class FacetsSerializer(serializers.Serializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {name: FacetValueSerializer(many=True) for name in FACETS}
 
-
-class FacetsSerializer(_FacetFields):
     class Meta:
         ref_name = "Facets"
 
