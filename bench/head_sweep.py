@@ -33,11 +33,11 @@ from benchmarks_file import markdown_table, write_section  # noqa: E402
 from mlcore.config import ModelConfig  # noqa: E402
 from mlcore.data import CatalogItem, category_labels, identity_labels, load_catalog  # noqa: E402
 from mlcore.evaluation import retrieval_report, selection_score  # noqa: E402
-from mlcore.feature_cache import compute_prefix_maps  # noqa: E402
-from mlcore.losses import build_loss  # noqa: E402
 from mlcore.model import CategoryHead, create_model, with_category_block  # noqa: E402
 from mlcore.projection import build_projection  # noqa: E402
-from mlcore.training import category_head_terms, warmup_cosine  # noqa: E402
+from mlcore_train.feature_cache import compute_prefix_maps  # noqa: E402
+from mlcore_train.losses import build_loss  # noqa: E402
+from mlcore_train.trainer import category_head_terms, warmup_cosine  # noqa: E402
 
 DEFAULT_SPECS = [
     "cmpm+cmpc",

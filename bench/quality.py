@@ -5,10 +5,10 @@ on `test` (1,000 products, title queries). Writes the `quality` section of BENCH
     python bench/quality.py --catalog /work/shared/datasets/myntra/catalog.jsonl \
         --split-file /work/shared/datasets/myntra/splits.json
 
-All trained rows share the cached EfficientNet-Lite0 prefix maps (mlcore.feature_cache) and the frozen
+All trained rows share the cached EfficientNet-Lite0 prefix maps (mlcore_train.feature_cache) and the frozen
 MiniLM title features, and train only their heads (and the LSTM for `bilstm`) with one schedule, so they
 differ by the loss alone; each takes a few minutes on 2 CPU cores. The last row evaluates the committed
-default model (trained by `python -m mlcore train`, see its MODEL_CARD.md) on the same test gallery.
+default model (trained by `python -m mlcore_train train`, see its MODEL_CARD.md) on the same test gallery.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from mlcore.checkpoint import load_checkpoint  # noqa: E402
 from mlcore.config import ModelConfig, TrainingConfig  # noqa: E402
 from mlcore.data import load_catalog  # noqa: E402
 from mlcore.default_model import DEFAULT_MODEL_PATH  # noqa: E402
+from mlcore.device import resolve_device  # noqa: E402
 from mlcore.model import DualEncoder, create_model  # noqa: E402
-from mlcore.training import ImageBatches, TextBatches, resolve_device, train, validate  # noqa: E402
+from mlcore_train.feature_sources import ImageFeatureSource, TextFeatureSource  # noqa: E402
+from mlcore_train.trainer import train, validate  # noqa: E402
 
 BASELINES = ["triplet", "contrastive", "order", "corrnet", "infonce"]
 LOSS_LABELS = {
@@ -49,8 +51,10 @@ LOSS_LABELS = {
 
 def evaluate_on_split(model: DualEncoder, items, device: torch.device) -> dict:
     config = TrainingConfig(augment=False)
-    images = ImageBatches(model, items, config, device, cache=True, rng=random.Random(0), progress=False)
-    texts = TextBatches(model, items, device, cache=True)
+    images = ImageFeatureSource(
+        model, items, config, device, cache=True, rng=random.Random(0), progress=False
+    )
+    texts = TextFeatureSource(model, items, device, cache=True)
     return validate(images, texts, items)
 
 

@@ -1,4 +1,4 @@
-"""Training-step throughput: the project trainer's step (mlcore.training.run_epoch) against a bare
+"""Training-step throughput: the project trainer's step (mlcore_train.trainer.run_epoch) against a bare
 forward/backward/step loop over the same model, loss, optimiser and batches, in the same run.
 Writes the `training-throughput` section of BENCHMARKS.md.
 
@@ -21,15 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks_file import markdown_table, write_section  # noqa: E402
 from mlcore.config import ModelConfig, TrainingConfig  # noqa: E402
-from mlcore.data import identity_labels, load_catalog  # noqa: E402
-from mlcore.losses import build_loss  # noqa: E402
+from mlcore.data import category_labels, identity_labels, load_catalog  # noqa: E402
+from mlcore.device import resolve_device  # noqa: E402
 from mlcore.model import create_model  # noqa: E402
-from mlcore.training import (
-    ImageBatches,
-    TextBatches,
+from mlcore_train.feature_sources import ImageFeatureSource, TextFeatureSource  # noqa: E402
+from mlcore_train.losses import build_loss  # noqa: E402
+from mlcore_train.trainer import (  # noqa: E402
+    TrainingRun,
     build_optimizer,
-    resolve_device,
-    run_epoch,  # noqa: E402
+    run_epoch,
     seed_everything,
     warmup_cosine,
 )
@@ -60,25 +60,17 @@ def measure(model_config: ModelConfig, items, batch_size: int, repeats: int) -> 
     optimizer = build_optimizer(model, loss_fn, config)
     steps = math.ceil(len(items) / batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps * 2 * repeats + 2, 0.0))
-    images = ImageBatches(model, items, config, device, cache=True, rng=random.Random(0), progress=False)
-    texts = TextBatches(model, items, device, cache=True)
+    images = ImageFeatureSource(
+        model, items, config, device, cache=True, rng=random.Random(0), progress=False
+    )
+    texts = TextFeatureSource(model, items, device, cache=True)
+    categories = torch.tensor(category_labels(items))
+    run = TrainingRun(model, loss_fn, optimizer, scheduler, images, texts, labels, categories, config, device)
     order = list(range(len(items)))
     timings = {"project trainer (run_epoch)": [], "bare loop": []}
     for _ in range(repeats):  # interleaved so that machine load hits both alike
         started = time.perf_counter()
-        run_epoch(
-            model,
-            loss_fn,
-            optimizer,
-            scheduler,
-            images,
-            texts,
-            labels,
-            order,
-            config,
-            device,
-            show_progress=False,
-        )
+        run_epoch(run, order, show_progress=False)
         timings["project trainer (run_epoch)"].append(time.perf_counter() - started)
         started = time.perf_counter()
         bare_loop(

@@ -1,5 +1,3 @@
 import sys
 
-from mlcore.cli import main
-
-sys.exit(main())
+sys.exit("mlcore is the serving library; train, evaluate and write model cards with `python -m mlcore_train`")

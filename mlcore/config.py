@@ -77,7 +77,8 @@ class TrainingConfig:
     # "cpu-fast": frozen trunk prefix, its outputs cached on disk, only the tails trained.
     # "full": every image goes through the whole (trainable part of the) trunk each step, for GPUs.
     mode: str = "cpu-fast"
-    # Loss names from mlcore.losses.LOSSES joined with "+", optionally weighted ("cmpm+cmpc+0.5*category").
+    # Loss names from mlcore_train.losses.LOSSES joined with "+", optionally weighted
+    # ("cmpm+cmpc+0.5*category").
     loss: str = "cmpm+cmpc"
     # Upper bound on epochs; early stopping on val usually ends the run before.
     epochs: int = 10

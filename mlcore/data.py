@@ -29,7 +29,8 @@ class CatalogItem:
         return " ".join(self.title.lower().split())
 
     @property
-    def category_key(self) -> tuple[str, str, str]:
+    def type_colour_gender(self) -> tuple[str, str, str]:
+        """The fine category `category_p@10` compares: same article type, colour and gender."""
         return (self.article_type, self.colour, self.gender)
 
 
@@ -85,13 +86,14 @@ def identity_labels(items: list[CatalogItem], identity: str = "title") -> list[i
     return labels
 
 
-def category_key(article_type: str) -> str:
+def normalised_article_type(article_type: str) -> str:
+    """The article type as the category head and the category losses name it: trimmed, lower case."""
     return article_type.strip().lower()
 
 
 def category_names(items: list[CatalogItem]) -> list[str]:
     """The items' distinct article_types (normalised, sorted): the classes a model's category head scores."""
-    return sorted({category_key(item.article_type) for item in items})
+    return sorted({normalised_article_type(item.article_type) for item in items})
 
 
 def category_labels(items: list[CatalogItem], names: list[str] | None = None) -> list[int]:
@@ -99,9 +101,9 @@ def category_labels(items: list[CatalogItem], names: list[str] | None = None) ->
     With `names`, the class is the type's index there (every item's type must be in it)."""
     if names is not None:
         index = {name: position for position, name in enumerate(names)}
-        missing = sorted({category_key(item.article_type) for item in items} - set(index))
+        missing = sorted({normalised_article_type(item.article_type) for item in items} - set(index))
         if missing:
             raise ValueError(f"article types missing from the category names: {missing[:10]}")
-        return [index[category_key(item.article_type)] for item in items]
+        return [index[normalised_article_type(item.article_type)] for item in items]
     classes: dict[str, int] = {}
-    return [classes.setdefault(category_key(item.article_type), len(classes)) for item in items]
+    return [classes.setdefault(normalised_article_type(item.article_type), len(classes)) for item in items]

@@ -14,7 +14,7 @@ def default_model_path() -> Path:
     if not (DEFAULT_MODEL_PATH / "config.json").exists():
         raise FileNotFoundError(
             f"no default model at {DEFAULT_MODEL_PATH}: train one with "
-            f"`python -m mlcore train ... --out {DEFAULT_MODEL_PATH}`"
+            f"`python -m mlcore_train train ... --out {DEFAULT_MODEL_PATH}`"
         )
     return DEFAULT_MODEL_PATH
 

@@ -28,7 +28,7 @@ def retrieval_report(
     # Same title (normalised) covers "same product" too, since a product has one title.
     relevant = relevance_matrix([item.title_key for item in items], [item.title_key for item in items])
     t2i_similarity = text_embeddings @ image_embeddings.T  # (queries = titles, gallery = photos)
-    categories = [item.category_key for item in items]
+    categories = [item.type_colour_gender for item in items]
     types = [item.article_type for item in items]
     return {
         "t2i": retrieval_metrics(t2i_similarity, relevant),
@@ -43,6 +43,22 @@ def retrieval_report(
 def selection_score(metrics: dict) -> float:
     """Single number used to pick the best epoch on val: the sum of R@1/5/10 in both directions."""
     return sum(metrics[direction][f"R@{k}"] for direction in ("t2i", "i2t") for k in (1, 5, 10))
+
+
+def format_report(report: dict) -> str:
+    """A report as the few lines the commands print (recalls and mAP in percent, precisions as fractions)."""
+    lines = [f"gallery {report['gallery']}"]
+    for direction in ("t2i", "i2t"):
+        m = report[direction]
+        lines.append(
+            f"{direction}: R@1 {m['R@1']:.2f}  R@5 {m['R@5']:.2f}  R@10 {m['R@10']:.2f}  "
+            f"medr {m['medr']:.1f}  meanr {m['meanr']:.1f}  mAP@10 {m['mAP@10']:.2f}"
+        )
+    lines.append(
+        f"type_p@10 {report['type_p@10']:.3f}  category_p@10 {report['category_p@10']:.3f} "
+        f"(ceiling {report['category_p@10_ceiling']:.3f})"
+    )
+    return "\n".join(lines)
 
 
 def evaluate(
@@ -75,31 +91,30 @@ def plot_retrieval_grid(
     top_k: int = 5,
     seed: int = 0,
 ) -> Path:
-    """Rows: a few random title queries; columns: their top-k photos, framed green when relevant."""
-    import matplotlib
+    """Rows: a few random title queries; columns: their top-k photos, framed green when relevant.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn with Pillow, so the serving library needs no plotting package."""
+    from PIL import Image, ImageDraw, ImageOps
 
     from mlcore.image_preprocessing import open_rgb
 
+    cell, caption, frame = 160, 16, 4
     chosen = np.random.default_rng(seed).choice(len(items), size=min(queries, len(items)), replace=False)
-    figure, axes = plt.subplots(len(chosen), top_k, figsize=(2.2 * top_k, 2.4 * len(chosen)), squeeze=False)
+    grid = Image.new("RGB", (top_k * (cell + 2 * frame), len(chosen) * (caption + cell + 2 * frame)), "white")
+    draw = ImageDraw.Draw(grid)
     for row, query in enumerate(chosen):
+        top = row * (caption + cell + 2 * frame)
+        draw.text((2, top + 2), items[query].title[:40], fill="black")
         ranked = np.argsort(-t2i_similarity[query], kind="stable")[:top_k]
         for column, index in enumerate(ranked):
-            axis = axes[row][column]
-            axis.imshow(open_rgb(items[index].image))
-            axis.set_xticks([])
-            axis.set_yticks([])
+            left = column * (cell + 2 * frame)
             colour = "green" if items[index].title_key == items[query].title_key else "lightgrey"
-            for spine in axis.spines.values():
-                spine.set_edgecolor(colour)
-                spine.set_linewidth(4)
-            if column == 0:
-                axis.set_title(items[query].title[:40], fontsize=7, loc="left")
-    figure.tight_layout()
+            draw.rectangle(
+                (left, top + caption, left + cell + 2 * frame - 1, top + caption + cell + 2 * frame - 1),
+                fill=colour,
+            )
+            photo = ImageOps.pad(open_rgb(items[index].image), (cell, cell), color="white")
+            grid.paste(photo, (left + frame, top + caption + frame))
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    grid.save(path)
     return path

@@ -11,9 +11,9 @@ from PIL import Image
 
 from mlcore.checkpoint import load_checkpoint, read_checkpoint_config
 from mlcore.config import ModelConfig
+from mlcore.device import resolve_device
 from mlcore.embedding import encode_photos, encode_titles
 from mlcore.model import DualEncoder
-from mlcore.training import resolve_device
 
 
 class Encoder:

@@ -11,7 +11,7 @@ from torch import nn
 
 from mlcore.config import ModelConfig
 from mlcore.image_tower import BACKBONES, ImageTower
-from mlcore.losses import cosine_logits
+from mlcore.similarity import cosine_logits
 from mlcore.text_tower import TEXT_BRANCHES, BertTextTower, BiLSTMTextTower, TitleTokenizer, minilm_folder
 
 

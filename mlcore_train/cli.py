@@ -1,4 +1,4 @@
-"""`python -m mlcore train|evaluate|describe`: thin wrappers over the importable functions."""
+"""`python -m mlcore_train train|evaluate|describe|model-card`: thin wrappers over importable functions."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ import time
 from pathlib import Path
 
 from mlcore.config import ModelConfig, TrainingConfig
+from mlcore.data import load_catalog
+from mlcore.default_model import default_model_path, describe_model
+from mlcore.evaluation import evaluate, format_report
+from mlcore_train.model_card import write_model_card
+from mlcore_train.trainer import TRAINING_MODES, train
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mlcore", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mlcore_train", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train on the train split, select on val, save a model folder")
     train.add_argument("--catalog", required=True, help="catalog.jsonl (image paths relative to it)")
     train.add_argument("--split-file", required=True, help="splits.json with train/val/test sku lists")
     train.add_argument("--out", required=True, help="output model folder")
-    train.add_argument("--mode", default="cpu-fast", choices=["cpu-fast", "full"])
+    train.add_argument("--mode", default=TrainingConfig.mode, choices=TRAINING_MODES)
     train.add_argument("--text-branch", default=ModelConfig.text_branch, choices=["bilstm", "bert"])
     train.add_argument("--backbone", default=ModelConfig.image_backbone)
     train.add_argument(
@@ -88,21 +93,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _format_report(report: dict) -> str:
-    lines = [f"gallery {report['gallery']}"]
-    for direction in ("t2i", "i2t"):
-        m = report[direction]
-        lines.append(
-            f"{direction}: R@1 {m['R@1']:.2f}  R@5 {m['R@5']:.2f}  R@10 {m['R@10']:.2f}  "
-            f"medr {m['medr']:.1f}  meanr {m['meanr']:.1f}  mAP@10 {m['mAP@10']:.2f}"
-        )
-    lines.append(
-        f"type_p@10 {report['type_p@10']:.3f}  category_p@10 {report['category_p@10']:.3f} "
-        f"(ceiling {report['category_p@10_ceiling']:.3f})"
-    )
-    return "\n".join(lines)
-
-
 def _record_evaluation(folder: Path, split: str, report: dict, seconds: float) -> None:
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
@@ -111,87 +101,94 @@ def _record_evaluation(folder: Path, split: str, report: dict, seconds: float) -
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainingConfig]:
+    model_config = ModelConfig(
+        text_branch=args.text_branch,
+        image_backbone=args.backbone,
+        image_trainable_blocks=args.image_trainable_blocks,
+        text_trainable_layers=args.text_trainable_layers,
+        projection_hidden_dim=args.projection_hidden_dim,
+        image_pooling=args.image_pooling,
+        image_mirror_average=args.image_mirror_average,
+        category_block_weight=args.category_block_weight,
+    )
+    training_config = TrainingConfig(
+        mode=args.mode,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        pretrained_learning_rate=args.pretrained_lr,
+        identity=args.identity,
+        seed=args.seed,
+        device=args.device,
+        weight_decay=args.weight_decay,
+    )
+    return model_config, training_config
+
+
+def run_train(args: argparse.Namespace, command: str) -> int:
+    """Train on the train split, select on val; with --evaluate-test, evaluate the chosen model on test once.
+    The command line is recorded in metrics.json for the model card."""
+    model_config, training_config = _configs_from_args(args)
+    train_items = load_catalog(args.catalog, args.split_file, "train")
+    val_items = load_catalog(args.catalog, args.split_file, "val")
+    result = train(train_items, val_items, args.out, model_config, training_config)
+    metrics_path = Path(args.out) / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["command"] = command
+    if args.evaluate_test:
+        started = time.time()
+        test_items = load_catalog(args.catalog, args.split_file, "test")
+        metrics["test"] = evaluate(
+            args.out, test_items, device=args.device, grid_path=Path(args.out) / "retrieval_examples.png"
+        )
+        metrics["test_eval_time_s"] = round(time.time() - started, 1)
+        print(format_report(metrics["test"]))
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"best epoch {result.best_epoch}, val:\n{format_report(result.best_val_metrics)}")
+    print(f"saved to {args.out} in {result.wall_time_s:.0f}s")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    model = args.model or default_model_path()
+    items = load_catalog(args.catalog, args.split_file, args.split)
+    if args.record and not (Path(model) / "metrics.json").exists():
+        raise SystemExit(
+            f"{Path(model) / 'metrics.json'} does not exist: "
+            "--record needs a model folder written by `python -m mlcore_train train`"
+        )
+    grid = args.grid or (Path(model) / "retrieval_examples.png" if args.record else None)
+    started = time.time()
+    report = evaluate(model, items, device=args.device, grid_path=grid)
+    if args.record:
+        _record_evaluation(Path(model), args.split, report, time.time() - started)
+    print(format_report(report))
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+def run_model_card(args: argparse.Namespace) -> int:
+    print(write_model_card(args.model, notes=args.notes))
+    return 0
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    print(json.dumps(describe_model(args.model), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    from mlcore.data import load_catalog
-
     if args.command == "train":
-        from mlcore.evaluation import evaluate
-        from mlcore.training import train
-
-        model_config = ModelConfig(
-            text_branch=args.text_branch,
-            image_backbone=args.backbone,
-            image_trainable_blocks=args.image_trainable_blocks,
-            text_trainable_layers=args.text_trainable_layers,
-            projection_hidden_dim=args.projection_hidden_dim,
-            image_pooling=args.image_pooling,
-            image_mirror_average=args.image_mirror_average,
-            category_block_weight=args.category_block_weight,
-        )
-        training_config = TrainingConfig(
-            mode=args.mode,
-            loss=args.loss,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.lr,
-            pretrained_learning_rate=args.pretrained_lr,
-            identity=args.identity,
-            seed=args.seed,
-            device=args.device,
-            weight_decay=args.weight_decay,
-        )
-        train_items = load_catalog(args.catalog, args.split_file, "train")
-        val_items = load_catalog(args.catalog, args.split_file, "val")
-        command = "python -m mlcore " + " ".join(sys.argv[1:] if argv is None else argv)
-        result = train(train_items, val_items, args.out, model_config, training_config)
-        metrics_path = Path(args.out) / "metrics.json"
-        metrics = json.loads(metrics_path.read_text())
-        metrics["command"] = command
-        if args.evaluate_test:
-            started = time.time()
-            test_items = load_catalog(args.catalog, args.split_file, "test")
-            metrics["test"] = evaluate(
-                args.out, test_items, device=args.device, grid_path=Path(args.out) / "retrieval_examples.png"
-            )
-            metrics["test_eval_time_s"] = round(time.time() - started, 1)
-            print(_format_report(metrics["test"]))
-        metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-        print(f"best epoch {result.best_epoch}, val:\n{_format_report(result.best_val_metrics)}")
-        print(f"saved to {args.out} in {result.wall_time_s:.0f}s")
-        return 0
-
+        return run_train(args, "python -m mlcore_train " + " ".join(sys.argv[1:] if argv is None else argv))
     if args.command == "evaluate":
-        from mlcore.default_model import default_model_path
-        from mlcore.evaluation import evaluate
-
-        model = args.model or default_model_path()
-        items = load_catalog(args.catalog, args.split_file, args.split)
-        if args.record and not (Path(model) / "metrics.json").exists():
-            raise SystemExit(
-                f"{Path(model) / 'metrics.json'} does not exist: "
-                "--record needs a model folder written by `python -m mlcore train`"
-            )
-        grid = args.grid or (Path(model) / "retrieval_examples.png" if args.record else None)
-        started = time.time()
-        report = evaluate(model, items, device=args.device, grid_path=grid)
-        if args.record:
-            _record_evaluation(Path(model), args.split, report, time.time() - started)
-        print(_format_report(report))
-        if args.json:
-            print(json.dumps(report))
-        return 0
-
+        return run_evaluate(args)
     if args.command == "model-card":
-        from mlcore.model_card import write_model_card
-
-        print(write_model_card(args.model, notes=args.notes))
-        return 0
-
-    from mlcore.default_model import describe_model
-
-    print(json.dumps(describe_model(args.model), indent=2))
-    return 0
+        return run_model_card(args)
+    return run_describe(args)

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlcore.similarity import cosine_logits
+
 
 def match_matrix(labels: torch.Tensor) -> torch.Tensor:
     """(batch,) -> (batch, batch) float, 1 where two items share an identity."""
@@ -38,13 +40,6 @@ def infonce_with_matches(
         f"{name}_i2t": -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean(),
         f"{name}_t2i": -(targets * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean(),
     }
-
-
-def cosine_logits(
-    embeddings: torch.Tensor, class_weights: torch.Tensor, scale: torch.Tensor | float
-) -> torch.Tensor:
-    """NormFace logits: scale x cosine between each embedding and each class weight, (batch, classes)."""
-    return scale * F.normalize(embeddings, dim=-1) @ F.normalize(class_weights, dim=-1).t()
 
 
 def category_cross_entropy(

@@ -70,6 +70,18 @@ def _retrieval_embedding_text(model: dict) -> str:
     )
 
 
+# Training commands moved from `python -m mlcore` to `python -m mlcore_train`; a folder trained before that
+# recorded the old name, which no longer runs.
+OLD_COMMAND_PREFIX, COMMAND_PREFIX = "python -m mlcore ", "python -m mlcore_train "
+
+
+def _command_text(metrics: dict) -> str:
+    command = metrics.get("command", "(not recorded)")
+    if command.startswith(OLD_COMMAND_PREFIX):
+        return COMMAND_PREFIX + command[len(OLD_COMMAND_PREFIX) :]
+    return command
+
+
 def write_model_card(folder: str | Path, notes: str = "") -> Path:
     folder = Path(folder)
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -102,7 +114,7 @@ Attribution: {DATA_ATTRIBUTION}
 ## Command
 
 ```
-{metrics.get("command", "(not recorded)")}
+{_command_text(metrics)}
 ```
 
 Trained {trained_on:%Y-%m-%d %H:%M} UTC. Training wall time {metrics["training_wall_time_s"] / 60:.1f} min

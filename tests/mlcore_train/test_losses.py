@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlcore.losses import (
+from mlcore_train.losses import (
     LOSSES,
     CategoryClassificationLoss,
     CategoryContrastiveLoss,

@@ -1,0 +1,212 @@
+"""Where a training step's embeddings come from: the items' photos and titles, or what cpu-fast mode computed
+once from them (cached trunk-prefix maps, pooled features of a frozen trunk or MiniLM, the hidden states
+entering MiniLM's trained layers). Each source gives embeddings for item indices during training and the
+eval-mode embeddings of all its items for validation."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from mlcore.config import TrainingConfig
+from mlcore.data import CatalogItem
+from mlcore.embedding import encode_photos, encode_prefix_maps, encode_titles
+from mlcore.image_preprocessing import preprocess
+from mlcore.model import DualEncoder
+from mlcore.text_tower import BertTextTower
+from mlcore_train.feature_cache import compute_prefix_maps
+
+
+class ImageFeatureSource:
+    """Gives (batch, embed_dim) image embeddings for item indices, from cached maps or from photos."""
+
+    def __init__(
+        self,
+        model: DualEncoder,
+        items: list[CatalogItem],
+        config: TrainingConfig,
+        device: torch.device,
+        cache: bool,
+        rng: random.Random,
+        progress: bool,
+    ):
+        self.model, self.items, self.config, self.device, self.rng = model, items, config, device, rng
+        self.cached = cache
+        self.maps = self.mirrored_maps = None
+        # Fully frozen trunk: pooled features (and those of mirrored maps) are computed once, and a
+        # step trains the projection head alone.
+        self.features = self.mirrored_features = None
+        if cache:
+            images = [item.image for item in items]
+            self.maps = compute_prefix_maps(
+                model.image_tower,
+                images,
+                config.inference_batch_size,
+                cache_dir=config.feature_cache_dir,
+                device=device,
+                progress=progress,
+            )
+            if config.cache_flipped_images and config.augment:
+                self.mirrored_maps = compute_prefix_maps(
+                    model.image_tower,
+                    images,
+                    config.inference_batch_size,
+                    mirrored=True,
+                    cache_dir=config.feature_cache_dir,
+                    device=device,
+                    progress=progress,
+                )
+            if model.image_tower.tail_is_frozen:
+                self.features = self._pooled(self.maps)
+                if config.augment or model.image_tower.mirror_average:
+                    mirrored = self.mirrored_maps if self.mirrored_maps is not None else self.maps.flip(-1)
+                    self.mirrored_features = self._pooled(mirrored)
+
+    @torch.no_grad()
+    def _pooled(self, maps: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        tower = self.model.image_tower
+        was_training = tower.training
+        tower.eval()
+        pooled = torch.cat(
+            [
+                tower.pooled_features(maps[start : start + batch_size].to(self.device).float()).cpu()
+                for start in range(0, len(maps), batch_size)
+            ]
+        )
+        tower.train(was_training)
+        return pooled
+
+    def train_embeddings(self, indices: list[int]) -> torch.Tensor:
+        tower = self.model.image_tower
+        if not self.cached:
+            pixels = torch.stack(
+                [
+                    preprocess(
+                        self.items[i].image,
+                        tower.image_size,
+                        tower.normalisation,
+                        rng=self.rng if self.config.augment else None,
+                    )
+                    for i in indices
+                ]
+            )
+            return self.model.encode_image(pixels.to(self.device))
+        index = torch.tensor(indices)
+        if self.features is not None:
+            features = self.features[index]  # (batch, feature_dim)
+            if self.mirrored_features is not None and self.config.augment:
+                flip = torch.rand(len(indices)) < 0.5
+                features = torch.where(flip[:, None], self.mirrored_features[index], features)
+            return tower.project(features.to(self.device))
+        assert self.maps is not None  # cached mode
+        maps = self.maps[index].float()  # (batch, C, h, w)
+        if self.config.augment:
+            flip = torch.rand(len(indices)) < 0.5
+            if self.mirrored_maps is not None:
+                maps[flip] = self.mirrored_maps[index[flip]].float()
+            else:
+                # Mirroring a 7x7 deep map approximates the map of the mirrored photo (ImageNet training
+                # used flips, so the trunk is close to flip-equivariant) at no extraction cost.
+                maps[flip] = maps[flip].flip(-1)
+        return tower.forward_tail(maps.to(self.device))
+
+    def eval_embeddings(self) -> torch.Tensor:
+        if self.features is not None:
+            with torch.inference_mode():
+                tower = self.model.image_tower
+                embeddings = tower.project(self.features.to(self.device))
+                if tower.mirror_average:
+                    assert self.mirrored_features is not None  # computed whenever mirror averaging is on
+                    mirrored = tower.project(self.mirrored_features.to(self.device))
+                    embeddings = tower.average_with_mirror(embeddings, mirrored)
+                return self.model.retrieval_embedding(embeddings).float().cpu()
+        if self.maps is not None:
+            return encode_prefix_maps(self.model, self.maps, device=self.device)
+        return encode_photos(
+            self.model,
+            [item.image for item in self.items],
+            batch_size=self.config.inference_batch_size,
+            device=self.device,
+        )
+
+
+# Pooled features of a frozen MiniLM, shared by runs in one process (e.g. the rows of bench/quality.py)
+# that use the same encoder weights on the same titles.
+_FROZEN_TEXT_FEATURES: dict[tuple, torch.Tensor] = {}
+
+
+def _encoder_fingerprint(tower: BertTextTower) -> tuple:
+    parameters = list(tower.encoder.parameters())
+    return tuple(round(float(p.detach().double().sum()), 6) for p in (parameters[0], parameters[-1]))
+
+
+class TextFeatureSource:
+    """Gives (batch, embed_dim) title embeddings for item indices. In cpu-fast mode MiniLM's frozen part runs
+    once per title: a frozen encoder keeps its pooled features, so a step trains the projection alone; one
+    with its last layers trained keeps the hidden states entering them, so a step runs only those layers."""
+
+    def __init__(self, model: DualEncoder, items: list[CatalogItem], device: torch.device, cache: bool):
+        self.model, self.device = model, device
+        self.titles = [item.title for item in items]
+        self.token_ids = model.tokenizer.encode_ids(self.titles)
+        self.pooled: torch.Tensor | None = None
+        self.frozen_states: list[torch.Tensor] | None = None
+        tower = model.text_tower
+        if cache and isinstance(tower, BertTextTower) and tower.is_frozen:
+            key = (_encoder_fingerprint(tower), tuple(self.titles))
+            if key not in _FROZEN_TEXT_FEATURES:
+                _FROZEN_TEXT_FEATURES[key] = self._pooled_features(tower)
+            self.pooled = _FROZEN_TEXT_FEATURES[key]
+        elif cache and isinstance(tower, BertTextTower) and tower.frozen_layer_count > 0:
+            self.frozen_states = self._frozen_states(tower)
+
+    def _frozen_states(self, tower: BertTextTower, batch_size: int = 256) -> list[torch.Tensor]:
+        """Per title, the (length, hidden) output of the embeddings and frozen layers, unpadded."""
+        states: list[torch.Tensor] = [torch.empty(0)] * len(self.titles)
+        for start in range(0, len(self.titles), batch_size):
+            chunk = list(range(start, min(start + batch_size, len(self.titles))))
+            tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
+            hidden = tower.frozen_hidden_states(tokens.token_ids, tokens.attention_mask).float().cpu()
+            for row, index in enumerate(chunk):
+                states[index] = hidden[row, : len(self.token_ids[index])].clone()
+        return states
+
+    @torch.no_grad()
+    def _pooled_features(self, tower: BertTextTower, batch_size: int = 256) -> torch.Tensor:
+        was_training = tower.training
+        tower.eval()
+        order = sorted(range(len(self.titles)), key=lambda i: len(self.token_ids[i]))
+        pooled = torch.empty(len(self.titles), tower.hidden_size)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
+            pooled[torch.tensor(chunk)] = (
+                tower.pooled_features(tokens.token_ids, tokens.attention_mask).float().cpu()
+            )
+        tower.train(was_training)
+        return pooled
+
+    def train_embeddings(self, indices: list[int]) -> torch.Tensor:
+        if self.pooled is not None:
+            return self.model.text_tower.projection(self.pooled[torch.tensor(indices)].to(self.device))
+        if self.frozen_states is not None:
+            rows = [self.frozen_states[i] for i in indices]
+            hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (batch, length, hidden)
+            lengths = torch.tensor([len(row) for row in rows])
+            mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
+            return self.model.text_tower.forward_from_frozen(hidden.to(self.device), mask.to(self.device))
+        tokens = self.model.tokenizer.pad([self.token_ids[i] for i in indices]).to(self.device)
+        return self.model.encode_text(tokens.token_ids, tokens.attention_mask)
+
+    def eval_embeddings(self) -> torch.Tensor:
+        if self.pooled is not None:
+            with torch.inference_mode():
+                return (
+                    self.model.retrieval_embedding(
+                        self.model.text_tower.projection(self.pooled.to(self.device))
+                    )
+                    .float()
+                    .cpu()
+                )
+        return encode_titles(self.model, self.titles, device=self.device)

@@ -1,0 +1,399 @@
+"""Training: explicit objects in, a checkpoint folder out. Model selection and early stopping use val only.
+
+Modes:
+- cpu-fast: the frozen trunk prefix runs once per photo (cached on disk by mlcore_train.feature_cache); each
+  step trains the image tail (last block(s), conv head, pooling, projection) on the cached maps and the text
+  branch on the titles. Flip augmentation mirrors the cached maps, or uses cached maps of mirrored photos.
+- full: photos are decoded and augmented (flip, crop, colour jitter) every step; meant for a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from mlcore.checkpoint import save_checkpoint
+from mlcore.config import ModelConfig, TrainingConfig, save_json
+from mlcore.data import CatalogItem, category_labels, category_names, identity_labels
+from mlcore.device import resolve_device
+from mlcore.evaluation import retrieval_report, selection_score
+from mlcore.model import DualEncoder, create_model
+from mlcore_train.feature_sources import ImageFeatureSource, TextFeatureSource
+from mlcore_train.losses import build_loss, category_cross_entropy
+from mlcore_train.training_curves import plot_training_curves
+
+logger = logging.getLogger(__name__)
+
+# (stage, epoch, total_epochs, metrics): stage is "features", "train", "validate" or "done".
+ProgressCallback = Callable[[str, int, int, dict[str, float]], None]
+
+# TrainingConfig.mode values (search has modes of its own: these are how a model is trained).
+TRAINING_MODES = ("cpu-fast", "full")
+
+
+@dataclass
+class TrainingResult:
+    output_dir: Path
+    best_epoch: int
+    best_val_metrics: dict
+    history: list[dict] = field(default_factory=list)
+    wall_time_s: float = 0.0
+
+
+@dataclass
+class TrainingRun:
+    """What every step of one training run uses, so that `run_epoch` takes one object, not thirteen."""
+
+    model: DualEncoder
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    images: ImageFeatureSource
+    texts: TextFeatureSource
+    identity_labels: torch.Tensor  # (train items,) identity class per item: the instance losses' matches
+    category_labels: torch.Tensor  # (train items,) article-type class per item
+    config: TrainingConfig
+    device: torch.device
+
+
+@dataclass
+class BestEpoch:
+    """The epoch kept so far (highest val score) and how many epochs have run since it."""
+
+    score: float = -math.inf
+    epoch: int = 0
+    val_metrics: dict = field(default_factory=dict)
+    stale_epochs: int = 0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(model: DualEncoder, loss: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
+    """Pretrained parts (trunk tail, MiniLM layers) get the small learning rate; new parts the large one.
+    Biases and norm scales are not decayed."""
+    pretrained_prefixes = ("image_tower.trunk.", "text_tower.encoder.")
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    named = list(model.named_parameters()) + [(f"loss.{n}", p) for n, p in loss.named_parameters()]
+    for name, parameter in named:
+        if not parameter.requires_grad:
+            continue
+        key = (name.startswith(pretrained_prefixes), parameter.ndim >= 2)
+        groups.setdefault(key, []).append(parameter)
+    return torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "lr": config.pretrained_learning_rate if pretrained else config.learning_rate,
+                "weight_decay": config.weight_decay if decayed else 0.0,
+            }
+            for (pretrained, decayed), params in groups.items()
+        ]
+    )
+
+
+def warmup_cosine(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def validate(images: ImageFeatureSource, texts: TextFeatureSource, items: list[CatalogItem]) -> dict:
+    """Val (or test) metrics of the model as it is now, from the same cached inputs the steps use."""
+    was_training = images.model.training
+    images.model.eval()
+    report = retrieval_report(images.eval_embeddings().numpy(), texts.eval_embeddings().numpy(), items)
+    images.model.train(was_training)
+    return report
+
+
+def category_head_terms(
+    head: nn.Module, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, categories: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy of the category head on both modalities' embeddings. The embeddings are detached: the
+    head reads the joint space the retrieval losses shape and does not pull on it, so the category block is
+    added on top of the embedding the paper's losses learn (on val this ranked better than letting the head's
+    loss shape the space too; see docs/mlcore.md)."""
+    return category_cross_entropy(
+        head, image_embeddings.detach(), text_embeddings.detach(), categories, "category_head"
+    )
+
+
+def step_terms(run: TrainingRun, indices: list[int]) -> dict[str, torch.Tensor]:
+    """The named loss terms of one batch: the retrieval losses' and, when the model has a category
+    head, the head's."""
+    device = run.device
+    autocast_dtype = torch.bfloat16 if device.type == "cuda" and run.config.mixed_precision else None
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        image_embeddings = run.images.train_embeddings(indices)  # (batch, dim)
+        text_embeddings = run.texts.train_embeddings(indices)  # (batch, dim)
+        terms = run.loss_fn(
+            image_embeddings.float(),
+            text_embeddings.float(),
+            run.identity_labels[indices].to(device),
+            run.category_labels[indices].to(device),
+        )
+        if run.model.category_head is not None:
+            terms.update(
+                category_head_terms(
+                    run.model.category_head,
+                    image_embeddings.float(),
+                    text_embeddings.float(),
+                    run.category_labels[indices].to(device),
+                )
+            )
+    return terms
+
+
+def run_epoch(
+    run: TrainingRun, order: list[int], *, description: str = "train", show_progress: bool = True
+) -> dict[str, float]:
+    """One pass over `order` (item indices) in batches; returns the item-weighted sum of each loss term."""
+    run.model.train()
+    run.loss_fn.train()
+    config = run.config
+    trainable = [p for group in run.optimizer.param_groups for p in group["params"]]
+    term_sums: dict[str, float] = {}
+    bar = tqdm(
+        range(0, len(order), config.batch_size), desc=description, disable=not show_progress, unit="step"
+    )
+    for start in bar:
+        indices = order[start : start + config.batch_size]
+        if len(indices) < 2:
+            continue  # in-batch losses need at least one other item
+        terms = step_terms(run, indices)
+        total = sum(terms.values())
+        run.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if config.grad_clip_norm:
+            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        for name, value in terms.items():
+            term_sums[name] = term_sums.get(name, 0.0) + float(value.detach()) * len(indices)
+        bar.set_postfix(loss=f"{float(total.detach()):.3f}")
+    return term_sums
+
+
+def _check_inputs(
+    config: TrainingConfig, train_items: list[CatalogItem], val_items: list[CatalogItem]
+) -> None:
+    if config.mode not in TRAINING_MODES:
+        raise ValueError(f"unknown training mode {config.mode!r}; choose one of {TRAINING_MODES}")
+    if not train_items or not val_items:
+        raise ValueError("training needs non-empty train and val item lists")
+
+
+def _prepare_model(
+    model: DualEncoder | None,
+    model_config: ModelConfig,
+    train_items: list[CatalogItem],
+    device: torch.device,
+) -> tuple[DualEncoder, list[str]]:
+    """The model to train, on its device, and the article types its category labels index."""
+    names = category_names(train_items)
+    if model is None and model_config.category_block_weight > 0:
+        # The category head scores this catalogue's article types (a retrain carries over the recipe, not
+        # the previous catalogue's types).
+        model_config = replace(model_config, category_names=names)
+    model = (model or create_model(model_config)).to(device)
+    if model.category_head is not None:
+        names = model.config.category_names
+    return model, names
+
+
+def _ignore_progress(stage: str, epoch: int, total: int, metrics: dict[str, float]) -> None:
+    return None
+
+
+def _log_epoch(epoch: int, config: TrainingConfig, train_loss: float, val: dict, score: float, best: bool):
+    logger.info(
+        "epoch %d/%d loss %.4f val t2i R@1 %.2f R@10 %.2f i2t R@1 %.2f R@10 %.2f type_p@10 %.3f score %.2f%s",
+        epoch,
+        config.epochs,
+        train_loss,
+        val["t2i"]["R@1"],
+        val["t2i"]["R@10"],
+        val["i2t"]["R@1"],
+        val["i2t"]["R@10"],
+        val["type_p@10"],
+        score,
+        " (best)" if best else "",
+    )
+
+
+def _train_and_select(
+    run: TrainingRun,
+    val_images: ImageFeatureSource,
+    val_texts: TextFeatureSource,
+    val_items: list[CatalogItem],
+    output_dir: Path,
+    rng: random.Random,
+    report: ProgressCallback,
+    started: float,
+    show_progress: bool,
+) -> tuple[BestEpoch, list[dict]]:
+    """Epochs of training, each validated; the best one so far is saved to output_dir. Stops early when the
+    val score has not improved for `early_stopping_patience` epochs."""
+    config = run.config
+    items_count = len(run.identity_labels)
+    history: list[dict] = []
+    best = BestEpoch()
+    for epoch in range(1, config.epochs + 1):
+        order = list(range(items_count))
+        rng.shuffle(order)
+        term_sums = run_epoch(
+            run, order, description=f"epoch {epoch}/{config.epochs}", show_progress=show_progress
+        )
+        train_terms = {name: value / items_count for name, value in term_sums.items()}
+        train_loss = sum(train_terms.values())
+        report("train", epoch, config.epochs, {"loss": train_loss, **train_terms})
+
+        val_metrics = validate(val_images, val_texts, val_items)
+        score = selection_score(val_metrics)
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                **{f"train_{k}": v for k, v in train_terms.items()},
+                "val_score": score,
+                "val": val_metrics,
+                "elapsed_s": time.time() - started,
+            }
+        )
+        improved = score > best.score
+        _log_epoch(epoch, config, train_loss, val_metrics, score, improved)
+        report(
+            "validate",
+            epoch,
+            config.epochs,
+            {
+                "val_score": score,
+                "t2i_R@1": val_metrics["t2i"]["R@1"],
+                "i2t_R@1": val_metrics["i2t"]["R@1"],
+                "loss": train_loss,
+            },
+        )
+        if improved:
+            best = BestEpoch(score, epoch, val_metrics, 0)
+            save_checkpoint(
+                run.model,
+                output_dir,
+                fp16=config.save_fp16,
+                extra={"training": config.to_dict(), "best_epoch": epoch},
+            )
+        else:
+            best.stale_epochs += 1
+            if config.early_stopping_patience and best.stale_epochs >= config.early_stopping_patience:
+                logger.info("early stop: val score has not improved for %d epochs", best.stale_epochs)
+                break
+    return best, history
+
+
+def _write_run_outputs(
+    output_dir: Path,
+    config: TrainingConfig,
+    best: BestEpoch,
+    history: list[dict],
+    train_count: int,
+    val_count: int,
+    wall_time: float,
+    feature_time: float,
+) -> None:
+    """training_curves.png and metrics.json beside the saved checkpoint."""
+    plot_training_curves(history, output_dir / "training_curves.png")
+    save_json(
+        output_dir / "metrics.json",
+        {
+            "val": best.val_metrics,
+            "best_epoch": best.epoch,
+            "epochs_run": len(history),
+            "train_products": train_count,
+            "val_products": val_count,
+            "training_wall_time_s": round(wall_time, 1),
+            "feature_time_s": round(feature_time, 1),
+            "training": config.to_dict(),
+            "history": history,
+        },
+    )
+
+
+def train(
+    train_items: list[CatalogItem],
+    val_items: list[CatalogItem],
+    output_dir: str | Path,
+    model_config: ModelConfig | None = None,
+    training_config: TrainingConfig | None = None,
+    progress_callback: ProgressCallback | None = None,
+    model: DualEncoder | None = None,
+    show_progress: bool = True,
+) -> TrainingResult:
+    """Train a DualEncoder on (photo, title) pairs, keep the epoch with the best val score, and save it
+    (weights, config, tokenizer, training curves, metrics.json) into output_dir.
+
+    `model` lets a caller start from an existing DualEncoder (e.g. loaded from a checkpoint); otherwise
+    one is created from `model_config` with the shipped pretrained weights."""
+    model_config = model_config or (model.config if model is not None else ModelConfig())
+    config = training_config or TrainingConfig()
+    _check_inputs(config, train_items, val_items)
+    started = time.time()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report = progress_callback or _ignore_progress
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    # The order of what follows is the order the seeded generators are drawn from: keep it, or the same
+    # seed stops giving the same run.
+    seed_everything(config.seed)
+    rng = random.Random(config.seed)
+    device = resolve_device(config.device)
+    model, names = _prepare_model(model, model_config, train_items, device)
+    labels = torch.tensor(identity_labels(train_items, config.identity))
+    categories = torch.tensor(category_labels(train_items, names))
+    loss_fn = build_loss(config.loss, int(labels.max()) + 1, model_config.embed_dim, len(names)).to(device)
+
+    report("features", 0, config.epochs, {})
+    cache = config.mode == "cpu-fast"
+    train_images = ImageFeatureSource(model, train_items, config, device, cache, rng, show_progress)
+    val_images = ImageFeatureSource(model, val_items, config, device, cache, rng, show_progress)
+    train_texts = TextFeatureSource(model, train_items, device, cache)
+    val_texts = TextFeatureSource(model, val_items, device, cache)
+    feature_time = time.time() - started
+    logger.info("features ready in %.0fs", feature_time)
+
+    optimizer = build_optimizer(model, loss_fn, config)
+    steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(steps_per_epoch * config.epochs, config.warmup_fraction)
+    )
+    run = TrainingRun(
+        model, loss_fn, optimizer, scheduler, train_images, train_texts, labels, categories, config, device
+    )
+    best, history = _train_and_select(
+        run, val_images, val_texts, val_items, output_dir, rng, report, started, show_progress
+    )
+    wall_time = time.time() - started
+    _write_run_outputs(
+        output_dir, config, best, history, len(train_items), len(val_items), wall_time, feature_time
+    )
+    report("done", best.epoch, config.epochs, {"val_score": best.score, "wall_time_s": wall_time})
+    return TrainingResult(output_dir, best.epoch, best.val_metrics, history, wall_time)

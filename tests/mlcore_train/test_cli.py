@@ -1,0 +1,94 @@
+"""`python -m mlcore_train`: train, evaluate (with --record) through the command line."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mlcore.data import load_catalog
+from mlcore.inference import Encoder
+from mlcore_train.cli import main
+
+
+def brute_force_type_precision(model_folder, items, k=10) -> float:
+    """Mean over title queries of the share of the k most similar photos (ties: catalogue order) of the
+    query's article type."""
+    encoder = Encoder.load(model_folder, device="cpu")
+    photos = encoder.encode_images([item.image for item in items], batch_size=64)
+    titles = encoder.encode_texts([item.title for item in items], batch_size=128)
+    similarity = titles @ photos.T
+    shares = []
+    for query, item in enumerate(items):
+        top = sorted(range(len(items)), key=lambda photo: (-similarity[query, photo], photo))[:k]
+        shares.append(sum(items[photo].article_type == item.article_type for photo in top) / k)
+    return float(np.mean(shares))
+
+
+def test_cli_trains_then_evaluates_with_a_json_last_line(synthetic_catalog, tmp_path, capsys):
+    catalog, splits = synthetic_catalog
+    out = tmp_path / "cli_model"
+    assert (
+        main(
+            [
+                "train",
+                "--catalog",
+                str(catalog),
+                "--split-file",
+                str(splits),
+                "--out",
+                str(out),
+                "--text-branch",
+                "bilstm",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                "--catalog",
+                str(catalog),
+                "--split-file",
+                str(splits),
+                "--split",
+                "test",
+                "--model",
+                str(out),
+                "--json",
+                "--grid",
+                str(tmp_path / "grid.png"),
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(report["t2i"]) == {"R@1", "R@5", "R@10", "medr", "meanr", "mAP@10"}
+    assert report["gallery"] == 16
+    # type_p@10 is what a brute-force count over the model's own rankings gives
+    assert report["type_p@10"] == pytest.approx(
+        brute_force_type_precision(out, load_catalog(catalog, splits, "test"))
+    )
+    assert report["category_p@10_ceiling"] == pytest.approx(0.1)
+    assert (tmp_path / "grid.png").exists()
+    assert "test" not in json.loads((out / "metrics.json").read_text())
+
+    # --record keeps the chosen model's test report in its folder, where the model card reads it.
+    args = ["evaluate", "--catalog", str(catalog), "--split-file", str(splits), "--model", str(out)]
+    assert main([*args, "--split", "test", "--record"]) == 0
+    recorded = json.loads((out / "metrics.json").read_text())
+    assert recorded["test"]["t2i"] == report["t2i"] and recorded["test_eval_time_s"] >= 0
+    assert recorded["val"] and (out / "retrieval_examples.png").exists()
+    untrained = tmp_path / "copied_without_metrics"
+    shutil.copytree(out, untrained)
+    (untrained / "metrics.json").unlink()
+    with pytest.raises(SystemExit, match="metrics.json does not exist"):
+        main([*args[:-1], str(untrained), "--split", "test", "--record"])

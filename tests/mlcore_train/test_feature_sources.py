@@ -1,0 +1,72 @@
+"""Feature sources: what cpu-fast mode computes once must give what running the whole model gives."""
+
+from mlcore.config import ModelConfig, TrainingConfig
+from mlcore.data import load_catalog
+
+
+def test_frozen_minilm_cache_gives_the_same_embeddings_as_running_the_encoder(synthetic_catalog):
+    import random
+
+    import torch
+
+    from mlcore.embedding import encode_titles
+    from mlcore.model import create_model
+    from mlcore_train.feature_sources import ImageFeatureSource, TextFeatureSource
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:5]
+    model = create_model(
+        ModelConfig(text_branch="bert", text_trainable_layers=0, image_size=64, embed_dim=16)
+    )
+    cached = TextFeatureSource(model, items, torch.device("cpu"), cache=True)
+    assert cached.pooled is not None
+    expected = encode_titles(model, [item.title for item in items])
+    assert torch.allclose(cached.eval_embeddings(), expected, atol=1e-5)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(
+            torch.nn.functional.normalize(cached.train_embeddings([0, 1, 2]), dim=-1), expected[:3], atol=1e-5
+        )
+    images = ImageFeatureSource(
+        model,
+        items,
+        TrainingConfig(augment=False),
+        torch.device("cpu"),
+        cache=True,
+        rng=random.Random(0),
+        progress=False,
+    )
+    assert images.maps.shape[0] == 5
+
+
+def test_cached_frozen_minilm_layers_give_the_same_embeddings_as_the_whole_encoder(synthetic_catalog):
+    import dataclasses
+
+    import torch
+
+    from mlcore.model import create_model
+    from mlcore_train.feature_sources import TextFeatureSource
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:6]
+    long_title = "Acme Men Very Long Striped Slim Fit Formal Cotton Blend Shirt"  # others get padded
+    items[2] = dataclasses.replace(items[2], title=long_title)
+    model = create_model(
+        ModelConfig(text_branch="bert", text_trainable_layers=2, image_size=64, embed_dim=16)
+    )
+    cached = TextFeatureSource(model, items, torch.device("cpu"), cache=True)
+    uncached = TextFeatureSource(model, items, torch.device("cpu"), cache=False)
+    # Given the first 4 of MiniLM's 6 layers frozen, their outputs are kept per title, unpadded
+    assert cached.frozen_states is not None and uncached.frozen_states is None
+    assert [len(state) for state in cached.frozen_states] == [len(ids) for ids in cached.token_ids]
+    # Then a step (the last 2 layers, pooling, projection) gives what the whole encoder gives
+    model.eval()
+    with torch.no_grad():
+        for batch in ([0, 1, 2], [3, 4, 5], [2]):
+            assert torch.allclose(cached.train_embeddings(batch), uncached.train_embeddings(batch), atol=1e-5)
+    # And gradients reach the trained layers only
+    model.train()
+    cached.train_embeddings([0, 1, 2]).sum().backward()
+    layers = model.text_tower.encoder.encoder.layer
+    assert layers[5].attention.self.query.weight.grad is not None
+    assert layers[3].attention.self.query.weight.grad is None

@@ -1,0 +1,155 @@
+"""The trainer: it learns, keeps the best val epoch, stops early, and saves what it kept."""
+
+import json
+
+import pytest
+
+from mlcore.config import ModelConfig, TrainingConfig
+from mlcore.data import load_catalog
+from mlcore_train import trainer
+from mlcore_train.trainer import train
+
+
+def test_sixteen_pairs_are_overfit_to_perfect_recall(synthetic_catalog, tmp_path):
+    # Given 16 synthetic (photo, title) pairs used as both train and val
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    assert len(items) == 16
+    stages = []
+    # When the project trainer runs a few dozen single-batch steps (MiniLM text branch, projection over
+    # frozen Lite0 features: the synthetic shapes are far from ImageNet, where a trained tail block's
+    # frozen BatchNorm statistics do not fit)
+    result = train(
+        items,
+        items,
+        tmp_path / "model",
+        ModelConfig(text_branch="bert", image_size=64, embed_dim=64, image_trainable_blocks=0),
+        TrainingConfig(
+            epochs=20,
+            batch_size=16,
+            learning_rate=3e-3,
+            pretrained_learning_rate=1e-3,
+            loss="infonce",
+            early_stopping_patience=0,
+            warmup_fraction=0.0,
+            augment=False,
+        ),
+        progress_callback=lambda stage, epoch, total, metrics: stages.append((stage, epoch, total)),
+        show_progress=False,
+    )
+    # Then every title finds its photo first, and vice versa
+    assert result.best_val_metrics["t2i"]["R@1"] == 100.0
+    assert result.best_val_metrics["i2t"]["R@1"] == 100.0
+    assert stages[0] == ("features", 0, 20) and stages[-1][0] == "done"
+    assert ("validate", 1, 20) in stages
+    assert (tmp_path / "model" / "training_curves.png").stat().st_size > 0
+    assert json.loads((tmp_path / "model" / "metrics.json").read_text())["best_epoch"] == result.best_epoch
+
+
+def test_full_mode_runs_on_cpu_and_keeps_the_epoch_with_the_best_val_score(synthetic_catalog, tmp_path):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:6]
+    result = train(
+        items,
+        items,
+        tmp_path / "model",
+        ModelConfig(
+            text_branch="bilstm", image_size=64, lstm_hidden_size=16, embed_dim=16, image_trainable_blocks=-1
+        ),
+        TrainingConfig(mode="full", epochs=3, batch_size=3, loss="infonce", early_stopping_patience=0),
+        show_progress=False,
+    )
+    scores = [row["val_score"] for row in result.history]
+    assert len(scores) == 3
+    # The first epoch with the highest recorded val score is the one kept, saved and reported.
+    assert result.best_epoch == 1 + scores.index(max(scores))
+    assert result.best_val_metrics == result.history[result.best_epoch - 1]["val"]
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["best_epoch"] == result.best_epoch
+    assert (tmp_path / "model" / "model.safetensors").exists()
+
+
+def test_the_best_val_epoch_is_kept_and_training_stops_once_val_stops_improving(
+    synthetic_catalog, tmp_path, monkeypatch
+):
+    # Given val scores that peak at epoch 2 and then fall short of it twice
+    scores = iter([1.0, 3.0, 2.0, 2.5, 9.0])
+    monkeypatch.setattr(trainer, "selection_score", lambda metrics: next(scores))
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:8]
+    # When training may run 5 epochs with a patience of 2
+    result = train(
+        items,
+        items,
+        tmp_path / "model",
+        ModelConfig(
+            text_branch="bilstm", image_size=64, lstm_hidden_size=16, embed_dim=16, image_trainable_blocks=0
+        ),
+        TrainingConfig(epochs=5, batch_size=4, loss="infonce", early_stopping_patience=2, augment=False),
+        show_progress=False,
+    )
+    # Then it stops after epoch 4 (the 9.0 of epoch 5 is never seen) and keeps epoch 2
+    assert [row["val_score"] for row in result.history] == [1.0, 3.0, 2.0, 2.5]
+    assert result.best_epoch == 2
+    assert result.best_val_metrics == result.history[1]["val"]
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 2 and metrics["epochs_run"] == 4
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["best_epoch"] == 2
+
+
+def test_an_unknown_training_mode_is_refused_with_the_choices(synthetic_catalog, tmp_path):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:4]
+    with pytest.raises(ValueError, match="choose one of \\('cpu-fast', 'full'\\)"):
+        train(items, items, tmp_path / "model", training_config=TrainingConfig(mode="gpu-fast"))
+
+
+def test_weighted_category_loss_trains_beside_the_instance_loss(synthetic_catalog, tmp_path):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    train(
+        items,
+        items,
+        tmp_path / "model",
+        ModelConfig(image_size=64, embed_dim=32, image_trainable_blocks=0, projection_hidden_dim=64),
+        TrainingConfig(epochs=2, batch_size=8, loss="cmpm+0.5*category", augment=False),
+        show_progress=False,
+    )
+    history = json.loads((tmp_path / "model" / "metrics.json").read_text())["history"]
+    # Both modalities' category terms are logged per epoch, already weighted, and fall as it learns.
+    assert {"train_category_image", "train_category_text", "train_cmpm_i2t"} <= set(history[0])
+    assert history[1]["train_category_text"] < history[0]["train_category_text"]
+
+
+def test_category_block_is_trained_on_this_catalogues_types_and_saved(synthetic_catalog, tmp_path):
+    from mlcore.data import category_names
+    from mlcore.inference import Encoder
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    types = category_names(items)
+    assert len(types) > 1
+    # A recipe carried over from a model trained on another catalogue names other types: training resets them.
+    config = ModelConfig(
+        image_size=64,
+        embed_dim=32,
+        image_trainable_blocks=0,
+        category_block_weight=0.3,
+        category_names=["kurtas", "sarees"],
+    )
+    train(
+        items,
+        items,
+        tmp_path / "model",
+        config,
+        TrainingConfig(epochs=3, batch_size=8, loss="infonce", augment=False, early_stopping_patience=0),
+        show_progress=False,
+    )
+    history = json.loads((tmp_path / "model" / "metrics.json").read_text())["history"]
+    assert history[-1]["train_category_head_text"] < history[0]["train_category_head_text"]
+
+    encoder = Encoder.load(tmp_path / "model")
+    assert encoder.config.category_names == types
+    assert encoder.dim == 32 + len(types)
+    vectors = encoder.encode_texts([item.title for item in items[:3]])
+    assert vectors.shape == (3, encoder.dim)
+    assert abs(float((vectors**2).sum(axis=1).max()) - 1.0) < 1e-4
