@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import time
 from collections import defaultdict
@@ -215,13 +214,17 @@ def main() -> None:
     arguments = parser.parse_args()
     version = bench_prepare(arguments)
     from catalog.models import Product
+    from mlcore.splits import split_skus
     from search.conf import search_settings
 
-    splits = json.loads(arguments.splits.read_text())
     rrf_k = int(search_settings.RRF_K)
     results: dict[tuple[str, str], tuple[list[Query], Rankings]] = {}
     for split in ("val", "test"):
-        products = list(Product.objects.filter(sku__in=splits[split], is_active=True).order_by("pk"))
+        products = list(
+            Product.objects.filter(
+                sku__in=split_skus(split_file=arguments.splits, split=split), is_active=True
+            ).order_by("pk")
+        )
         gallery = [product.pk for product in products]
         for kind in ("title", "attributes"):
             queries = queries_for(products=products, kind=kind)

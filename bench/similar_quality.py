@@ -13,7 +13,6 @@ by mAP@10; test shows the chosen weight beside the previous setting, 0.5.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import defaultdict
@@ -79,12 +78,16 @@ def main() -> None:
     arguments = parser.parse_args()
     version = bench_prepare(arguments)
     from catalog.models import Product
+    from mlcore.splits import split_skus
 
-    splits = json.loads(arguments.splits.read_text())
     rows = {}
     for split in ("val", "test"):
         started = time.perf_counter()
-        products = list(Product.objects.filter(sku__in=splits[split], is_active=True).order_by("pk"))
+        products = list(
+            Product.objects.filter(
+                sku__in=split_skus(split_file=arguments.splits, split=split), is_active=True
+            ).order_by("pk")
+        )
         rows[split] = collect(version=version, products=products)
         if not rows[split]:
             raise SystemExit(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from mlcore.splits import split_skus
+
 
 @dataclass(frozen=True)
 class CatalogItem:
@@ -44,10 +46,7 @@ def load_catalog(
     if split is not None:
         if split_file is None:
             raise ValueError("a split was asked for but no split file was given (pass --split-file)")
-        splits = json.loads(Path(split_file).read_text())
-        if split not in splits:
-            raise ValueError(f"split {split!r} is not in {split_file}; it has {sorted(splits)}")
-        keep = {str(sku) for sku in splits[split]}
+        keep = split_skus(split_file=split_file, split=split)
     items = []
     with catalog_path.open() as lines:
         for line in lines:
