@@ -6,22 +6,13 @@ import random
 import torch
 
 from mlcore.checkpoint import load_checkpoint, save_checkpoint
-from mlcore.config import ModelConfig, TrainingConfig
+from mlcore.config import TrainingConfig
 from mlcore.data import load_catalog
 from mlcore.embedding import encode_photos, encode_titles
 from mlcore.model import create_model
 from mlcore_train.feature_sources import ImageFeatureSource
 from mlcore_train.trainer import seed_everything, train
-
-HEADS = ModelConfig(
-    text_branch="bert",
-    image_size=64,
-    embed_dim=32,
-    image_trainable_blocks=0,
-    text_trainable_layers=0,
-    projection_hidden_dim=64,
-    image_pooling="mean+max",
-)
+from tests.mlcore.test_frozen_trunk_heads import HEADS
 
 
 def _cached_image_features(model, items, augment: bool) -> ImageFeatureSource:
