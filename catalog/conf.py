@@ -24,6 +24,16 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_IMAGE_FORMATS": ("JPEG", "PNG", "WEBP"),
     # Storage folder (inside MEDIA_ROOT) for product photos.
     "PHOTO_UPLOAD_DIR": "products",
+    # What the model reads of a product (catalog/product_text.py): a format string over `title`,
+    # `attributes` (the attribute phrase below), `description` (its first sentences) and any product
+    # field (`brand`, `colour`, ...). Empty parts and their separators are dropped.
+    "PRODUCT_TEXT_TEMPLATE": "{title}. {attributes}. {description}",
+    # The attribute phrase: gender, colour, these attributes (matched by name, case-insensitively,
+    # in this order) and the article type, e.g. "Women Black Skinny Jeans".
+    "PHRASE_ATTRIBUTES": ("pattern", "fit", "material", "fabric", "style", "sleeve length", "neck"),
+    # Words of the description kept in the product text: whole sentences up to this many words (at
+    # least the first sentence, cut at this many words if it alone is longer).
+    "DESCRIPTION_WORDS": 40,
 }
 
 

@@ -23,6 +23,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from PIL import Image
 
 from catalog.models import Product, ProductImage
+from catalog.product_text import product_text
 from catalog.selectors import PHOTO_ORDER, product_photos_in_order
 from lifecycle.conf import lifecycle_settings
 from lifecycle.encoders import encoder_for_version
@@ -41,11 +42,6 @@ class EmbeddingReport:
         self.products += other.products
         self.photos += other.photos
         self.failed_photos.extend(other.failed_photos)
-
-
-def product_embedding_text(product: Product) -> str:
-    """What the text tower reads for a product: its title, the same kind of text it was trained on."""
-    return product.title
 
 
 def _open_photo(image: ProductImage) -> Image.Image:
@@ -77,7 +73,7 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
         except Exception as error:  # noqa: BLE001 - any decoding failure fails this photo only
             logger.warning("Photo %s of product %s cannot be embedded: %s", image.pk, image.product_id, error)
             report.failed_photos.append((image.pk, str(error)))
-    text_vectors = encoder.encode_texts([product_embedding_text(product) for product in embeddable])
+    text_vectors = encoder.encode_texts([product_text(product) for product in embeddable])
     photo_vectors = encoder.encode_images(opened) if opened else np.empty((0, encoder.dim), dtype=np.float32)
     rows = [
         ProductEmbedding(model_version=version, product=product, kind="text", embedding=vector)
@@ -178,3 +174,31 @@ def embedding_mark_all_pending() -> int:
     search keeps serving throughout.
     """
     return Product.objects.update(embedding_dirty=True)
+
+
+def embedding_refresh_texts(
+    *, version: ModelVersion, batch_size: int | None = None, on_batch: Callable[[int], None] | None = None
+) -> int:
+    """Encode every active product's text again with `version` (after the product-text template
+    changed) and replace its text vectors, one batch per transaction; photo vectors stay. Returns
+    how many products were refreshed."""
+    batch_size = batch_size or lifecycle_settings.EMBED_BATCH_SIZE
+    encoder = encoder_for_version(version)
+    refreshed, last_id = 0, 0
+    while True:
+        products = list(Product.objects.filter(is_active=True, pk__gt=last_id).order_by("pk")[:batch_size])
+        if not products:
+            return refreshed
+        vectors = encoder.encode_texts([product_text(product) for product in products])
+        with transaction.atomic():
+            ProductEmbedding.objects.filter(
+                model_version=version, kind=ProductEmbedding.Kind.TEXT, product__in=products
+            ).delete()
+            ProductEmbedding.objects.bulk_create(
+                ProductEmbedding(model_version=version, product=product, kind="text", embedding=vector)
+                for product, vector in zip(products, vectors, strict=True)
+            )
+        refreshed += len(products)
+        last_id = products[-1].pk
+        if on_batch is not None:
+            on_batch(len(products))

@@ -17,8 +17,8 @@ from django.db.models import Prefetch
 from PIL import Image
 
 from catalog.models import Product
+from catalog.product_text import product_text
 from catalog.selectors import product_photos_in_order, product_primary_photo
-from lifecycle.embedding_pipeline import product_embedding_text
 from lifecycle.encoders import ModelArtifactMissing, encoder_for_version
 from lifecycle.models import ModelVersion, ProductEmbedding
 from lifecycle.selectors import model_version_get_active
@@ -193,7 +193,7 @@ def _product_vectors(*, version: ModelVersion, product: Product) -> dict[str, np
             best_position = (row.image.position, row.image.pk)
             vectors["image"] = vector
     if "text" not in vectors:
-        vectors["text"] = query_encode_text(version=version, text=product_embedding_text(product))
+        vectors["text"] = query_encode_text(version=version, text=product_text(product))
     if "image" not in vectors:
         primary = product_primary_photo(product=product)
         if primary is not None:

@@ -110,3 +110,43 @@ def test_building_the_only_live_version_leaves_nothing_pending(tiny_model_path):
     model_version_build(version=first)
     assert not Product.objects.filter(embedding_dirty=True).exists()
     assert embedding_process_pending().products == 0
+
+
+def test_text_vectors_read_the_product_text_and_follow_a_new_template(tiny_model_path, settings):
+    from django.core.management import call_command
+
+    from lifecycle.encoders import encoder_for_version
+
+    product = product_create(
+        sku="TXT1",
+        title="Juno Jacket",
+        colour="Blue",
+        gender="Women",
+        article_type="Jackets",
+        description="A light shell for windy runs. Machine wash.",
+        photos=[photo_prepare(io.BytesIO(make_photo_bytes()))],
+    )
+    version = model_version_register_checkpoint(path=tiny_model_path, name="tiny-text")
+    model_version_build(version=version)
+    model_version_activate(version=version)
+    encoder = encoder_for_version(version)
+
+    def stored_text_vector() -> np.ndarray:
+        row = ProductEmbedding.objects.get(model_version=version, product=product, kind="text")
+        return np.asarray(row.embedding, dtype=np.float32)
+
+    def encoded(text: str) -> np.ndarray:
+        return encoder.encode_texts([text])[0]
+
+    full_text = "Juno Jacket. Women Blue Jackets. A light shell for windy runs. Machine wash."
+    assert np.allclose(stored_text_vector(), encoded(full_text), atol=2e-3)  # halfvec precision
+    photo_rows = ProductEmbedding.objects.filter(model_version=version, kind="image")
+    photo_ids = list(photo_rows.values_list("pk", flat=True))
+
+    settings.PRODUCT_SEARCH_PRODUCT_TEXT_TEMPLATE = "{title}"
+    call_command("embed", "--texts", "--no-progress")
+
+    assert np.allclose(stored_text_vector(), encoded("Juno Jacket"), atol=2e-3)
+    assert not np.allclose(encoded("Juno Jacket"), encoded(full_text), atol=2e-3)
+    # The photo vectors were left alone.
+    assert list(photo_rows.values_list("pk", flat=True)) == photo_ids

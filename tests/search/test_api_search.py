@@ -189,6 +189,36 @@ def test_full_text_ranks_the_product_matching_more_query_words_first(active_vers
     assert ranking[0].score > ranking[1].score > 0
 
 
+def test_full_text_reads_attributes_and_descriptions_below_the_title(active_version):
+    from search.ranking import SearchFilters, rank_by_fulltext
+    from tests.search.conftest import add_product
+
+    in_title = add_product(active_version, sku="T", image=None, text=basis(0), title="Merino Hoodie")
+    in_attributes = add_product(
+        active_version,
+        sku="A",
+        image=None,
+        text=basis(0),
+        title="Chaz Top",
+        attributes={"Material": "Merino"},
+    )
+    in_description = add_product(
+        active_version, sku="D", image=None, text=basis(0), title="Juno Top", description="Soft merino wool."
+    )
+    add_product(
+        active_version, sku="X", image=None, text=basis(0), title="Nothing Alike", description="Cotton."
+    )
+
+    ranking = rank_by_fulltext(text="merino", k=10, filters=SearchFilters())
+
+    # Title (A) before attributes (B) before description (C); the product that never says it is absent.
+    assert [candidate.product_id for candidate in ranking] == [
+        in_title.pk,
+        in_attributes.pk,
+        in_description.pk,
+    ]
+
+
 def test_an_unknown_full_text_rank_function_is_refused(small_catalog, settings):
     from search.ranking import SearchFilters, fulltext_sql
 
