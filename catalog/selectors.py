@@ -24,7 +24,12 @@ def product_primary_photo(*, product: Product) -> ProductImage | None:
 
 def product_primary_photo_name() -> Subquery:
     """For `annotate`: the stored name of the outer product's primary photo (None without photos)."""
-    return Subquery(product_photos_in_order().filter(product=OuterRef("pk")).values("image")[:1])
+    return product_primary_photo_value("image")
+
+
+def product_primary_photo_value(field: str) -> Subquery:
+    """For `annotate`: one field of the outer product's primary photo (None without photos)."""
+    return Subquery(product_photos_in_order().filter(product=OuterRef("pk")).values(field)[:1])
 
 
 def product_list_with_primary_photo(*, include_inactive: bool = False) -> QuerySet[Product]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db import transaction
@@ -28,6 +29,10 @@ from catalog.selectors import PHOTO_ORDER, product_photos_in_order
 from lifecycle.conf import lifecycle_settings
 from lifecycle.encoders import encoder_for_version
 from lifecycle.models import ModelVersion, ProductEmbedding
+from lifecycle.photo_features import DatabaseFeatureStore
+
+if TYPE_CHECKING:
+    from mlcore.inference import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +67,11 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
     if not embeddable:
         return report
 
-    photos: list[ProductImage] = []
-    opened: list = []  # PIL images, in the order of `photos`
-    for image in (
+    photos = list(
         product_photos_in_order().filter(product__in=embeddable).order_by("product_id", *PHOTO_ORDER)
-    ):
-        try:
-            opened.append(_open_photo(image))
-            photos.append(image)
-        except Exception as error:  # noqa: BLE001 - any decoding failure fails this photo only
-            logger.warning("Photo %s of product %s cannot be embedded: %s", image.pk, image.product_id, error)
-            report.failed_photos.append((image.pk, str(error)))
+    )
+    photos, photo_vectors = _photo_vectors(encoder=encoder, photos=photos, report=report)
     text_vectors = encoder.encode_texts([product_text(product) for product in embeddable])
-    photo_vectors = encoder.encode_images(opened) if opened else np.empty((0, encoder.dim), dtype=np.float32)
     rows = [
         ProductEmbedding(model_version=version, product=product, kind="text", embedding=vector)
         for product, vector in zip(embeddable, text_vectors, strict=True)
@@ -88,6 +85,43 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
     ProductEmbedding.objects.bulk_create(rows)
     report.photos = len(photos)
     return report
+
+
+def _photo_vectors(
+    *, encoder: Encoder, photos: list[ProductImage], report: EmbeddingReport
+) -> tuple[list[ProductImage], np.ndarray]:
+    """The photos that could be embedded and their vectors. A photo whose trunk features are stored is
+    not even opened; the others go through the trunk once and their features are kept. A photo that
+    cannot be decoded is reported and left out."""
+    store = DatabaseFeatureStore()
+    trunk = encoder.trunk_key
+    stored = store.get_many(trunk=trunk, keys=[photo.content_sha256 for photo in photos]) if trunk else {}
+    embeddable: list[ProductImage] = []
+    to_compute: list[ProductImage] = []
+    opened: list[Image.Image] = []
+    for photo in photos:
+        if photo.content_sha256 in stored:
+            embeddable.append(photo)
+            continue
+        try:
+            opened.append(_open_photo(photo))
+        except Exception as error:  # noqa: BLE001 - any decoding failure fails this photo only
+            logger.warning("Photo %s of product %s cannot be embedded: %s", photo.pk, photo.product_id, error)
+            report.failed_photos.append((photo.pk, str(error)))
+            continue
+        embeddable.append(photo)
+        to_compute.append(photo)
+    if not embeddable:
+        return [], np.empty((0, encoder.dim), dtype=np.float32)
+    if trunk is None:  # a trunk that trains: nothing to keep, the photos go through the whole model
+        return embeddable, encoder.encode_images(opened)
+    if opened:
+        computed = encoder.encode_prefix_maps(opened)
+        new = {photo.content_sha256: value for photo, value in zip(to_compute, computed, strict=True)}
+        store.put_many(trunk=trunk, features=new)
+        stored.update(new)
+    maps = np.stack([stored[photo.content_sha256] for photo in embeddable])
+    return embeddable, encoder.encode_images_from_prefix_maps(maps)
 
 
 def embedding_target_versions() -> list[ModelVersion]:

@@ -98,3 +98,27 @@ class ProductEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} vector of {self.product_id} for version {self.model_version_id}"
+
+
+class PhotoFeatures(models.Model):
+    """A photo's frozen image-trunk output (mlcore.photo_features), kept so that no photo goes through
+    the trunk twice: every version that shares the trunk, and every retrain, starts from it."""
+
+    # ProductImage.content_sha256: the same bytes give the same features, whichever product holds them.
+    content_sha256 = models.CharField(max_length=64)
+    # mlcore.photo_features.trunk_key: backbone, input size, split point, digest of the frozen weights.
+    trunk = models.CharField(max_length=160)
+    # A float16 .npy array (C, h, w).
+    features = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["trunk", "content_sha256"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trunk", "content_sha256"], name="one_feature_map_per_photo_and_trunk"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trunk} features of {self.content_sha256[:12]}"

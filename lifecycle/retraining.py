@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from catalog.models import Product
-from catalog.selectors import product_primary_photo_name
+from catalog.selectors import product_primary_photo_name, product_primary_photo_value
 from lifecycle.activation import activation_decide
 from lifecycle.conf import lifecycle_settings
 from lifecycle.model_versions import (
@@ -34,6 +34,7 @@ from lifecycle.model_versions import (
     model_version_set_progress,
 )
 from lifecycle.models import ModelVersion
+from lifecycle.photo_features import DatabaseFeatureStore
 from lifecycle.selectors import model_version_get_active
 from mlcore.splits import split_skus
 
@@ -84,7 +85,9 @@ def retrain_items(*, split_file: str | None) -> tuple[list, list]:
 
     products = (
         Product.objects.filter(is_active=True)
-        .annotate(photo=product_primary_photo_name())
+        .annotate(
+            photo=product_primary_photo_name(), photo_sha256=product_primary_photo_value("content_sha256")
+        )
         .exclude(photo=None)
         .order_by("sku")
     )
@@ -98,6 +101,7 @@ def retrain_items(*, split_file: str | None) -> tuple[list, list]:
             colour=product.colour,
             gender=product.gender,
             brand=product.brand,
+            image_key=product.photo_sha256,
         )
         for product in products
     }
@@ -186,6 +190,7 @@ def _train(
         training_config=training_config,
         progress_callback=on_training,
         show_progress=show_progress,
+        feature_store=DatabaseFeatureStore(),
     )
 
 
@@ -198,8 +203,11 @@ def _measure(
     from mlcore.evaluation import evaluate
 
     model_version_set_progress(version=version, stage="measuring")
-    new_report = evaluate(str(result.output_dir), held_out, device=device)
-    active_report = evaluate(encoder_for_version(active), held_out) if active is not None else None
+    store = DatabaseFeatureStore()
+    new_report = evaluate(str(result.output_dir), held_out, device=device, feature_store=store)
+    active_report = (
+        evaluate(encoder_for_version(active), held_out, feature_store=store) if active is not None else None
+    )
     payload = json.loads((Path(result.output_dir) / "config.json").read_text())
     version.artifact_path = str(Path(result.output_dir).resolve())
     version.embedding_dim = retrieval_dim_of(payload)

@@ -24,6 +24,8 @@ class CatalogItem:
     gender: str = ""
     brand: str = ""
     description: str = ""
+    # The photo's content key in a PhotoFeatureStore (mlcore.photo_features); "" when it has none.
+    image_key: str = ""
 
     @property
     def title_key(self) -> str:

@@ -79,3 +79,24 @@ def encode_photos(
         chunks.append(model.encode_image(pixels, normalize=True).float().cpu())
     _restore_mode(model, was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, model.config.retrieval_dim)
+
+
+@torch.inference_mode()
+def compute_prefix_maps(
+    model: DualEncoder, images: list, batch_size: int = 32, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Photos -> (n, C, h, w) float16 outputs of the image tower's frozen prefix, on CPU."""
+    was_training = _eval_mode(model)
+    tower = model.image_tower
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        pixels = torch.stack(
+            [
+                preprocess(image, tower.image_size, tower.normalisation)
+                for image in images[start : start + batch_size]
+            ]
+        )
+        pixels = pixels.to(device, memory_format=torch.channels_last)
+        chunks.append(tower.forward_prefix(pixels).to("cpu", torch.float16))
+    _restore_mode(model, was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.float16)

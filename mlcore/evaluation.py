@@ -13,6 +13,7 @@ import numpy as np
 
 from mlcore.data import CatalogItem
 from mlcore.metrics import precision_at_k, precision_ceiling, relevance_matrix, retrieval_metrics
+from mlcore.photo_features import PhotoFeatureStore, missing_keys
 
 if TYPE_CHECKING:
     from mlcore.inference import Encoder
@@ -68,19 +69,45 @@ def evaluate(
     device: str = "auto",
     grid_path: str | Path | None = None,
     grid_queries: int = 6,
+    feature_store: PhotoFeatureStore | None = None,
 ) -> dict:
     """Encode the items' photos and titles with a model folder (or a loaded Encoder) and report metrics.
-    With grid_path, also write a PNG of the top retrieved photos for a few title queries."""
+    With grid_path, also write a PNG of the top retrieved photos for a few title queries. With a
+    `feature_store`, photos whose frozen-trunk maps it holds (under their `image_key`) are not read."""
     from mlcore.inference import Encoder
 
     encoder = model if isinstance(model, Encoder) else Encoder.load(model, device=device)
-    image_embeddings = encoder.encode_images([item.image for item in items], batch_size=batch_size)
+    image_embeddings = encode_item_photos(encoder, items, batch_size=batch_size, feature_store=feature_store)
     text_embeddings = encoder.encode_texts([item.title for item in items], batch_size=max(batch_size, 128))
     report = retrieval_report(image_embeddings, text_embeddings, items)
     report["model"] = encoder.name
     if grid_path is not None:
         plot_retrieval_grid(text_embeddings @ image_embeddings.T, items, Path(grid_path), grid_queries)
     return report
+
+
+def encode_item_photos(
+    encoder: Encoder,
+    items: list[CatalogItem],
+    *,
+    batch_size: int = 64,
+    feature_store: PhotoFeatureStore | None,
+) -> np.ndarray:
+    """(n, dim) photo vectors of the items: from stored trunk maps where the store has them (the rest
+    computed and kept), else from the photos."""
+    trunk = encoder.trunk_key
+    if feature_store is None or trunk is None or not all(item.image_key for item in items):
+        return encoder.encode_images([item.image for item in items], batch_size=batch_size)
+    keys = [item.image_key for item in items]
+    found = feature_store.get_many(trunk=trunk, keys=keys)
+    missing = missing_keys(keys, found)
+    if missing:
+        image_of = {item.image_key: item.image for item in items}
+        computed = encoder.encode_prefix_maps([image_of[key] for key in missing], batch_size=batch_size)
+        new = dict(zip(missing, computed, strict=True))
+        feature_store.put_many(trunk=trunk, features=new)
+        found.update(new)
+    return encoder.encode_images_from_prefix_maps(np.stack([found[key] for key in keys]))
 
 
 def plot_retrieval_grid(

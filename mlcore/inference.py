@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ from PIL import Image
 from mlcore.checkpoint import load_checkpoint, read_checkpoint_config
 from mlcore.config import ModelConfig
 from mlcore.device import resolve_device
-from mlcore.embedding import encode_photos, encode_titles
+from mlcore.embedding import compute_prefix_maps, encode_photos, encode_prefix_maps, encode_titles
 from mlcore.model import DualEncoder
+from mlcore.photo_features import trunk_key
 
 
 class Encoder:
@@ -47,9 +50,26 @@ class Encoder:
     def dim(self) -> int:
         return self.model.config.retrieval_dim
 
-    def encode_images(self, images: list[str | Path | Image.Image], batch_size: int = 32) -> np.ndarray:
+    def encode_images(self, images: Sequence[str | Path | Image.Image], batch_size: int = 32) -> np.ndarray:
         """(n, dim) float32; images are file paths or PIL images."""
         return encode_photos(self.model, list(images), batch_size=batch_size, device=self.device).numpy()
+
+    @cached_property
+    def trunk_key(self) -> str | None:
+        """What the frozen image-trunk prefix computes (mlcore.photo_features), or None when it trains."""
+        return trunk_key(self.model.image_tower)
+
+    def encode_prefix_maps(
+        self, images: Sequence[str | Path | Image.Image], batch_size: int = 32
+    ) -> np.ndarray:
+        """(n, C, h, w) float16 outputs of the frozen trunk prefix: what a PhotoFeatureStore keeps."""
+        return compute_prefix_maps(
+            self.model, list(images), batch_size=batch_size, device=self.device
+        ).numpy()
+
+    def encode_images_from_prefix_maps(self, maps: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 photo vectors from stored prefix maps: the tail and head only."""
+        return encode_prefix_maps(self.model, torch.from_numpy(np.asarray(maps)), device=self.device).numpy()
 
     def encode_texts(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         """(n, dim) float32; texts are batched by token length."""

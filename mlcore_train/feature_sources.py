@@ -14,6 +14,7 @@ from mlcore.data import CatalogItem
 from mlcore.embedding import encode_photos, encode_prefix_maps, encode_titles
 from mlcore.image_preprocessing import preprocess
 from mlcore.model import DualEncoder
+from mlcore.photo_features import PhotoFeatureStore
 from mlcore.text_tower import BertTextTower
 from mlcore_train.feature_cache import compute_prefix_maps
 
@@ -30,6 +31,7 @@ class ImageFeatureSource:
         cache: bool,
         rng: random.Random,
         progress: bool,
+        store: PhotoFeatureStore | None = None,
     ):
         self.model, self.items, self.config, self.device, self.rng = model, items, config, device, rng
         self.cached = cache
@@ -39,6 +41,8 @@ class ImageFeatureSource:
         self.features = self.mirrored_features = None
         if cache:
             images = [item.image for item in items]
+            # The shop's stored features when every photo has its content key.
+            keys = [item.image_key for item in items] if all(item.image_key for item in items) else None
             self.maps = compute_prefix_maps(
                 model.image_tower,
                 images,
@@ -46,6 +50,8 @@ class ImageFeatureSource:
                 cache_dir=config.feature_cache_dir,
                 device=device,
                 progress=progress,
+                store=store,
+                keys=keys,
             )
             if config.cache_flipped_images and config.augment:
                 self.mirrored_maps = compute_prefix_maps(
@@ -56,6 +62,8 @@ class ImageFeatureSource:
                     cache_dir=config.feature_cache_dir,
                     device=device,
                     progress=progress,
+                    store=store,
+                    keys=keys,
                 )
             if model.image_tower.tail_is_frozen:
                 self.features = self._pooled(self.maps)

@@ -28,6 +28,7 @@ from mlcore.data import CatalogItem, category_labels, category_names, identity_l
 from mlcore.device import resolve_device
 from mlcore.evaluation import retrieval_report, selection_score
 from mlcore.model import DualEncoder, create_model
+from mlcore.photo_features import PhotoFeatureStore
 from mlcore_train.feature_sources import ImageFeatureSource, TextFeatureSource
 from mlcore_train.losses import build_loss, category_cross_entropy
 from mlcore_train.training_curves import plot_training_curves
@@ -346,12 +347,14 @@ def train(
     progress_callback: ProgressCallback | None = None,
     model: DualEncoder | None = None,
     show_progress: bool = True,
+    feature_store: PhotoFeatureStore | None = None,
 ) -> TrainingResult:
     """Train a DualEncoder on (photo, title) pairs, keep the epoch with the best val score, and save it
     (weights, config, tokenizer, training curves, metrics.json) into output_dir.
 
     `model` lets a caller start from an existing DualEncoder (e.g. loaded from a checkpoint); otherwise
-    one is created from `model_config` with the shipped pretrained weights."""
+    one is created from `model_config` with the shipped pretrained weights. `feature_store` holds the
+    photos' frozen-trunk maps under their items' `image_key` (cpu-fast mode): stored photos are not read."""
     model_config = model_config or (model.config if model is not None else ModelConfig())
     config = training_config or TrainingConfig()
     _check_inputs(config, train_items, val_items)
@@ -373,8 +376,12 @@ def train(
 
     report("features", 0, config.epochs, {})
     cache = config.mode == "cpu-fast"
-    train_images = ImageFeatureSource(model, train_items, config, device, cache, rng, show_progress)
-    val_images = ImageFeatureSource(model, val_items, config, device, cache, rng, show_progress)
+    train_images = ImageFeatureSource(
+        model, train_items, config, device, cache, rng, show_progress, store=feature_store
+    )
+    val_images = ImageFeatureSource(
+        model, val_items, config, device, cache, rng, show_progress, store=feature_store
+    )
     train_texts = TextFeatureSource(model, train_items, device, cache)
     val_texts = TextFeatureSource(model, val_items, device, cache)
     feature_time = time.time() - started

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from catalog.importing import catalog_import
 from lifecycle.model_versions import model_version_reap_abandoned
-from lifecycle.models import ModelVersion, ProductEmbedding
+from lifecycle.models import ModelVersion, PhotoFeatures, ProductEmbedding
 from tests.lifecycle.conftest import ROOT, child_environment, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,6 +75,22 @@ def test_retrain_trains_measures_embeds_and_switches_over(sample_catalogue_with_
     assert "now the active model" in _output("activate_model", str(new.pk))
     status = json.loads(_output("retrain_status", "--json"))
     assert {row["name"]: row["status"] for row in status}[new.name] == "active"
+
+
+def test_retrain_runs_on_the_stored_photo_features_without_reading_a_photo(
+    sample_catalogue_with_tiny_model, _media_root
+):
+    # Embedding the catalogue kept every photo's trunk features; with the photo files gone, training,
+    # measuring and embedding the new version can only have come from them.
+    deleted = [path for path in Path(_media_root).rglob("*.jpg") if path.unlink() is None]
+    assert len(deleted) == PhotoFeatures.objects.count() > 0
+
+    output = _output("retrain", "--epochs", "1", "--device", "cpu", "--force")
+
+    new = ModelVersion.objects.exclude(pk=sample_catalogue_with_tiny_model.pk).get()
+    assert new.status == ModelVersion.Status.ACTIVE, output
+    assert ProductEmbedding.objects.filter(model_version=new, kind="image").count() == len(deleted)
+    assert new.metrics["held_out"]["gallery"] > 0
 
 
 def test_retrain_that_is_not_better_stays_ready(sample_catalogue_with_tiny_model, settings):
