@@ -13,7 +13,7 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -24,6 +24,10 @@ from catalog.conf import catalog_settings
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 _EXIF_ORIENTATION = 0x0112
+
+
+if TYPE_CHECKING:
+    from catalog.models import ProductImage
 
 
 class PhotoRejected(ValidationError):
@@ -159,6 +163,14 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
         height=height,
         sha256=hashlib.sha256(content).hexdigest(),
     )
+
+
+def photo_open(image: ProductImage) -> Image.Image:
+    """A stored product photo, decoded, as RGB."""
+    with image.image.open("rb") as handle:
+        photo = Image.open(handle)
+        photo.load()
+    return photo.convert("RGB")
 
 
 def photo_store(photo: PreparedPhoto) -> str:

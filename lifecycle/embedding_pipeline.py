@@ -24,6 +24,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from PIL import Image
 
 from catalog.models import Product, ProductImage
+from catalog.photos import photo_open
 from catalog.product_text import product_text
 from catalog.selectors import PHOTO_ORDER, product_photos_in_order
 from lifecycle.conf import lifecycle_settings
@@ -47,13 +48,6 @@ class EmbeddingReport:
         self.products += other.products
         self.photos += other.photos
         self.failed_photos.extend(other.failed_photos)
-
-
-def _open_photo(image: ProductImage) -> Image.Image:
-    with image.image.open("rb") as handle:
-        photo = Image.open(handle)
-        photo.load()
-    return photo.convert("RGB")
 
 
 def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> EmbeddingReport:
@@ -104,7 +98,7 @@ def _photo_vectors(
             embeddable.append(photo)
             continue
         try:
-            opened.append(_open_photo(photo))
+            opened.append(photo_open(photo))
         except Exception as error:  # noqa: BLE001 - any decoding failure fails this photo only
             logger.warning("Photo %s of product %s cannot be embedded: %s", photo.pk, photo.product_id, error)
             report.failed_photos.append((photo.pk, str(error)))

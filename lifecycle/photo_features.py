@@ -6,15 +6,20 @@ trunk and by retraining, so those run only the model's tail and head over stored
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from django.db.models import Exists, OuterRef, Sum
 from django.db.models.functions import Length
 
 from catalog.models import ProductImage
-from lifecycle.models import PhotoFeatures
+from catalog.photos import photo_open
+from lifecycle.encoders import encoder_for_version
+from lifecycle.models import ModelVersion, PhotoFeatures
 from mlcore.photo_features import features_from_bytes, features_to_bytes
+
+logger = logging.getLogger(__name__)
 
 
 class DatabaseFeatureStore:
@@ -49,3 +54,43 @@ def photo_features_storage() -> dict[str, float]:
     rows = PhotoFeatures.objects.count()
     data_bytes = PhotoFeatures.objects.aggregate(total=Sum(Length("features")))["total"] or 0
     return {"rows": rows, "bytes": float(data_bytes), "bytes_per_photo": data_bytes / rows if rows else 0.0}
+
+
+def photo_features_backfill(
+    *, version: ModelVersion, batch_size: int = 64, on_batch: Callable[[int], None] | None = None
+) -> int:
+    """Compute and keep the trunk features of every photo that has none for `version`'s trunk (a
+    catalogue embedded before the store existed); returns how many photos were computed. Photos
+    that cannot be read are skipped: embedding reports them."""
+    encoder = encoder_for_version(version)
+    trunk = encoder.trunk_key
+    if trunk is None:
+        return 0
+    have = PhotoFeatures.objects.filter(trunk=trunk, content_sha256=OuterRef("content_sha256"))
+    photos = (
+        ProductImage.objects.filter(product__is_active=True)
+        .exclude(Exists(have))
+        .order_by("content_sha256", "id")
+    )
+    computed, last_key, store = 0, "", DatabaseFeatureStore()
+    while True:
+        batch = list(photos.filter(content_sha256__gt=last_key).distinct("content_sha256")[:batch_size])
+        if not batch:
+            return computed
+        last_key = batch[-1].content_sha256
+        readable, opened = [], []
+        for photo in batch:
+            try:
+                opened.append(photo_open(photo))
+                readable.append(photo)
+            except Exception:  # noqa: BLE001 - an unreadable photo is embedding's to report
+                logger.warning("Photo %s cannot be read; no features kept for it", photo.pk)
+        if opened:
+            maps = encoder.encode_prefix_maps(opened)
+            store.put_many(
+                trunk=trunk,
+                features={photo.content_sha256: value for photo, value in zip(readable, maps, strict=True)},
+            )
+        computed += len(readable)
+        if on_batch is not None:
+            on_batch(len(batch))

@@ -15,7 +15,7 @@ from lifecycle.model_versions import (
     model_version_register_checkpoint,
 )
 from lifecycle.models import PhotoFeatures, ProductEmbedding
-from lifecycle.photo_features import photo_features_prune, photo_features_storage
+from lifecycle.photo_features import photo_features_backfill, photo_features_prune, photo_features_storage
 from tests.conftest import make_photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,3 +76,14 @@ def test_a_changed_photo_is_computed_again(tiny_model_path):
     ]
     storage = photo_features_storage()
     assert storage["rows"] == 1 and storage["bytes_per_photo"] > 0
+
+
+def test_a_catalogue_embedded_before_the_store_gets_its_features_once(tiny_model_path):
+    _product("B1", "navy"), _product("B2", "navy"), _product("B3", "red")  # B1 and B2: the same bytes
+    version = model_version_register_checkpoint(path=tiny_model_path, name="older")
+    model_version_build(version=version)
+    PhotoFeatures.objects.all().delete()
+
+    assert photo_features_backfill(version=version) == 2  # one per distinct photo
+    assert PhotoFeatures.objects.count() == 2
+    assert photo_features_backfill(version=version) == 0
