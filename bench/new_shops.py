@@ -116,7 +116,7 @@ def queries_for(*, products: Sequence, kind: str, styles: dict[str, str]) -> lis
         return [
             Query(" ".join(part for part in key if part), ids, key[2]) for key, ids in sorted(groups.items())
         ]
-    from catalog.product_text import description_sentences
+    from mlcore.product_text import description_sentences
 
     queries = []
     for product in products:

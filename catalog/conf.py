@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from mlcore.product_text import DEFAULT_DESCRIPTION_WORDS, DEFAULT_PHRASE_ATTRIBUTES, DEFAULT_TEMPLATE
+
 PREFIX = "PRODUCT_SEARCH_"
 
 DEFAULTS: dict[str, Any] = {
@@ -27,13 +29,13 @@ DEFAULTS: dict[str, Any] = {
     # What the model reads of a product (catalog/product_text.py): a format string over `title`,
     # `attributes` (the attribute phrase below), `description` (its first sentences) and any product
     # field (`brand`, `colour`, ...). Empty parts and their separators are dropped.
-    "PRODUCT_TEXT_TEMPLATE": "{title}. {attributes}. {description}",
+    "PRODUCT_TEXT_TEMPLATE": DEFAULT_TEMPLATE,
     # The attribute phrase: gender, colour, these attributes (matched by name, case-insensitively,
     # in this order) and the article type, e.g. "Women Black Skinny Jeans".
-    "PHRASE_ATTRIBUTES": ("pattern", "fit", "material", "fabric", "style", "sleeve length", "neck"),
+    "PHRASE_ATTRIBUTES": DEFAULT_PHRASE_ATTRIBUTES,
     # Words of the description kept in the product text: whole sentences up to this many words (at
     # least the first sentence, cut at this many words if it alone is longer).
-    "DESCRIPTION_WORDS": 40,
+    "DESCRIPTION_WORDS": DEFAULT_DESCRIPTION_WORDS,
 }
 
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from catalog.models import Product
+from catalog.product_text import product_text_variants
 from catalog.selectors import product_primary_photo_name, product_primary_photo_value
 from lifecycle.activation import activation_decide
 from lifecycle.conf import lifecycle_settings
@@ -102,6 +103,7 @@ def retrain_items(*, split_file: str | None) -> tuple[list, list]:
             gender=product.gender,
             brand=product.brand,
             image_key=product.photo_sha256,
+            texts=product_text_variants(product),
         )
         for product in products
     }

@@ -105,6 +105,10 @@ class TrainingConfig:
     # Identity used by the losses: "title" makes same-title products (case-insensitive) one class, like the
     # evaluation protocol does; "sku" makes every product its own class.
     identity: str = "title"
+    # Share of training pairs whose text is one of the product's other texts (CatalogItem.texts: its
+    # attribute phrase, product text, description sentences) instead of its title, drawn afresh each
+    # epoch; 0 trains on titles alone. Validation and model selection stay on titles.
+    text_variant_share: float = 0.0
     # Random horizontal flips (cpu-fast flips the cached feature map, full flips the photo).
     augment: bool = True
     # cpu-fast only: also extract and cache the trunk prefix of every mirrored photo (exact flip

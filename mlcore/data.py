@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from mlcore.product_text import text_variants
 from mlcore.splits import split_skus
 
 
@@ -26,6 +27,8 @@ class CatalogItem:
     description: str = ""
     # The photo's content key in a PhotoFeatureStore (mlcore.photo_features); "" when it has none.
     image_key: str = ""
+    # Other texts that name the product (mlcore.product_text.text_variants), for training.
+    texts: tuple[str, ...] = ()
 
     @property
     def title_key(self) -> str:
@@ -68,6 +71,7 @@ def load_catalog(
                     gender=row.get("gender") or "",
                     brand=row.get("brand") or "",
                     description=row.get("description") or "",
+                    texts=text_variants(row),
                 )
             )
     if keep is not None and not items:

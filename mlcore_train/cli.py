@@ -22,8 +22,28 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train on the train split, select on val, save a model folder")
-    train.add_argument("--catalog", required=True, help="catalog.jsonl (image paths relative to it)")
-    train.add_argument("--split-file", required=True, help="splits.json with train/val/test sku lists")
+    train.add_argument(
+        "--catalog",
+        required=True,
+        action="append",
+        help="catalog.jsonl (image paths relative to it); repeat to train on several shops at once",
+    )
+    train.add_argument(
+        "--split-file",
+        required=True,
+        action="append",
+        help="splits.json with train/val/test sku lists, one per --catalog, in the same order",
+    )
+    train.add_argument(
+        "--text-variant-share",
+        type=float,
+        default=TrainingConfig.text_variant_share,
+        help="share of pairs trained on another text of the product (attribute phrase, product text, "
+        "description sentence) instead of its title",
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue a run that stopped part way in --out (same settings)"
+    )
     train.add_argument("--out", required=True, help="output model folder")
     train.add_argument("--mode", default=TrainingConfig.mode, choices=TRAINING_MODES)
     train.add_argument("--text-branch", default=ModelConfig.text_branch, choices=["bilstm", "bert"])
@@ -123,23 +143,33 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainingC
         seed=args.seed,
         device=args.device,
         weight_decay=args.weight_decay,
+        text_variant_share=args.text_variant_share,
     )
     return model_config, training_config
+
+
+def _load_shops(args: argparse.Namespace, split: str) -> list:
+    if len(args.catalog) != len(args.split_file):
+        raise SystemExit("give one --split-file per --catalog, in the same order")
+    items = []
+    for catalog, split_file in zip(args.catalog, args.split_file, strict=True):
+        items += load_catalog(catalog, split_file, split)
+    return items
 
 
 def run_train(args: argparse.Namespace, command: str) -> int:
     """Train on the train split, select on val; with --evaluate-test, evaluate the chosen model on test once.
     The command line is recorded in metrics.json for the model card."""
     model_config, training_config = _configs_from_args(args)
-    train_items = load_catalog(args.catalog, args.split_file, "train")
-    val_items = load_catalog(args.catalog, args.split_file, "val")
-    result = train(train_items, val_items, args.out, model_config, training_config)
+    train_items = _load_shops(args, "train")
+    val_items = _load_shops(args, "val")
+    result = train(train_items, val_items, args.out, model_config, training_config, resume=args.resume)
     metrics_path = Path(args.out) / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics["command"] = command
     if args.evaluate_test:
         started = time.time()
-        test_items = load_catalog(args.catalog, args.split_file, "test")
+        test_items = _load_shops(args, "test")
         metrics["test"] = evaluate(
             args.out, test_items, device=args.device, grid_path=Path(args.out) / "retrieval_examples.png"
         )

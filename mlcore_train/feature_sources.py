@@ -150,19 +150,40 @@ def _encoder_fingerprint(tower: BertTextTower) -> tuple:
 
 
 class TextFeatureSource:
-    """Gives (batch, embed_dim) title embeddings for item indices. In cpu-fast mode MiniLM's frozen part runs
-    once per title: a frozen encoder keeps its pooled features, so a step trains the projection alone; one
-    with its last layers trained keeps the hidden states entering them, so a step runs only those layers."""
+    """Gives (batch, embed_dim) text embeddings for item indices: each item's title, or with
+    `variant_share` > 0 one of its other texts (CatalogItem.texts) for that share of the pairs, drawn
+    by a generator of its own. In cpu-fast mode MiniLM's frozen part runs once per text: a frozen
+    encoder keeps its pooled features, so a step trains the projection alone; one with its last layers
+    trained keeps the hidden states entering them, so a step runs only those layers. Evaluation reads
+    the titles."""
 
-    def __init__(self, model: DualEncoder, items: list[CatalogItem], device: torch.device, cache: bool):
+    def __init__(
+        self,
+        model: DualEncoder,
+        items: list[CatalogItem],
+        device: torch.device,
+        cache: bool,
+        variant_share: float = 0.0,
+        seed: int = 0,
+    ):
         self.model, self.device = model, device
+        self.variant_share = variant_share
+        self.rng = random.Random(seed)
+        # Titles first (text i is item i's title), then every item's other texts.
         self.titles = [item.title for item in items]
-        self.token_ids = model.tokenizer.encode_ids(self.titles)
+        self.variants: list[list[int]] = [[] for _ in items]
+        texts = list(self.titles)
+        if variant_share > 0:
+            for index, item in enumerate(items):
+                self.variants[index] = list(range(len(texts), len(texts) + len(item.texts)))
+                texts.extend(item.texts)
+        self.texts = texts
+        self.token_ids = model.tokenizer.encode_ids(self.texts)
         self.pooled: torch.Tensor | None = None
         self.frozen_states: list[torch.Tensor] | None = None
         tower = model.text_tower
         if cache and isinstance(tower, BertTextTower) and tower.is_frozen:
-            key = (_encoder_fingerprint(tower), tuple(self.titles))
+            key = (_encoder_fingerprint(tower), tuple(self.texts))
             if key not in _FROZEN_TEXT_FEATURES:
                 _FROZEN_TEXT_FEATURES[key] = self._pooled_features(tower)
             self.pooled = _FROZEN_TEXT_FEATURES[key]
@@ -170,10 +191,10 @@ class TextFeatureSource:
             self.frozen_states = self._frozen_states(tower)
 
     def _frozen_states(self, tower: BertTextTower, batch_size: int = 256) -> list[torch.Tensor]:
-        """Per title, the (length, hidden) output of the embeddings and frozen layers, unpadded."""
-        states: list[torch.Tensor] = [torch.empty(0)] * len(self.titles)
-        for start in range(0, len(self.titles), batch_size):
-            chunk = list(range(start, min(start + batch_size, len(self.titles))))
+        """Per text, the (length, hidden) output of the embeddings and frozen layers, unpadded."""
+        states: list[torch.Tensor] = [torch.empty(0)] * len(self.texts)
+        for start in range(0, len(self.texts), batch_size):
+            chunk = list(range(start, min(start + batch_size, len(self.texts))))
             tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
             hidden = tower.frozen_hidden_states(tokens.token_ids, tokens.attention_mask).float().cpu()
             for row, index in enumerate(chunk):
@@ -184,8 +205,8 @@ class TextFeatureSource:
     def _pooled_features(self, tower: BertTextTower, batch_size: int = 256) -> torch.Tensor:
         was_training = tower.training
         tower.eval()
-        order = sorted(range(len(self.titles)), key=lambda i: len(self.token_ids[i]))
-        pooled = torch.empty(len(self.titles), tower.hidden_size)
+        order = sorted(range(len(self.texts)), key=lambda i: len(self.token_ids[i]))
+        pooled = torch.empty(len(self.texts), tower.hidden_size)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
@@ -195,7 +216,20 @@ class TextFeatureSource:
         tower.train(was_training)
         return pooled
 
+    def _text_indices(self, indices: list[int]) -> list[int]:
+        """The text each item trains with in this batch: its title, or with probability variant_share one
+        of its other texts, if it has any."""
+        if self.variant_share <= 0:
+            return list(indices)
+        chosen = []
+        for index in indices:
+            variants = self.variants[index]
+            use_variant = self.rng.random() < self.variant_share
+            chosen.append(self.rng.choice(variants) if variants and use_variant else index)
+        return chosen
+
     def train_embeddings(self, indices: list[int]) -> torch.Tensor:
+        indices = self._text_indices(indices)
         if self.pooled is not None:
             return self.model.text_tower.projection(self.pooled[torch.tensor(indices)].to(self.device))
         if self.frozen_states is not None:
@@ -209,11 +243,10 @@ class TextFeatureSource:
 
     def eval_embeddings(self) -> torch.Tensor:
         if self.pooled is not None:
+            titles = self.pooled[: len(self.titles)]
             with torch.inference_mode():
                 return (
-                    self.model.retrieval_embedding(
-                        self.model.text_tower.projection(self.pooled.to(self.device))
-                    )
+                    self.model.retrieval_embedding(self.model.text_tower.projection(titles.to(self.device)))
                     .float()
                     .cpu()
                 )

@@ -9,6 +9,7 @@ Modes:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -242,6 +243,55 @@ def _log_epoch(epoch: int, config: TrainingConfig, train_loss: float, val: dict,
     )
 
 
+RESUME_FILE = "resume.pt"
+
+
+def _resume_identity(run: TrainingRun, items_count: int) -> dict:
+    """What a saved run must share with this one to be continued: its configs and data size."""
+    return {"model": run.model.config.to_dict(), "training": run.config.to_dict(), "items": items_count}
+
+
+def _save_resume_point(
+    path: Path, run: TrainingRun, *, epoch: int, best: BestEpoch, history: list[dict], rng: random.Random
+) -> None:
+    """Everything the next epoch needs, written atomically after each epoch, so that a killed run (or a
+    session that ended) continues from its last finished epoch with `resume=True`."""
+    state = {
+        "identity": _resume_identity(run, len(run.identity_labels)),
+        "epoch": epoch,
+        "model": run.model.state_dict(),
+        "loss_fn": run.loss_fn.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "best": dataclasses.asdict(best),
+        "history": history,
+        "rng": rng.getstate(),
+        "text_rng": run.texts.rng.getstate(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    temporary = path.with_suffix(".tmp")
+    torch.save(state, temporary)
+    temporary.replace(path)
+
+
+def _load_resume_point(
+    path: Path, run: TrainingRun, *, rng: random.Random
+) -> tuple[int, BestEpoch, list[dict]]:
+    """(epochs already done, best so far, history) from a saved run of the same configs and data."""
+    state = torch.load(path, weights_only=False)
+    if state["identity"] != _resume_identity(run, len(run.identity_labels)):
+        raise ValueError(f"{path} was saved by a run with other settings or data; remove it to start afresh")
+    run.model.load_state_dict(state["model"])
+    run.loss_fn.load_state_dict(state["loss_fn"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    rng.setstate(state["rng"])
+    run.texts.rng.setstate(state["text_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    logger.info("resuming after epoch %d from %s", state["epoch"], path)
+    return state["epoch"], BestEpoch(**state["best"]), state["history"]
+
+
 def _train_and_select(
     run: TrainingRun,
     val_images: ImageFeatureSource,
@@ -252,14 +302,21 @@ def _train_and_select(
     report: ProgressCallback,
     started: float,
     show_progress: bool,
+    resume: bool = False,
 ) -> tuple[BestEpoch, list[dict]]:
     """Epochs of training, each validated; the best one so far is saved to output_dir. Stops early when the
-    val score has not improved for `early_stopping_patience` epochs."""
+    val score has not improved for `early_stopping_patience` epochs. With `resume`, a run that stopped
+    part way (its resume point in output_dir) continues after its last finished epoch."""
     config = run.config
     items_count = len(run.identity_labels)
     history: list[dict] = []
     best = BestEpoch()
-    for epoch in range(1, config.epochs + 1):
+    resume_path = output_dir / RESUME_FILE
+    first_epoch = 1
+    if resume and resume_path.exists():
+        done, best, history = _load_resume_point(resume_path, run, rng=rng)
+        first_epoch = done + 1
+    for epoch in range(first_epoch, config.epochs + 1):
         order = list(range(items_count))
         rng.shuffle(order)
         term_sums = run_epoch(
@@ -304,9 +361,11 @@ def _train_and_select(
             )
         else:
             best.stale_epochs += 1
-            if config.early_stopping_patience and best.stale_epochs >= config.early_stopping_patience:
-                logger.info("early stop: val score has not improved for %d epochs", best.stale_epochs)
-                break
+        _save_resume_point(resume_path, run, epoch=epoch, best=best, history=history, rng=rng)
+        if config.early_stopping_patience and best.stale_epochs >= config.early_stopping_patience:
+            logger.info("early stop: val score has not improved for %d epochs", best.stale_epochs)
+            break
+    resume_path.unlink(missing_ok=True)
     return best, history
 
 
@@ -348,13 +407,16 @@ def train(
     model: DualEncoder | None = None,
     show_progress: bool = True,
     feature_store: PhotoFeatureStore | None = None,
+    resume: bool = False,
 ) -> TrainingResult:
     """Train a DualEncoder on (photo, title) pairs, keep the epoch with the best val score, and save it
     (weights, config, tokenizer, training curves, metrics.json) into output_dir.
 
     `model` lets a caller start from an existing DualEncoder (e.g. loaded from a checkpoint); otherwise
     one is created from `model_config` with the shipped pretrained weights. `feature_store` holds the
-    photos' frozen-trunk maps under their items' `image_key` (cpu-fast mode): stored photos are not read."""
+    photos' frozen-trunk maps under their items' `image_key` (cpu-fast mode): stored photos are not read.
+    With `resume`, a run of the same settings and data that stopped part way continues after its last
+    finished epoch (output_dir keeps a resume point after every epoch until the run ends)."""
     model_config = model_config or (model.config if model is not None else ModelConfig())
     config = training_config or TrainingConfig()
     _check_inputs(config, train_items, val_items)
@@ -382,7 +444,9 @@ def train(
     val_images = ImageFeatureSource(
         model, val_items, config, device, cache, rng, show_progress, store=feature_store
     )
-    train_texts = TextFeatureSource(model, train_items, device, cache)
+    train_texts = TextFeatureSource(
+        model, train_items, device, cache, variant_share=config.text_variant_share, seed=config.seed
+    )
     val_texts = TextFeatureSource(model, val_items, device, cache)
     feature_time = time.time() - started
     logger.info("features ready in %.0fs", feature_time)
@@ -396,7 +460,7 @@ def train(
         model, loss_fn, optimizer, scheduler, train_images, train_texts, labels, categories, config, device
     )
     best, history = _train_and_select(
-        run, val_images, val_texts, val_items, output_dir, rng, report, started, show_progress
+        run, val_images, val_texts, val_items, output_dir, rng, report, started, show_progress, resume
     )
     wall_time = time.time() - started
     _write_run_outputs(

@@ -3,7 +3,6 @@
 import pytest
 
 from catalog.product_text import (
-    description_excerpt,
     product_attribute_phrase,
     product_text,
     product_text_from_fields,
@@ -42,19 +41,6 @@ def test_the_phrase_skips_what_the_shop_left_empty_and_joins_list_values():
         gender="Women", colour="", article_type="Jeans", attributes={"Fit": ["Skinny", "Stretch"]}
     )
     assert phrase == "Women Skinny Stretch Jeans"
-
-
-def test_the_description_keeps_whole_sentences_within_the_word_budget():
-    text = "One two three. Four five six seven. Eight nine."
-    assert description_excerpt(text, max_words=7) == "One two three. Four five six seven."
-    assert description_excerpt(text, max_words=6) == "One two three."
-    assert description_excerpt(text, max_words=100) == text
-
-
-def test_a_first_sentence_longer_than_the_budget_is_cut_at_it():
-    wash_care = "Wash Care Machine Wash separately in cold water Use mild detergent Do not Bleach"
-    assert description_excerpt(wash_care, max_words=5) == "Wash Care Machine Wash separately"
-    assert description_excerpt("", max_words=5) == ""
 
 
 def test_the_default_template_is_title_phrase_and_description(settings):

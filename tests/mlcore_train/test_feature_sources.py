@@ -70,3 +70,36 @@ def test_cached_frozen_minilm_layers_give_the_same_embeddings_as_the_whole_encod
     layers = model.text_tower.encoder.encoder.layer
     assert layers[5].attention.self.query.weight.grad is not None
     assert layers[3].attention.self.query.weight.grad is None
+
+
+def test_a_share_of_pairs_trains_on_the_products_other_texts(synthetic_catalog):
+    import dataclasses
+
+    import torch
+
+    from mlcore.embedding import encode_titles
+    from mlcore.model import create_model
+    from mlcore_train.feature_sources import TextFeatureSource
+
+    catalog, splits = synthetic_catalog
+    items = [
+        dataclasses.replace(item, texts=(f"variant of {item.title}",))
+        for item in load_catalog(catalog, splits, "train")[:4]
+    ]
+    model = create_model(
+        ModelConfig(text_branch="bert", text_trainable_layers=0, image_size=64, embed_dim=16)
+    )
+    model.eval()
+    titles = encode_titles(model, [item.title for item in items])
+    variants = encode_titles(model, [item.texts[0] for item in items])
+
+    def trained_with(share: float) -> torch.Tensor:
+        source = TextFeatureSource(model, items, torch.device("cpu"), cache=True, variant_share=share, seed=1)
+        with torch.no_grad():
+            return torch.nn.functional.normalize(source.train_embeddings([0, 1, 2, 3]), dim=-1)
+
+    assert torch.allclose(trained_with(0.0), titles, atol=1e-5)
+    assert torch.allclose(trained_with(1.0), variants, atol=1e-5)
+    # Validation reads the titles whatever the share.
+    source = TextFeatureSource(model, items, torch.device("cpu"), cache=True, variant_share=1.0)
+    assert torch.allclose(source.eval_embeddings(), titles, atol=1e-5)

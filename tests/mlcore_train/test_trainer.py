@@ -153,3 +153,61 @@ def test_category_block_is_trained_on_this_catalogues_types_and_saved(synthetic_
     vectors = encoder.encode_texts([item.title for item in items[:3]])
     assert vectors.shape == (3, encoder.dim)
     assert abs(float((vectors**2).sum(axis=1).max()) - 1.0) < 1e-4
+
+
+class _Stop(Exception):
+    pass
+
+
+def _resumable_run(items, out, *, epochs, progress_callback=None, resume=False):
+    return train(
+        items,
+        items,
+        out,
+        ModelConfig(text_branch="bert", image_size=64, embed_dim=32, image_trainable_blocks=0),
+        TrainingConfig(
+            epochs=epochs,
+            batch_size=8,
+            loss="infonce",
+            early_stopping_patience=0,
+            text_variant_share=0.5,
+            seed=3,
+        ),
+        progress_callback=progress_callback,
+        show_progress=False,
+        resume=resume,
+    )
+
+
+def test_a_run_stopped_part_way_resumes_to_the_same_result(synthetic_catalog, tmp_path):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    whole = _resumable_run(items, tmp_path / "whole", epochs=4)
+    assert not (tmp_path / "whole" / trainer.RESUME_FILE).exists()  # removed once the run ends
+
+    def stop_after_epoch_two(stage, epoch, total, metrics):
+        if stage == "validate" and epoch == 2:
+            raise _Stop
+
+    # Killed while validating epoch 2: the resume point holds epoch 1, so epoch 2 runs again.
+    with pytest.raises(_Stop):
+        _resumable_run(items, tmp_path / "parts", epochs=4, progress_callback=stop_after_epoch_two)
+    assert (tmp_path / "parts" / trainer.RESUME_FILE).exists()
+
+    resumed = _resumable_run(items, tmp_path / "parts", epochs=4, resume=True)
+    assert [row["val_score"] for row in resumed.history] == [row["val_score"] for row in whole.history]
+    assert resumed.best_epoch == whole.best_epoch
+
+
+def test_a_resume_point_of_other_settings_is_refused(synthetic_catalog, tmp_path):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+
+    def stop(stage, epoch, total, metrics):
+        if stage == "train" and epoch == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        _resumable_run(items, tmp_path / "run", epochs=4, progress_callback=stop)
+    with pytest.raises(ValueError, match="other settings or data"):
+        _resumable_run(items[:-1], tmp_path / "run", epochs=4, resume=True)
