@@ -57,6 +57,12 @@ class PluginSettings:
     def reload(self) -> None:
         self._cache.clear()
 
+    def is_set_by_host(self, name: str) -> bool:
+        """Whether the host's Django settings set `PREFIX + name` (rather than leaving the default)."""
+        if name not in self._defaults:
+            raise AttributeError(f"Unknown product-search setting {PREFIX}{name}")
+        return hasattr(settings, PREFIX + name)
+
 
 _instances: list[PluginSettings] = []
 catalog_settings = PluginSettings(DEFAULTS)

@@ -1,6 +1,6 @@
 """The rule that decides whether a retrained version replaces the active one.
 
-Pure: it sees two held-out reports and the options, never the database, so it is tested on its own.
+Pure: it sees two held-out scores and the options, never the database, so it is tested on its own.
 """
 
 from __future__ import annotations
@@ -20,24 +20,37 @@ class ActivationDecision:
 
 def activation_decide(
     *,
-    new_report: dict,
-    active_report: dict | None,
+    new_score: float,
+    active_score: float | None,
     active_name: str | None,
     margin: float,
     activate: bool = True,
     force: bool = False,
+    score_name: str = "score",
 ) -> ActivationDecision:
     """Activate when asked to and the new version scores more than `margin` above the active one on
-    the same held-out products (score: R@1+R@5+R@10 summed over both directions), or when forced."""
-    if active_report is None:
+    the same held-out products, or when forced. The caller picks the score (activation_scores)."""
+    if active_score is None:
         better, comparison = True, "no model was active"
     else:
-        new_score, active_score = selection_score(new_report), selection_score(active_report)
         better = new_score - active_score > margin
-        scores = f"score {new_score:.1f} vs {active_score:.1f}"
+        scores = f"{score_name} {new_score:.1f} vs {active_score:.1f}"
         comparison = f"{scores} for the active {active_name or ''} (margin {margin})"
     if not activate:
         return ActivationDecision(False, better, f"left ready (--no-activate); {comparison}")
     if not (better or force):
         return ActivationDecision(False, better, f"not better than the active model: {comparison}")
     return ActivationDecision(True, better, ("forced; " if force and not better else "") + comparison)
+
+
+def activation_scores(
+    *, new_report: dict, active_report: dict | None, search_report: dict | None
+) -> tuple[float, float | None, str]:
+    """(new, active, what they are): the search-level score when search measured both versions on the
+    shop's own queries (mean mAP@10 in percent), else the model's (R@1+R@5+R@10 over both directions)."""
+    if search_report and search_report.get("active_score") is not None:
+        return 100 * search_report["score"], 100 * search_report["active_score"], "search mAP@10"
+    if search_report and active_report is None:
+        return 100 * search_report["score"], None, "search mAP@10"
+    active = selection_score(active_report) if active_report is not None else None
+    return selection_score(new_report), active, "model recall sum"

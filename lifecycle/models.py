@@ -42,6 +42,10 @@ class ModelVersion(TimeStampedModel):
     metrics = models.JSONField(default=dict, blank=True)
     # Stage, epoch, products embedded: what an admin watching a retrain wants to see.
     progress = models.JSONField(default=dict, blank=True)
+    # Search settings chosen for this version on the shop's held-out products at retrain (setting name
+    # without the PRODUCT_SEARCH_ prefix -> value); search uses them while the version is active,
+    # unless the host's settings set the same name.
+    search_settings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 

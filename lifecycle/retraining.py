@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -21,7 +21,7 @@ from django.utils import timezone
 from catalog.models import Product
 from catalog.product_text import product_text_variants
 from catalog.selectors import product_primary_photo_name, product_primary_photo_value
-from lifecycle.activation import activation_decide
+from lifecycle.activation import activation_decide, activation_scores
 from lifecycle.conf import lifecycle_settings
 from lifecycle.model_versions import (
     ModelVersionError,
@@ -37,6 +37,7 @@ from lifecycle.model_versions import (
 from lifecycle.models import ModelVersion
 from lifecycle.photo_features import DatabaseFeatureStore
 from lifecycle.selectors import model_version_get_active
+from lifecycle.signals import search_tuning_requested
 from mlcore.splits import split_skus
 
 logger = logging.getLogger(__name__)
@@ -225,6 +226,31 @@ def _measure(
     return new_report, active_report
 
 
+def _tune_search(
+    *, version: ModelVersion, active: ModelVersion | None, held_out: list, log: Callable[[str], None]
+) -> dict | None:
+    """Search settings for the new version, chosen on the held-out products by whoever serves search
+    (the search app, through `search_tuning_requested`), kept on the version; None without a listener."""
+    model_version_set_progress(version=version, stage="tuning search")
+    skus = [item.product_id for item in held_out]
+    product_ids = list(Product.objects.filter(sku__in=skus).values_list("pk", flat=True))
+    responses = search_tuning_requested.send(
+        sender=ModelVersion, version=version, active=active, product_ids=product_ids
+    )
+    report = cast(dict | None, next((response for _, response in responses if response), None))
+    model_version_set_progress(version=version, stage="ready")
+    if report is None:
+        return None
+    version.search_settings = report["settings"]
+    version.metrics = {**version.metrics, "search": report}
+    version.save(update_fields=["search_settings", "metrics", "updated_at"])
+    log(f"Search settings chosen on the held-out products: {report['settings']}")
+    if report.get("active_score") is not None:
+        scores = f"new {report['score']:.3f}, active {report['active_score']:.3f}"
+        log(f"Search mAP@10 on the shop's queries: {scores}")
+    return report
+
+
 def retrain_run(
     *,
     version: ModelVersion,
@@ -257,18 +283,23 @@ def retrain_run(
             log(f"Held-out R@1 (t2i / i2t): active {active.name} {_recall_at_1(active_report)}")
         log("Embedding the catalogue with the new model (the active one keeps serving)...")
         model_version_build(version=version)
+        search_report = _tune_search(version=version, active=active, held_out=held_out, log=log)
     except Exception as error:
         model_version_fail(version=version, error=f"{type(error).__name__}: {error}")
         raise
 
     version.refresh_from_db()
+    new_score, active_score, score_name = activation_scores(
+        new_report=new_report, active_report=active_report, search_report=search_report
+    )
     decision = activation_decide(
-        new_report=new_report,
-        active_report=active_report,
+        new_score=new_score,
+        active_score=active_score,
         active_name=active.name if active is not None else None,
         margin=lifecycle_settings.ACTIVATION_MARGIN,
         activate=options.activate,
         force=options.force,
+        score_name=score_name,
     )
     if not decision.activate:
         reason = decision.reason

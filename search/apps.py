@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class SearchConfig(AppConfig):
     name = "search"
     verbose_name = "Search"
+
+    def ready(self) -> None:
+        # A retrain asks whoever serves search to choose its settings on the shop's held-out products.
+        from lifecycle.signals import search_tuning_requested
+        from search.tuning import tune_for_retrain
+
+        search_tuning_requested.connect(tune_for_retrain, weak=False, dispatch_uid="search-tuning")

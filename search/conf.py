@@ -55,3 +55,18 @@ DEFAULTS: dict[str, Any] = {
 
 # Same prefix and the same lazy, test-friendly reads as the catalogue's own settings.
 search_settings = PluginSettings(DEFAULTS)
+
+
+# Settings a retrain may choose for its version on the shop's own held-out products (search/tuning.py).
+TUNED_SETTINGS = ("IMAGE_WEIGHT", "DEFAULT_MODE", "SIMILAR_IMAGE_WEIGHT")
+
+
+def search_setting_for_version(name: str, version: Any) -> Any:
+    """A tuned setting as search uses it: the host's setting when it sets one, else the value the
+    version was tuned to at retrain, else the default."""
+    if name not in TUNED_SETTINGS:
+        raise ValueError(f"{name} is not a tuned setting; tuned: {', '.join(TUNED_SETTINGS)}")
+    tuned = (getattr(version, "search_settings", None) or {}) if version is not None else {}
+    if search_settings.is_set_by_host(name) or name not in tuned:
+        return getattr(search_settings, name)
+    return tuned[name]

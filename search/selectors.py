@@ -22,7 +22,7 @@ from catalog.selectors import product_photos_in_order, product_primary_photo
 from lifecycle.encoders import ModelArtifactMissing, encoder_for_version
 from lifecycle.models import ModelVersion, ProductEmbedding
 from lifecycle.selectors import model_version_get_active
-from search.conf import search_settings
+from search.conf import search_setting_for_version, search_settings
 from search.exceptions import ModelFilesMissingError, NoActiveModel, NoActiveModelError
 from search.filters import FACETS
 from search.ranking import (
@@ -131,10 +131,10 @@ def search_by_text(
 ) -> SearchPage:
     """Products for a text query: photos and product texts ranked by cosine, fused by
     IMAGE_WEIGHT; `hybrid` adds PostgreSQL full-text ranking by reciprocal rank fusion."""
-    mode = mode or search_settings.DEFAULT_MODE
+    version = search_version_get_active()
+    mode = mode or search_setting_for_version("DEFAULT_MODE", version)
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}")
-    version = search_version_get_active()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     vector = query_encode_text(version=version, text=query)
@@ -146,7 +146,7 @@ def search_by_text(
         text_ranking = rank_by_fulltext(text=query, k=k, filters=filters)
         timings["fulltext_ms"] = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    image_weight = float(search_settings.IMAGE_WEIGHT)
+    image_weight = float(search_setting_for_version("IMAGE_WEIGHT", version))
     ranking = rank_by_vectors(
         version=version,
         vectors=_text_query_vectors(vector, image_weight=image_weight),
@@ -222,7 +222,7 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
     ranking = rank_by_vectors(
         version=version,
         vectors=vectors,
-        image_weight=float(search_settings.SIMILAR_IMAGE_WEIGHT),
+        image_weight=float(search_setting_for_version("SIMILAR_IMAGE_WEIGHT", version)),
         k=_candidate_count(offset=offset, limit=limit),
         filters=filters,
     )

@@ -58,6 +58,18 @@ def test_retrain_trains_measures_embeds_and_switches_over(sample_catalogue_with_
     assert new.status == ModelVersion.Status.ACTIVE
     assert f"{new.name} activated after" in output and "not activated" not in output
     assert new.config["training"]["loss"] == "cmpm+0.5*category_nce"
+    # Search settings were chosen for the new version on the held-out products, through search.
+    assert set(new.search_settings) == {"IMAGE_WEIGHT", "DEFAULT_MODE", "SIMILAR_IMAGE_WEIGHT"}
+    assert new.search_settings["DEFAULT_MODE"] in {"vector", "hybrid"}
+    assert 0.0 <= new.search_settings["IMAGE_WEIGHT"] <= 1.0
+    search = new.metrics["search"]
+    assert set(search["by_kind"]) == {"title", "attributes", "description"}
+    assert search["active_score"] is not None
+    chosen = f"{new.search_settings['DEFAULT_MODE']} {new.search_settings['IMAGE_WEIGHT']:.1f}"
+    assert search["score"] == pytest.approx(search["grid"][chosen], abs=1e-4)
+    assert search["grid"][chosen] == max(
+        value for key, value in search["grid"].items() if "similar" not in key
+    )
     assert new.config["training"]["batch_size"] == 16
     history = json.loads((Path(new.artifact_path) / "metrics.json").read_text())["history"]
     assert history[0]["train_category_nce_t2i"] > 0

@@ -50,6 +50,14 @@ def test_photo_weight_setting_changes_the_fusion(small_catalog, settings):
     assert skus(get({"q": "navy shirt"}))[:3] == ["N1", "N3", "N2"]
 
 
+def test_the_active_versions_tuned_settings_apply_unless_the_host_sets_them(small_catalog, settings):
+    ModelVersion.objects.filter(status="active").update(search_settings={"IMAGE_WEIGHT": 0.2})
+    del settings.PRODUCT_SEARCH_IMAGE_WEIGHT  # the host leaves it to the version
+    assert skus(get({"q": "navy shirt"}))[:3] == ["N1", "N3", "N2"]
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = 0.6  # the host's own setting wins
+    assert skus(get({"q": "navy shirt"}))[:3] == ["N1", "N2", "N3"]
+
+
 def test_a_product_with_several_photos_appears_once_scored_by_its_best_photo(
     active_version, query_vector, settings
 ):
