@@ -14,6 +14,7 @@ import numpy as np
 from mlcore.data import CatalogItem
 from mlcore.metrics import precision_at_k, precision_ceiling, relevance_matrix, retrieval_metrics
 from mlcore.photo_features import PhotoFeatureStore, missing_keys
+from mlcore.shop_queries import RankingScores, shop_queries
 
 if TYPE_CHECKING:
     from mlcore.inference import Encoder
@@ -84,6 +85,44 @@ def evaluate(
     if grid_path is not None:
         plot_retrieval_grid(text_embeddings @ image_embeddings.T, items, Path(grid_path), grid_queries)
     return report
+
+
+def evaluate_query_kind(
+    model: str | Path | Encoder,
+    items: list[CatalogItem],
+    kind: str,
+    *,
+    groups: dict[str, str] | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+) -> dict:
+    """Text -> photo retrieval over the items' photos with queries of one kind built from the items
+    (mlcore.shop_queries): R@1, R@10, mAP@10 and type_p@10. `groups` (sku -> group, e.g. a style) makes
+    a title relevant to every product of its group instead of those sharing its title."""
+    from mlcore.inference import Encoder
+
+    encoder = model if isinstance(model, Encoder) else Encoder.load(model, device=device)
+    group_key = (lambda item: groups.get(item.product_id, item.product_id)) if groups else _title_group
+    queries = shop_queries(products=items, kinds=[kind], group_key=group_key, id_of=_sku)
+    if not queries:
+        return {"kind": kind, "queries": 0, "gallery": len(items)}
+    photos = encode_item_photos(encoder, items, batch_size=batch_size, feature_store=None)
+    texts = encoder.encode_texts([query.text for query in queries], batch_size=max(batch_size, 128))
+    similarity = texts @ photos.T  # (queries, items)
+    skus = [item.product_id for item in items]
+    types = {item.product_id: item.article_type for item in items}
+    scores = RankingScores()
+    for query, row in zip(queries, similarity, strict=True):
+        scores.add([skus[index] for index in np.argsort(-row, kind="stable")[:10]], query, types)
+    return {"kind": kind, "queries": len(queries), "gallery": len(items), **scores.means()}
+
+
+def _sku(item: CatalogItem) -> str:
+    return item.product_id
+
+
+def _title_group(item: CatalogItem) -> str:
+    return item.title_key
 
 
 def encode_item_photos(

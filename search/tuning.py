@@ -24,7 +24,7 @@ import numpy as np
 
 from catalog.models import Product
 from lifecycle.models import ModelVersion, ProductEmbedding
-from lifecycle.shop_queries import RankingScores, ShopQuery, shop_queries
+from mlcore.shop_queries import RankingScores, ShopQuery, shop_queries
 from search.conf import search_setting_for_version, search_settings
 from search.ranking import Candidate, SearchFilters, rank_by_fulltext, rank_by_vectors, reciprocal_rank_fusion
 from search.selectors import query_encode_text

@@ -25,7 +25,7 @@ QUERY_KINDS = ("title", "attributes", "description")
 class ShopQuery:
     kind: str
     text: str
-    relevant: set[int]
+    relevant: set
     # The article type of the product the query was made from (title and description queries) or
     # asked for (attribute queries): what type precision compares.
     article_type: str = ""
@@ -35,31 +35,37 @@ def _title_key(product: Any) -> str:
     return " ".join(str(product.title).lower().split())
 
 
+def _primary_key(product: Any) -> Any:
+    return product.pk
+
+
 def shop_queries(
     *,
     products: Sequence[Any],
     kinds: Iterable[str] = QUERY_KINDS,
     group_key: Callable[[Any], str] = _title_key,
+    id_of: Callable[[Any], Any] = _primary_key,
     per_kind: int | None = None,
     seed: int = 0,
 ) -> list[ShopQuery]:
-    """The queries of each kind over `products` (anything with pk, title, gender, colour, article_type
-    and description), at most `per_kind` of each (a seeded sample, the same on every run)."""
+    """The queries of each kind over `products` (anything with title, gender, colour, article_type and
+    description; `id_of` names it in the relevant sets, its `pk` by default), at most `per_kind` of each
+    (a seeded sample, the same on every run)."""
     queries: list[ShopQuery] = []
     for kind in kinds:
         if kind not in QUERY_KINDS:
             raise ValueError(f"unknown query kind {kind!r}; choose from {', '.join(QUERY_KINDS)}")
-        built = _BUILDERS[kind](products, group_key)
+        built = _BUILDERS[kind](products, group_key, id_of)
         if per_kind is not None and len(built) > per_kind:
             built = random.Random(f"{seed}-{kind}").sample(built, per_kind)
         queries += built
     return queries
 
 
-def _title_queries(products: Sequence[Any], group_key: Callable[[Any], str]) -> list[ShopQuery]:
-    groups: dict[str, set[int]] = defaultdict(set)
+def _title_queries(products: Sequence[Any], group_key: Callable, id_of: Callable) -> list[ShopQuery]:
+    groups: dict[str, set] = defaultdict(set)
     for product in products:
-        groups[group_key(product)].add(product.pk)
+        groups[group_key(product)].add(id_of(product))
     return [
         ShopQuery("title", product.title, groups[group_key(product)], product.article_type)
         for product in products
@@ -67,23 +73,23 @@ def _title_queries(products: Sequence[Any], group_key: Callable[[Any], str]) -> 
     ]
 
 
-def _attribute_queries(products: Sequence[Any], group_key: Callable[[Any], str]) -> list[ShopQuery]:
-    groups: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+def _attribute_queries(products: Sequence[Any], group_key: Callable, id_of: Callable) -> list[ShopQuery]:
+    groups: dict[tuple[str, str, str], set] = defaultdict(set)
     for product in products:
         if product.article_type:
-            groups[(product.gender or "", product.colour or "", product.article_type)].add(product.pk)
+            groups[(product.gender or "", product.colour or "", product.article_type)].add(id_of(product))
     return [
         ShopQuery("attributes", " ".join(part for part in key if part), ids, key[2])
         for key, ids in sorted(groups.items())
     ]
 
 
-def _description_queries(products: Sequence[Any], group_key: Callable[[Any], str]) -> list[ShopQuery]:
+def _description_queries(products: Sequence[Any], group_key: Callable, id_of: Callable) -> list[ShopQuery]:
     queries = []
     for product in products:
         sentences = description_sentences(product.description or "")
         if sentences:
-            queries.append(ShopQuery("description", sentences[0], {product.pk}, product.article_type))
+            queries.append(ShopQuery("description", sentences[0], {id_of(product)}, product.article_type))
     return queries
 
 
@@ -101,7 +107,7 @@ class RankingScores:
     totals: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
     count: int = 0
 
-    def add(self, ranked: Sequence[int], query: ShopQuery, types: dict[int, str]) -> None:
+    def add(self, ranked: Sequence, query: ShopQuery, types: dict) -> None:
         top = list(ranked[:10])
         hits, precision_sum = 0, 0.0
         for rank, product_id in enumerate(top, start=1):
