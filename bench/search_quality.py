@@ -166,18 +166,6 @@ def collect(*, version, queries: list[Query], gallery_ids: list[int]) -> Ranking
     return Rankings(vector_rankings, fulltext_rankings)
 
 
-def fused_order(candidates: list, weight: float) -> list:
-    """The SQL's score (search.ranking.ranking_sql), recomputed for another weight on the same pool."""
-
-    def score(candidate) -> float:
-        image, text = candidate.image_similarity, candidate.text_similarity
-        if image is None or text is None:
-            return image if text is None else text
-        return weight * image + (1 - weight) * text
-
-    return sorted(candidates, key=lambda candidate: (-score(candidate), candidate.product_id))
-
-
 def evaluate(
     queries: list[Query], rankings: Rankings, ranker: Callable[[list, list], list], rank_function: str
 ) -> tuple[float, float, float]:
@@ -190,11 +178,14 @@ def evaluate(
 
 
 def vector_ranker(weight: float):
+    from search.tuning import fused_order
+
     return lambda candidates, fulltext: fused_order(candidates, weight)
 
 
 def hybrid_ranker(weight: float, rrf_k: int):
     from search.ranking import reciprocal_rank_fusion
+    from search.tuning import fused_order
 
     return lambda candidates, fulltext: reciprocal_rank_fusion(
         [fused_order(candidates, weight), fulltext], k=rrf_k

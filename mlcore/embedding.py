@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from mlcore.image_preprocessing import preprocess
+from mlcore.image_tower import ImageTower
 from mlcore.model import DualEncoder
 
 
@@ -60,23 +63,34 @@ def encode_prefix_maps(
     return torch.cat(chunks) if chunks else torch.empty(0, model.config.retrieval_dim)
 
 
+def photo_pixel_batches(
+    tower: ImageTower,
+    images: list,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    mirror: bool = False,
+) -> Iterator[torch.Tensor]:
+    """Photos (paths or PIL images) -> (batch, 3, size, size) channels-last pixel tensors, in order."""
+    for start in range(0, len(images), batch_size):
+        pixels = torch.stack(
+            [
+                preprocess(image, tower.image_size, tower.normalisation, mirror=mirror)
+                for image in images[start : start + batch_size]
+            ]
+        )
+        yield pixels.to(device, memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def encode_photos(
     model: DualEncoder, images: list, batch_size: int = 64, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """Photos (paths or PIL images) -> (n, retrieval_dim) L2-normalised float32 on CPU."""
     was_training = _eval_mode(model)
-    tower = model.image_tower
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        pixels = torch.stack(
-            [
-                preprocess(image, tower.image_size, tower.normalisation)
-                for image in images[start : start + batch_size]
-            ]
-        )
-        pixels = pixels.to(device, memory_format=torch.channels_last)
-        chunks.append(model.encode_image(pixels, normalize=True).float().cpu())
+    chunks = [
+        model.encode_image(pixels, normalize=True).float().cpu()
+        for pixels in photo_pixel_batches(model.image_tower, images, batch_size, device)
+    ]
     _restore_mode(model, was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, model.config.retrieval_dim)
 
@@ -88,15 +102,9 @@ def compute_prefix_maps(
     """Photos -> (n, C, h, w) float16 outputs of the image tower's frozen prefix, on CPU."""
     was_training = _eval_mode(model)
     tower = model.image_tower
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        pixels = torch.stack(
-            [
-                preprocess(image, tower.image_size, tower.normalisation)
-                for image in images[start : start + batch_size]
-            ]
-        )
-        pixels = pixels.to(device, memory_format=torch.channels_last)
-        chunks.append(tower.forward_prefix(pixels).to("cpu", torch.float16))
+    chunks = [
+        tower.forward_prefix(pixels).to("cpu", torch.float16)
+        for pixels in photo_pixel_batches(tower, images, batch_size, device)
+    ]
     _restore_mode(model, was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.float16)

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from mlcore.image_preprocessing import preprocess
+from mlcore.embedding import photo_pixel_batches
 from mlcore.image_tower import ImageTower
 from mlcore.photo_features import PhotoFeatureStore, missing_keys, stack_maps, trunk_key
 
@@ -156,15 +156,9 @@ def _run_prefix(
     # channels_last runs the depthwise convolutions ~1.5x faster on CPU.
     tower.to(memory_format=torch.channels_last)
     maps: list[torch.Tensor] = []
-    for start in tqdm(
-        range(0, len(images), batch_size), desc="image features", disable=not progress, unit="batch"
-    ):
-        pixels = torch.stack(
-            [
-                preprocess(image, tower.image_size, tower.normalisation, mirror=mirrored)
-                for image in images[start : start + batch_size]
-            ]
-        ).to(device, memory_format=torch.channels_last)
+    batches = photo_pixel_batches(tower, images, batch_size, device, mirror=mirrored)
+    total = -(-len(images) // batch_size)
+    for pixels in tqdm(batches, total=total, desc="image features", disable=not progress, unit="batch"):
         output = tower.forward_prefix(pixels).to("cpu", torch.float16)  # (chunk, C, h, w)
         maps.extend(prefix_map.clone() for prefix_map in output)
     tower.train(was_training)
