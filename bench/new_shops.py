@@ -26,6 +26,7 @@ TEMPLATE_TOLERANCE of it on one shop's kind against the title-only text.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -33,7 +34,6 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,71 +62,17 @@ CANDIDATES = 50  # search.conf MIN_CANDIDATES: what a 24-result page fetches per
 MODES = ("photo only (t2i)", "vector", "hybrid")
 
 
-@dataclass
-class Query:
-    text: str
-    relevant: set[int]
-    article_type: str = ""
+def queries_for(*, products: Sequence, kind: str, styles: dict[str, str]) -> list:
+    """The shop's queries of one kind (mlcore.shop_queries), titles grouped by style where the shop has
+    styles (Luma's titles are style names shared by every colour)."""
+    from mlcore.shop_queries import shop_queries
+
+    if kind == "title" and styles:
+        return shop_queries(products=products, kinds=[kind], group_key=lambda p: styles.get(p.sku, p.sku))
+    return shop_queries(products=products, kinds=[kind])
 
 
-@dataclass
-class Scores:
-    """Sums over queries, divided at the end: R@1, R@10, mAP@10 and (title queries) type_p@10."""
-
-    totals: np.ndarray = field(default_factory=lambda: np.zeros(4))
-    count: int = 0
-
-    def add(self, ranked: Sequence[int], query: Query, types: dict[int, str]) -> None:
-        top = list(ranked[:10])
-        hits, precision_sum = 0, 0.0
-        for rank, product_id in enumerate(top, start=1):
-            if product_id in query.relevant:
-                hits += 1
-                precision_sum += hits / rank
-        denominator = min(len(query.relevant), 10)
-        same_type = sum(types.get(product_id) == query.article_type for product_id in top) / 10
-        first_relevant = float(bool(top) and top[0] in query.relevant)
-        self.totals += [first_relevant, hits / denominator, precision_sum / denominator, same_type]
-        self.count += 1
-
-    def means(self) -> list[float]:
-        return [float(value) for value in self.totals / max(self.count, 1)]
-
-
-def queries_for(*, products: Sequence, kind: str, styles: dict[str, str]) -> list[Query]:
-    if kind == "title":
-        by_key: dict[str, set[int]] = defaultdict(set)
-
-        def key(product) -> str:
-            if styles:
-                return styles.get(product.sku, product.sku)
-            return " ".join(product.title.lower().split())
-
-        for product in products:
-            by_key[key(product)].add(product.pk)
-        return [
-            Query(product.title, by_key[key(product)] | {product.pk}, product.article_type)
-            for product in products
-        ]
-    if kind == "attributes":
-        groups: dict[tuple[str, str, str], set[int]] = defaultdict(set)
-        for product in products:
-            if product.article_type:
-                groups[(product.gender, product.colour, product.article_type)].add(product.pk)
-        return [
-            Query(" ".join(part for part in key if part), ids, key[2]) for key, ids in sorted(groups.items())
-        ]
-    from mlcore.product_text import description_sentences
-
-    queries = []
-    for product in products:
-        sentence = next(iter(description_sentences(product.description)), "")
-        if sentence:
-            queries.append(Query(sentence, {product.pk}, product.article_type))
-    return queries
-
-
-def rank_queries(*, version, queries: list[Query], gallery_ids: list[int]) -> dict[str, list[list[int]]]:
+def rank_queries(*, version, queries: list, gallery_ids: list[int]) -> dict[str, list[list[int]]]:
     """Per mode, each query's top 10 product ids: `vector` and `hybrid` from search_by_text itself (what
     the API returns), `photo only` from the photo index alone."""
     from catalog.models import Product
@@ -151,8 +97,9 @@ def rank_queries(*, version, queries: list[Query], gallery_ids: list[int]) -> di
     return rankings
 
 
-def run_shop(shop: str, *, templates: Sequence[str], limit_queries: int) -> dict:
-    """Import and embed the shop once, then measure every template on the choice and test splits."""
+def run_shop(shop: str, *, templates: Sequence[str], splits: Sequence[str], limit_queries: int) -> dict:
+    """Import and embed the shop once, then measure each template on the given splits (`choice`: the
+    shop's choice split)."""
     from bench.django_setup import BENCH_DATABASE, setup
 
     setup(database=BENCH_DATABASE if shop == "myntra" else f"{BENCH_DATABASE}_{shop}")
@@ -163,6 +110,7 @@ def run_shop(shop: str, *, templates: Sequence[str], limit_queries: int) -> dict
     from catalog.importing import catalog_import
     from catalog.models import Product
     from lifecycle.embedding_pipeline import embedding_refresh_texts
+    from mlcore.shop_queries import RankingScores
     from mlcore.splits import split_skus
 
     folder = DATASETS / shop
@@ -175,16 +123,23 @@ def run_shop(shop: str, *, templates: Sequence[str], limit_queries: int) -> dict
     styles = json.loads((folder / "styles.json").read_text()) if (folder / "styles.json").exists() else {}
     choice_split, kinds = SHOPS[shop]
     galleries = {}
-    for split in (choice_split, "test"):
+    for split in (choice_split if name == "choice" else name for name in splits):
         skus = split_skus(split_file=folder / "splits.json", split=split)
         galleries[split] = list(Product.objects.filter(sku__in=skus, is_active=True).order_by("pk"))
     types = dict(Product.objects.values_list("pk", "article_type"))
-    results: dict = {"shop": shop, "choice_split": choice_split, "kinds": kinds, "rows": []}
+    results: dict = {
+        "shop": shop,
+        "choice_split": choice_split,
+        "kinds": kinds,
+        "rows": [],
+        "text_seconds": {},
+    }
     for template in templates:
         settings.PRODUCT_SEARCH_PRODUCT_TEXT_TEMPLATE = template
         catalog_settings.reload()
         started = time.perf_counter()
         embedding_refresh_texts(version=version)
+        results["text_seconds"][template] = time.perf_counter() - started
         print(f"[{shop}] texts as {template!r}: {time.perf_counter() - started:.0f} s", flush=True)
         for split, products in galleries.items():
             gallery_ids = [product.pk for product in products]
@@ -194,7 +149,7 @@ def run_shop(shop: str, *, templates: Sequence[str], limit_queries: int) -> dict
                     queries = queries[:limit_queries]
                 rankings = rank_queries(version=version, queries=queries, gallery_ids=gallery_ids)
                 for mode, ranked_lists in rankings.items():
-                    scores = Scores()
+                    scores = RankingScores()
                     for ranked, query in zip(ranked_lists, queries, strict=True):
                         scores.add(ranked, query, types)
                     results["rows"].append(
@@ -205,11 +160,128 @@ def run_shop(shop: str, *, templates: Sequence[str], limit_queries: int) -> dict
                             "mode": mode,
                             "queries": len(queries),
                             "gallery": len(gallery_ids),
-                            "metrics": scores.means(),
+                            "metrics": list(scores.means().values()),
                         }
                     )
                 print(f"[{shop}] {split}/{kind}: {len(queries)} queries", flush=True)
     return results
+
+
+def _retrain_splits(shop: str, folder: Path) -> Path:
+    """The shop's split file for `retrain`: its own when it has a `val` split; else (Luma) a tenth of
+    its `train` styles held out as `val`, chosen by a hash of the style, so `test` stays unseen."""
+    splits = json.loads((folder / "splits.json").read_text())
+    if "val" in splits:
+        return folder / "splits.json"
+    styles = json.loads((folder / "styles.json").read_text()) if (folder / "styles.json").exists() else {}
+
+    def held_out(sku: str) -> bool:
+        style = styles.get(sku, sku)
+        return int(hashlib.sha256(style.encode()).hexdigest()[:8], 16) % 10 == 0
+
+    train = [sku for sku in splits["train"] if not held_out(sku)]
+    val = [sku for sku in splits["train"] if held_out(sku)]
+    path = ROOT / "bench" / "out" / f"{shop}-retrain-splits.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"train": train, "val": val, "test": splits["test"]}))
+    return path
+
+
+def retrain_shop(shop: str, *, limit_queries: int) -> dict:
+    """`manage.py retrain` on the shop's train split (its photos embedded: features stored), its
+    minutes by stage, then the test rows through search with whatever version is active after it."""
+    from bench.django_setup import BENCH_DATABASE, setup
+
+    setup(database=BENCH_DATABASE if shop == "myntra" else f"{BENCH_DATABASE}_{shop}")
+    from catalog.models import Product
+    from lifecycle.model_versions import model_version_activate
+    from lifecycle.photo_features import photo_features_backfill
+    from lifecycle.retraining import RetrainOptions, retrain_prepare, retrain_run
+    from lifecycle.selectors import model_version_get_active
+    from mlcore.shop_queries import RankingScores
+    from mlcore.splits import split_skus
+
+    folder = DATASETS / shop
+    photo_features_backfill(version=model_version_get_active())  # as after embedding; untimed
+    options = RetrainOptions(split_file=str(_retrain_splits(shop, folder)), mode="cpu-fast", device="auto")
+    marks = {"start": time.perf_counter()}
+
+    def log(line: str) -> None:
+        print(f"[{shop}] {line}", flush=True)
+        for prefix, mark in (
+            ("Training ", "train"),
+            ("Held-out R@1 (t2i / i2t): new", "measured"),
+            ("Embedding the catalogue", "embed"),
+            ("Search settings chosen", "tuned"),
+        ):
+            if line.startswith(prefix):
+                marks[mark] = time.perf_counter()
+
+    version = retrain_prepare(options=options)
+    outcome = retrain_run(version=version, options=options, log=log, show_progress=False)
+    marks["end"] = time.perf_counter()
+    version.refresh_from_db()
+    training = json.loads((Path(version.artifact_path) / "metrics.json").read_text())
+    features = float(training.get("feature_time_s", 0.0))
+    stages = {
+        "prepare": marks.get("train", marks["end"]) - marks["start"],
+        "features": features,
+        "epochs": version.metrics["training_seconds"] - features,
+        "measure": marks.get("embed", marks["end"])
+        - marks.get("train", marks["start"])
+        - version.metrics["training_seconds"],
+        "embed": marks.get("tuned", marks["end"]) - marks.get("embed", marks["end"]),
+        "tune and switch": marks["end"] - marks.get("tuned", marks["end"]),
+        "total": marks["end"] - marks["start"],
+    }
+    # The rows measure the retrained version whatever the gate said (the gate's word is reported).
+    previous = model_version_get_active()
+    if not outcome.activated:
+        model_version_activate(version=version)
+    active = model_version_get_active()
+    styles = json.loads((folder / "styles.json").read_text()) if (folder / "styles.json").exists() else {}
+    products = list(
+        Product.objects.filter(
+            sku__in=split_skus(split_file=folder / "splits.json", split="test"), is_active=True
+        ).order_by("pk")
+    )
+    types = dict(Product.objects.values_list("pk", "article_type"))
+    rows = []
+    for kind in SHOPS[shop][1]:
+        queries = queries_for(products=products, kind=kind, styles=styles)
+        if limit_queries:
+            queries = queries[:limit_queries]
+        rankings = rank_queries(
+            version=active, queries=queries, gallery_ids=[product.pk for product in products]
+        )
+        for mode, ranked_lists in rankings.items():
+            scores = RankingScores()
+            for ranked, query in zip(ranked_lists, queries, strict=True):
+                scores.add(ranked, query, types)
+            rows.append(
+                {
+                    "template": "retrained",
+                    "split": "test",
+                    "kind": kind,
+                    "mode": mode,
+                    "queries": len(queries),
+                    "gallery": len(products),
+                    "metrics": list(scores.means().values()),
+                }
+            )
+    if not outcome.activated and previous is not None:
+        model_version_activate(version=previous)
+    return {
+        "shop": shop,
+        "activated": outcome.activated,
+        "reason": outcome.reason,
+        "version": version.name,
+        "active": active.name if active else None,
+        "search_settings": version.search_settings,
+        "minutes": {stage: seconds / 60 for stage, seconds in stages.items()},
+        "products": Product.objects.filter(is_active=True).count(),
+        "rows": rows,
+    }
 
 
 def choose_template(results: list[dict]) -> tuple[str, list[list[str]]]:
@@ -240,20 +312,55 @@ def choose_template(results: list[dict]) -> tuple[str, list[list[str]]]:
     return best, [header, *rows]
 
 
-def write_report(results: list[dict], *, chosen: str, choice_table: list[list[str]], seconds: float) -> str:
+def _test_rows(shop: dict, rows: list[dict], template: str, label: str) -> list[list[str]]:
+    table = []
+    for kind in shop["kinds"]:
+        cells, count = {}, ""
+        for row in rows:
+            if row["template"] == template and row["split"] == "test" and row["kind"] == kind:
+                r1, r10, map10, type_p = row["metrics"]
+                extra = f", type_p@10 {type_p:.2f}" if kind == "title" else ""
+                cells[row["mode"]] = f"R@1 {r1:.2f}, R@10 {r10:.2f}, mAP@10 {map10:.3f}{extra}"
+                count = f"{row['queries']} / {row['gallery']}"
+        if cells:
+            table.append([f"{shop['shop']} ({label})", kind, count, *(cells.get(mode, "") for mode in MODES)])
+    return table
+
+
+def _retrain_table(retrained: list[dict]) -> str:
+    if not retrained:
+        return "Not yet here: the rows after `manage.py retrain` (run without `--skip-retrain`)."
+    stages = list(retrained[0]["minutes"])
+    rows = [
+        [
+            shop["shop"],
+            str(shop["products"]),
+            *(f"{shop['minutes'][stage]:.1f}" for stage in stages),
+            "yes" if shop["activated"] else "no",
+            json.dumps(shop["search_settings"]),
+        ]
+        for shop in retrained
+    ]
+    reasons = "\n".join(f"- {shop['shop']}: {shop['reason']}" for shop in retrained)
+    return (
+        "`manage.py retrain` on each shop's train split (its photos already embedded, so their trunk "
+        "features are stored), minutes by stage, on this machine:\n\n"
+        + markdown_table(["shop", "products", *stages, "activated", "search settings chosen"], rows)
+        + "\n\n"
+        + reasons
+    )
+
+
+def write_report(
+    results: list[dict], *, chosen: str, choice_table: list[list[str]], seconds: float, retrained: list[dict]
+) -> str:
     header = ["shop (test)", "query kind", "queries / gallery", *MODES]
     test_rows = []
+    after = {shop["shop"]: shop for shop in retrained}
     for shop in results:
-        for kind in shop["kinds"]:
-            cells = {}
-            count = ""
-            for row in shop["rows"]:
-                if row["template"] == chosen and row["split"] == "test" and row["kind"] == kind:
-                    r1, r10, map10, type_p = row["metrics"]
-                    extra = f", type_p@10 {type_p:.2f}" if kind == "title" else ""
-                    cells[row["mode"]] = f"R@1 {r1:.2f}, R@10 {r10:.2f}, mAP@10 {map10:.3f}{extra}"
-                    count = f"{row['queries']} / {row['gallery']}"
-            test_rows.append([shop["shop"], kind, count, *(cells.get(mode, "") for mode in MODES)])
+        test_rows += _test_rows(shop, shop["rows"], chosen, "shipped model")
+        if shop["shop"] in after:
+            test_rows += _test_rows(shop, after[shop["shop"]]["rows"], "retrained", "after retrain")
     return (
         "## New shops: the shipped model, by query kind (`bench/new_shops.py`)\n\n"
         "The default model (mlcore/default_model, trained on Myntra only) on each shop's `test` split, "
@@ -265,36 +372,19 @@ def write_report(results: list[dict], *, chosen: str, choice_table: list[list[st
         + f"\n\nHybrid mAP@10 on the choice splits (Myntra and IndoFashion `val`, Luma `train`). Chosen "
         f"product-text template: `{chosen}`.\n\n"
         + markdown_table(header, test_rows)
-        + f"\n\nNot yet here: the rows after `manage.py retrain` on each shop. Run time {seconds / 60:.1f} min.\n"
+        + "\n\n"
+        + _retrain_table(retrained)
+        + f"\n\nRun time {seconds / 60:.1f} min.\n"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shops", nargs="+", default=list(SHOPS), choices=list(SHOPS))
-    parser.add_argument("--templates", nargs="+", default=list(TEMPLATES))
-    parser.add_argument("--limit-queries", type=int, default=0, help="first N queries per kind (smoke runs)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
-    parser.add_argument("--one-shop", help=argparse.SUPPRESS)  # run in a child: one database per process
-    arguments = parser.parse_args()
-    if arguments.one_shop:
-        results = run_shop(
-            arguments.one_shop, templates=arguments.templates, limit_queries=arguments.limit_queries
-        )
-        print("RESULT " + json.dumps(results))
-        return
-    started = time.perf_counter()
+def _run_children(
+    shops: Sequence[str], templates: Sequence[str], splits: Sequence[str], limit: int
+) -> list[dict]:
     results = []
-    for shop in arguments.shops:
-        command = [
-            sys.executable,
-            __file__,
-            "--one-shop",
-            shop,
-            "--limit-queries",
-            str(arguments.limit_queries),
-        ]
-        command += ["--templates", *arguments.templates]
+    for shop in shops:
+        command = [sys.executable, __file__, "--one-shop", shop, "--limit-queries", str(limit)]
+        command += ["--templates", *templates, "--splits", *splits]
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ) as child:
             assert child.stdout is not None
             for line in child.stdout:
@@ -304,13 +394,69 @@ def main() -> None:
                     print(line, end="", flush=True)
         if child.returncode:
             raise SystemExit(f"{shop}: the measuring process failed ({child.returncode})")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shops", nargs="+", default=list(SHOPS), choices=list(SHOPS))
+    parser.add_argument("--templates", nargs="+", default=list(TEMPLATES))
+    parser.add_argument("--limit-queries", type=int, default=0, help="first N queries per kind (smoke runs)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--skip-retrain", action="store_true", help="the shipped model's rows only")
+    parser.add_argument(
+        "--retrain-only",
+        action="store_true",
+        help="keep the last run's shipped rows (bench/out), add the retrain's",
+    )
+    parser.add_argument("--retrain-shops", nargs="+", default=list(SHOPS), choices=list(SHOPS))
+    parser.add_argument("--retrain-one", help=argparse.SUPPRESS)
+    # Children: one database per process.
+    parser.add_argument("--one-shop", help=argparse.SUPPRESS)
+    parser.add_argument("--splits", nargs="+", default=["choice"], help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.retrain_one:
+        print(
+            "RESULT " + json.dumps(retrain_shop(arguments.retrain_one, limit_queries=arguments.limit_queries))
+        )
+        return
+    if arguments.one_shop:
+        results = run_shop(
+            arguments.one_shop,
+            templates=arguments.templates,
+            splits=arguments.splits,
+            limit_queries=arguments.limit_queries,
+        )
+        print("RESULT " + json.dumps(results))
+        return
+    started = time.perf_counter()
+    saved = ROOT / "bench" / "out" / "new_shops.json"
+    if arguments.retrain_only:
+        results = json.loads(saved.read_text())
+    else:
+        # Every template on the choice splits; then the chosen one alone on test.
+        results = _run_children(arguments.shops, arguments.templates, ["choice"], arguments.limit_queries)
+        chosen, _ = choose_template(results)
+        print(f"chosen template: {chosen!r}", flush=True)
+        tested = _run_children(arguments.shops, [chosen], ["test"], arguments.limit_queries)
+        for shop, test in zip(results, tested, strict=True):
+            shop["rows"] += test["rows"]
     chosen, choice_table = choose_template(results)
+    retrained = []
+    if not arguments.skip_retrain:
+        for shop in arguments.retrain_shops:
+            retrained += _run_children([shop], [], [], arguments.limit_queries, retrain=True)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(results, indent=1))
+    (saved.parent / "new_shops_retrained.json").write_text(json.dumps(retrained, indent=1))
     report = write_report(
-        results, chosen=chosen, choice_table=choice_table, seconds=time.perf_counter() - started
+        results,
+        chosen=chosen,
+        choice_table=choice_table,
+        seconds=time.perf_counter() - started,
+        retrained=retrained,
     )
     print(report)
-    Path(ROOT / "bench" / "out").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "out" / "new_shops.json").write_text(json.dumps(results, indent=1))
     if not arguments.no_write:
         write_section("new-shops", report)
 
