@@ -22,8 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "LOADED_MODELS_PER_PROCESS": 2,
     # Products per embedding batch: one transaction, one forward pass.
     "EMBED_BATCH_SIZE": 32,
-    # A retrained version is activated only if it beats the active one by this much on the
-    # held-out products (difference of the R@1+R@5+R@10 sums over both directions).
+    # A retrained version is activated only if it beats the active one by this much on the held-out
+    # products: search mAP@10 in percent on the shop's own queries when search measured both
+    # (search/tuning.py), else the difference of the model's R@1+R@5+R@10 sums over both directions.
     "ACTIVATION_MARGIN": 0.0,
     # Retired versions whose vectors are kept (for a quick rollback); older ones are deleted.
     "KEEP_RETIRED_VERSIONS": 1,
