@@ -76,10 +76,10 @@ def rank_queries(*, version, queries: list, gallery_ids: list[int]) -> dict[str,
     """Per mode, each query's top 10 product ids: `vector` and `hybrid` from search_by_text itself (what
     the API returns), `photo only` from the photo index alone."""
     from catalog.models import Product
+    from search.evaluation import search_top_ids
     from search.ranking import SearchFilters, rank_by_vectors
-    from search.selectors import query_encode_text, search_by_text
+    from search.selectors import query_encode_text
 
-    ids_by_sku = dict(Product.objects.filter(pk__in=gallery_ids).values_list("sku", "pk"))
     filters = SearchFilters(product_ids=tuple(gallery_ids))
     rankings: dict[str, list[list[int]]] = {mode: [] for mode in MODES}
     for query in queries:
@@ -91,9 +91,9 @@ def rank_queries(*, version, queries: list, gallery_ids: list[int]) -> dict[str,
             filters=filters,
         )
         rankings["photo only (t2i)"].append([candidate.product_id for candidate in photo[:10]])
-        for mode in ("vector", "hybrid"):
-            page = search_by_text(query=query.text, filters=filters, limit=10, mode=mode)
-            rankings[mode].append([ids_by_sku[hit.product["sku"]] for hit in page.hits])
+    gallery = list(Product.objects.filter(pk__in=gallery_ids).order_by("pk"))
+    for mode in ("vector", "hybrid"):
+        rankings[mode] = search_top_ids(texts=[query.text for query in queries], products=gallery, mode=mode)
     return rankings
 
 

@@ -93,11 +93,6 @@ class FolderFeatureStore:
             temporary.replace(path)
 
 
-def content_key(data: bytes) -> str:
-    """The key of a photo's features: the SHA-256 of its file's bytes."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def missing_keys(keys: Iterable[str], found: Mapping[str, np.ndarray]) -> list[str]:
     """Keys not found, each once, in first-seen order."""
     return list(dict.fromkeys(key for key in keys if key not in found))

@@ -3,7 +3,7 @@ search_by_text, over a set of catalogue products (a split the shop imported)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from catalog.models import Product
@@ -12,6 +12,19 @@ from mlcore.shop_queries import RankingScores, shop_queries
 from search.conf import search_setting_for_version
 from search.ranking import SearchFilters
 from search.selectors import search_by_text, search_version_get_active
+
+
+def search_top_ids(*, texts: Sequence[str], products: Sequence[Product], mode: str) -> list[list[int]]:
+    """Per query text, the ids of the search API's top 10 when only `products` may be found."""
+    filters = SearchFilters(product_ids=tuple(product.pk for product in products))
+    pk_of = {product.sku: product.pk for product in products}
+    return [
+        [
+            pk_of[hit.product["sku"]]
+            for hit in search_by_text(query=text, filters=filters, limit=10, mode=mode).hits
+        ]
+        for text in texts
+    ]
 
 
 def search_evaluate(
@@ -28,13 +41,11 @@ def search_evaluate(
     else:
         queries = shop_queries(products=products, kinds=[kind])
     mode = mode or search_setting_for_version("DEFAULT_MODE", version)
-    filters = SearchFilters(product_ids=tuple(product.pk for product in products))
-    pk_of = {product.sku: product.pk for product in products}
     types = {product.pk: product.article_type for product in products}
     scores = RankingScores()
-    for query in queries:
-        page = search_by_text(query=query.text, filters=filters, limit=10, mode=mode)
-        scores.add([pk_of[hit.product["sku"]] for hit in page.hits], query, types)
+    ranked_lists = search_top_ids(texts=[query.text for query in queries], products=products, mode=mode)
+    for query, ranked in zip(queries, ranked_lists, strict=True):
+        scores.add(ranked, query, types)
     return {
         "kind": kind,
         "mode": mode,
