@@ -3,16 +3,21 @@
 Importing them has no side effects: they start no server and write no file (`manage.py` does both,
 see `config/startup.py`), so `manage.py --help`, a Celery worker or a script can read them anywhere.
 
-Environment variables:
+Environment variables (docs/deployment.md has the production set):
 - `DATABASE_URL`: a PostgreSQL server with the pgvector extension available. Unset: the embedded
   PostgreSQL 18 + pgvector in `EMBEDDED_PG_DIR` (default `.pgdata/`), which `make db` and every
   `manage.py` command but help start; other processes that find it down say to run `make db`.
-- `REDIS_URL`: the Celery broker (default `redis://127.0.0.1:6379/0`).
-- `MEDIA_ROOT`: where product photos are stored (default `var/media/`).
-- `SECRET_KEY`: required when `DEBUG` is off; in debug a random key is kept in `var/secret_key`
-  (created by `manage.py`; a process that starts before it exists uses a key of its own).
-- `DEBUG`: `1`/`true` to enable (default on, for the demo; turn it off in production).
-- `ALLOWED_HOSTS`: comma-separated (default `127.0.0.1,localhost`).
+- `REDIS_URL`: the Celery broker (default `redis://127.0.0.1:6379/0`); `CACHE_URL`: the shared cache
+  that holds throttle counts (default database 1 of the same Redis).
+- `MEDIA_ROOT`: where product photos are stored (default `var/media/`); `SERVE_MEDIA=0` when the front
+  web server serves them (production), else the app does (the demo).
+- `SECRET_KEY`: required in production; unset, the checkout's random key `var/secret_key` (created by
+  `manage.py`) is used, and a process without either refuses to start unless `DEBUG` is on.
+- `DEBUG`: `1`/`true` to enable; off by default (it would show settings and source to anybody).
+- `ALLOWED_HOSTS`: comma-separated (default `127.0.0.1,localhost`); `CSRF_TRUSTED_ORIGINS` likewise.
+- `HTTPS_ONLY=1`: the site is served over HTTPS only: redirect, secure cookies, HSTS (`HSTS_SECONDS`).
+- `TRUSTED_PROXY_COUNT`: how many reverse proxies in front of the app append to `X-Forwarded-For`
+  (default 0: the client address is the socket's, and the header is ignored, so it cannot be forged).
 - `CORS_ALLOWED_ORIGINS`: comma-separated storefront origins allowed to call the API.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +49,28 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = _env_bool("DEBUG", True)
+DEBUG = _env_bool("DEBUG", False)
 
 
 def _secret_key() -> str:
     configured = os.environ.get("SECRET_KEY")
     if configured:
         return configured
+    # A per-checkout random key, so that no two installs share one; manage.py creates it.
+    checkout_key = local_state.secret_key_read()
+    if checkout_key:
+        return checkout_key
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # A per-checkout random key, so that no two demo installs share one; manage.py creates it.
-    return local_state.secret_key_read() or secrets.token_urlsafe(50)
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set (or var/secret_key created by any manage.py command) when DEBUG is off."
+        )
+    return secrets.token_urlsafe(50)
 
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", "")
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -71,6 +84,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
+    "axes",
     "catalog",
     "lifecycle",
     "search",
@@ -79,6 +93,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it answers a locked-out login.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,10 +134,15 @@ def _database() -> dict[str, Any]:
             "ENGINE": "config.embedded_postgres_backend",
             **embedded_postgres.connection_settings(),
             "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {},
         }
-    database: dict[str, Any] = dict(dj_database_url.parse(configured, conn_max_age=60))
+    database: dict[str, Any] = dict(
+        dj_database_url.parse(configured, conn_max_age=60, conn_health_checks=True)
+    )
     options = database.setdefault("OPTIONS", {})
+    # A server that went away must fail a request in seconds (503), not hang it until the proxy gives up.
+    options.setdefault("connect_timeout", 5)
     # A socket folder given as `?host=` lands in OPTIONS, which psql (dbshell) never sees: make it HOST.
     if not database.get("HOST") and "host" in options:
         database["HOST"] = options.pop("host")
@@ -128,6 +151,32 @@ def _database() -> dict[str, Any]:
 
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Each process keeps one connection per thread for CONN_MAX_AGE; the server's thread count (gunicorn
+# workers x threads, config/gunicorn.conf.py) is what bounds the connections, and it checks them
+# against the server's max_connections when it starts.
+CACHE_URL = os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        # A Redis that went away must not hang requests: throttling fails open (search/access.py).
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a login from a client locked out after repeated failures.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("ADMIN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ADMIN_LOGIN_COOLOFF_MINUTES", "15")))
+# Locked per client address and username together: a wrong password from one address does not lock
+# the account for everybody; the address is read as DRF reads it (TRUSTED_PROXY_COUNT).
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "config.client_address.client_address"
+AXES_RESET_ON_SUCCESS = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -143,6 +192,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+# WhiteNoise serves static files from the app, compressed, from STATIC_ROOT after `collectstatic`
+# (`make serve` runs it) and straight from the apps' folders before it, so a forgotten collectstatic
+# never breaks the storefront.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+# The app serves product photos unless the front web server does (docs/deployment.md).
+SERVE_MEDIA = _env_bool("SERVE_MEDIA", True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Uploads larger than this go to a temporary file instead of memory; the photo size limit itself
@@ -158,7 +218,21 @@ CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # The client address throttles count by: X-Forwarded-For is read only behind that many proxies.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
+
+HTTPS_ONLY = _env_bool("HTTPS_ONLY", False)
+if HTTPS_ONLY:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("HSTS_PRELOAD", True)
+    if TRUSTED_PROXY_COUNT:
+        # TLS ends at the proxy, which says so in this header (and strips it from clients).
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Product search API",

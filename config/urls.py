@@ -9,8 +9,9 @@ urlpatterns: list = [
     path("", include("search.urls")),
 ]
 
-if settings.DEBUG:
-    # The demo serves product photos itself; a production shop serves MEDIA_ROOT from its web server.
+if settings.SERVE_MEDIA:
+    # The demo serves product photos itself; a production shop serves MEDIA_ROOT from its front web
+    # server and sets SERVE_MEDIA=0 (docs/deployment.md).
     urlpatterns += [
         re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     ]
