@@ -8,7 +8,7 @@ PORT ?= 8000
 SAMPLE_CATALOG := catalog/sample_catalog/catalog.jsonl
 DEMO_SHIRTS := catalog/demo_catalog/catalog.jsonl
 
-.PHONY: install db db-stop migrate demo test bench lint clean-db
+.PHONY: install db db-stop migrate static serve demo test bench lint clean-db
 
 install: $(VENV)/.installed
 
@@ -31,13 +31,20 @@ db-stop: install
 migrate: db
 	$(PY) manage.py migrate --noinput
 
+static: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+# gunicorn (config/gunicorn.conf.py) with a Celery worker beside it; DEBUG stays off.
+serve: migrate static
+	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/). Ctrl-C stops it."
+	$(PY) manage.py serve $(HOST):$(PORT)
+
 demo: migrate
 	$(PY) manage.py import_catalog $(SAMPLE_CATALOG)
 	$(PY) manage.py import_catalog $(DEMO_SHIRTS)
 	$(PY) manage.py install_default_model
 	$(PY) manage.py demo_admin
-	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/). Ctrl-C stops it."
-	$(PY) manage.py serve_with_worker $(HOST):$(PORT)
+	$(MAKE) --no-print-directory serve
 
 test: db
 	$(PY) -m pytest

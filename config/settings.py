@@ -175,7 +175,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("ADMIN_LOGIN_COOLOFF_MI
 # Locked per client address and username together: a wrong password from one address does not lock
 # the account for everybody; the address is read as DRF reads it (TRUSTED_PROXY_COUNT).
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
-AXES_CLIENT_IP_CALLABLE = "config.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "search.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 
 AUTH_PASSWORD_VALIDATORS = [

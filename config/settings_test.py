@@ -10,6 +10,8 @@ from config.settings import *  # noqa: F403
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
+CACHES["default"]["LOCATION"] = os.environ.get("TEST_CACHE_URL", "redis://127.0.0.1:6379/14")  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = "test" + os.environ.get("TEST_DB_SUFFIX", "")  # noqa: F405
 # Worker tests make one batch of every pending product, so that a kill lands inside it.
 PRODUCT_SEARCH_EMBED_BATCH_SIZE = int(os.environ.get("TEST_EMBED_BATCH_SIZE", "32"))
 PRODUCT_SEARCH_MODEL_DIR = os.environ.get("TEST_MODEL_DIR") or None

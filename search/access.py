@@ -2,21 +2,30 @@
 
 Open and anonymous by default. With `PRODUCT_SEARCH_API_KEYS` set, every call needs one of the keys
 in the `X-Api-Key` header (storefronts each get one). Throttles are DRF rate throttles with rates
-from settings: per client IP without a key, per key with one.
+from settings: per client address without a key (search/client_address.py: `X-Forwarded-For` is
+trusted only behind TRUSTED_PROXY_COUNT proxies), per key with one. Counts live in the shared cache
+(Redis), so every server process and machine counts together.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
+from redis.exceptions import RedisError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from search.client_address import client_address
 from search.conf import search_settings
 from search.exceptions import InvalidApiKey
+
+logger = logging.getLogger(__name__)
+# Django's Redis cache raises redis-py's errors as they are; OSError covers a refused socket.
+CACHE_ERRORS = (RedisError, OSError)
 
 API_KEY_HEADER = "HTTP_X_API_KEY"
 
@@ -55,7 +64,16 @@ class _SettingsRateThrottle(SimpleRateThrottle):
     def allow_request(self, request: Request, view: APIView) -> bool:
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)  # type: ignore[assignment]
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS as error:
+            # The counts live in the shared cache (Redis). Without it, searching beats refusing
+            # every shopper: the throttle lets the request through and says so in the log.
+            logger.warning("Throttle counts unavailable (%s); request allowed", error)
+            return True
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request) or ""
 
 
 class AnonymousSearchThrottle(_SettingsRateThrottle):

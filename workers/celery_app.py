@@ -11,6 +11,8 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from lifecycle.task_timing import LONGEST_TIME_LIMIT_S, visibility_timeout_for
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("workers")
@@ -32,7 +34,14 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     # Publishing must fail fast when Redis is down: the product is saved either way, and the
     # embedding catches up with the next worker run or `manage.py embed --pending`.
-    broker_transport_options={"socket_connect_timeout": 2, "visibility_timeout": 3600},
+    # Redis hands an unacknowledged message to another worker after `visibility_timeout`: it must
+    # outlast the longest task (a retrain), or a second worker trains the same version. Derived from
+    # the tasks' limits, and checked against the registered tasks when a worker starts
+    # (lifecycle/task_timing.py).
+    broker_transport_options={
+        "socket_connect_timeout": 2,
+        "visibility_timeout": visibility_timeout_for(LONGEST_TIME_LIMIT_S),
+    },
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks(["lifecycle"])

@@ -92,17 +92,61 @@ def test_secret_key_from_the_environment_wins(isolated_env, debug):
     assert result.stdout.strip() == "from-the-environment"
 
 
-def test_debug_off_without_secret_key_fails_loudly(isolated_env):
+def test_debug_is_off_unless_asked_for(isolated_env):
+    env = {name: value for name, value in isolated_env.items() if name != "DEBUG"}
+    env["SECRET_KEY"] = "k" * 50
+    script = ["-c", "import config.settings as s; print(s.DEBUG)"]
+
+    assert run_python(script, env=env).stdout.strip() == "False"
+    assert run_python(script, env={**env, "DEBUG": "1"}).stdout.strip() == "True"
+
+
+# The production settings docs/deployment.md lists.
+PRODUCTION_ENVIRONMENT = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-long-random-production-key-3b9f1c7e-5d2a-4e8b-9c6f-1a2b3c4d5e6f-7081",
+    "ALLOWED_HOSTS": "shop.example.com",
+    "HTTPS_ONLY": "1",
+    "TRUSTED_PROXY_COUNT": "1",
+    "SERVE_MEDIA": "0",
+}
+DEPLOY_CHECK = (
+    "import django; django.setup(); from django.core.management import call_command; "
+    "call_command('check', deploy=True, fail_level='WARNING')"
+)
+
+
+def test_deploy_check_is_clean_under_the_documented_production_settings(isolated_env):
+    result = run_python(["-c", DEPLOY_CHECK], env={**isolated_env, **PRODUCTION_ENVIRONMENT})
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_deploy_check_names_what_the_demo_settings_leave_open(isolated_env):
+    demo = {**isolated_env, "DEBUG": "0", "SECRET_KEY": PRODUCTION_ENVIRONMENT["SECRET_KEY"]}
+
+    result = run_python(["-c", DEPLOY_CHECK], env=demo)
+
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stderr
+
+
+def test_debug_off_without_any_secret_key_fails_loudly(isolated_env):
     result = run_python(["-c", "import config.settings"], env={**isolated_env, "DEBUG": "0"})
 
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines()[-1].endswith("SECRET_KEY must be set when DEBUG is off.")
+    assert "SECRET_KEY must be set" in result.stderr.strip().splitlines()[-1]
 
 
-def test_debug_uses_the_checkout_key_once_manage_py_created_it(isolated_env, tmp_path):
+@pytest.mark.parametrize("debug", ["1", "0"])
+def test_the_checkout_key_is_used_once_manage_py_created_it(isolated_env, tmp_path, debug):
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "secret_key").write_text("the-checkout-key\n")
 
-    result = run_python(["-c", "import config.settings as s; print(s.SECRET_KEY)"], env=isolated_env)
+    result = run_python(
+        ["-c", "import config.settings as s; print(s.SECRET_KEY)"], env={**isolated_env, "DEBUG": debug}
+    )
 
     assert result.stdout.strip() == "the-checkout-key"

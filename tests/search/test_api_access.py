@@ -89,3 +89,47 @@ def test_swagger_ui_is_served_from_the_project_with_no_external_url():
     assert local_assets, html
     for asset in local_assets:
         assert finders.find(asset.split("?")[0]), asset
+
+
+def _statuses(client: APIClient, count: int, **headers) -> list[int]:
+    return [client.get("/api/v1/search/", {"q": "x"}, **headers).status_code for _ in range(count)]
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_throttle(small_catalog, settings):
+    settings.PRODUCT_SEARCH_THROTTLE_ANON_RATE = "2/min"
+    cache.clear()
+    client = APIClient()
+
+    statuses = [
+        client.get("/api/v1/search/", {"q": "x"}, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+        for n in range(3)
+    ]
+
+    assert statuses == [200, 200, 429]
+
+
+def test_behind_a_trusted_proxy_each_client_address_is_counted_apart(small_catalog, settings):
+    settings.PRODUCT_SEARCH_THROTTLE_ANON_RATE = "1/min"
+    settings.TRUSTED_PROXY_COUNT = 1
+    cache.clear()
+    client = APIClient()
+    # The proxy appends the address it saw; whatever the client sent before it is not trusted.
+    first = {"HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.7"}
+    second = {"HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.8"}
+
+    assert _statuses(client, 2, **first) == [200, 429]
+    assert _statuses(client, 1, **second) == [200]
+
+
+def test_throttling_lets_searches_through_when_its_redis_is_away(small_catalog, settings):
+    settings.PRODUCT_SEARCH_THROTTLE_ANON_RATE = "1/min"
+    # A real Redis URL where nothing listens: the counts cannot be read or written.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+
+    assert _statuses(APIClient(), 3) == [200, 200, 200]
