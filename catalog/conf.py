@@ -22,6 +22,11 @@ DEFAULTS: dict[str, Any] = {
     # Largest accepted photo, in pixels (width x height); larger ones are rejected as possible
     # decompression bombs before they are decoded.
     "MAX_IMAGE_PIXELS": 40_000_000,
+    # Longest side, in pixels, of a stored photo: a larger upload is accepted and scaled down when it
+    # is stored (a JPEG is even decoded at a reduced scale, to spare memory). The model reads 224
+    # pixels and the storefront shows a card a few hundred pixels wide; 2048 leaves room for zoom and
+    # high-density screens without keeping a 40-megapixel original.
+    "MAX_STORED_IMAGE_SIDE": 2048,
     # Photo formats accepted, as Pillow names them.
     "ALLOWED_IMAGE_FORMATS": ("JPEG", "PNG", "WEBP"),
     # Storage folder (inside MEDIA_ROOT) for product photos.

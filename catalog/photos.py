@@ -1,8 +1,11 @@
 """Checking and storing product photos.
 
 Every photo, from the admin or an import, goes through `photo_prepare` before anything is saved:
-size, format, pixel count (decompression bombs), a full decode (truncated or corrupt files), and
-EXIF orientation. Stored names are generated here and never come from the uploaded file name.
+size, format, pixel count (decompression bombs), a full decode (truncated or corrupt files; anything
+Pillow raises is a rejection), EXIF orientation. What is stored is a re-encoded copy: upright, scaled
+down to MAX_STORED_IMAGE_SIDE, with its colour profile and none of the uploaded file's metadata (EXIF
+with its GPS position, XMP, comments, PNG text). Stored names are generated here and never come from
+the uploaded file name.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import hashlib
 import io
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -23,7 +28,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from catalog.conf import catalog_settings
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-_EXIF_ORIENTATION = 0x0112
+# Lossy formats are re-encoded at this quality: visually lossless for product photos.
+JPEG_WEBP_QUALITY = 92
 
 
 if TYPE_CHECKING:
@@ -40,6 +46,8 @@ class PreparedPhoto:
     format: str
     width: int
     height: int
+    # Of `content`, the stored bytes: ProductImage.content_sha256, the key of a photo's stored
+    # features (lifecycle.PhotoFeatures), which are computed from exactly these bytes.
     sha256: str
 
     @property
@@ -61,10 +69,15 @@ def _read_limited(source: IO[bytes] | Path | str, max_bytes: int) -> bytes:
         path = Path(source)
         if not path.is_file():
             raise PhotoRejected(f"Photo file not found: {path}", code="missing")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _too_large(max_bytes, size)
-        return path.read_bytes()
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise _too_large(max_bytes, size)
+            return path.read_bytes()
+        except OSError as error:  # no permission, a disk error: this photo, not the whole import
+            raise PhotoRejected(
+                f"Photo file cannot be read: {path} ({error.strerror or error})", code="unreadable"
+            ) from error
     declared = getattr(source, "size", None)
     if declared is not None and declared > max_bytes:
         raise _too_large(max_bytes, declared)
@@ -77,32 +90,45 @@ def _read_limited(source: IO[bytes] | Path | str, max_bytes: int) -> bytes:
     return content
 
 
-def _open_header(content: bytes, *, max_pixels: int) -> Image.Image:
-    """Open the photo reading its header only, so that the size checks run before any pixel is decoded."""
+def _too_many_pixels(max_pixels: int) -> PhotoRejected:
+    return PhotoRejected(
+        f"The photo has too many pixels (a possible decompression bomb); the limit is "
+        f"{max_pixels / 1e6:.0f} megapixels.",
+        code="too_many_pixels",
+    )
+
+
+def _corrupt(error: Exception) -> PhotoRejected:
+    reason = str(error) or type(error).__name__
+    return PhotoRejected(
+        f"The photo file is damaged and cannot be decoded ({reason}). Export it again and retry.",
+        code="corrupt",
+    )
+
+
+@contextmanager
+def _pillow_errors(*, max_pixels: int) -> Iterator[None]:
+    """Turn whatever Pillow raises on a damaged or hostile file into PhotoRejected.
+
+    Pillow's plugins raise many kinds while opening, reading a header, transposing or decoding
+    (ValueError for an oversized PNG text chunk, OSError, SyntaxError, struct.error, EOFError,
+    IndexError ...); an upload is untrusted input, so none of them may reach a caller as a crash.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(content))
+            yield
+    except PhotoRejected:
+        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise PhotoRejected(
-            f"The photo has too many pixels (a possible decompression bomb); the limit is "
-            f"{max_pixels / 1e6:.0f} megapixels.",
-            code="too_many_pixels",
-        ) from error
+        raise _too_many_pixels(max_pixels) from error
     except UnidentifiedImageError as error:
         raise PhotoRejected(
             "This file is not an image Pillow can read. Upload a JPEG, PNG or WebP photo.",
             code="not_an_image",
         ) from error
-    except OSError as error:
+    except Exception as error:  # noqa: BLE001 - see the docstring: any decoder error is a bad photo
         raise _corrupt(error) from error
-
-
-def _corrupt(error: Exception) -> PhotoRejected:
-    return PhotoRejected(
-        f"The photo file is damaged and cannot be decoded ({error}). Export it again and retry.",
-        code="corrupt",
-    )
 
 
 def _check_format_and_size(image: Image.Image, *, allowed_formats: tuple[str, ...], max_pixels: int) -> None:
@@ -120,49 +146,106 @@ def _check_format_and_size(image: Image.Image, *, allowed_formats: tuple[str, ..
         )
 
 
-def _decode_fully(image: Image.Image) -> None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
-        raise _corrupt(error) from error
+def _fitted_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`size` scaled down, keeping its proportions, so that its longest side is at most `max_side`."""
+    width, height = size
+    longest = max(width, height)
+    if longest <= max_side:
+        return size
+    return max(1, round(width * max_side / longest)), max(1, round(height * max_side / longest))
 
 
-def _upright(image: Image.Image, content: bytes) -> tuple[bytes, tuple[int, int]]:
-    """The bytes to store and their size: the photo turned upright when its EXIF says it is rotated,
-    since the camera's orientation tag would otherwise be lost by every consumer that ignores EXIF."""
-    if image.getexif().get(_EXIF_ORIENTATION, 1) == 1:
-        return content, image.size
-    image_format = str(image.format)
-    upright = ImageOps.exif_transpose(image)
+@dataclass(frozen=True)
+class _Decoded:
+    image: Image.Image  # upright, at most the stored size, with no metadata left in `info`
+    format: str
+    icc_profile: bytes | None
+
+
+def _decode(content: bytes) -> _Decoded:
+    """The checked photo decoded: upright, scaled down to the stored size, metadata dropped.
+
+    The header is read first so the format and pixel checks run before any pixel is decoded. Then
+    the whole file is decoded (a truncated or corrupt one fails here, not later in a worker). A
+    large JPEG is decoded at a reduced scale (libjpeg's DCT scaling, Pillow's `draft`): a 40
+    megapixel photo never needs its full 120 MB of pixels when at most MAX_STORED_IMAGE_SIDE is kept.
+    """
+    max_pixels = int(catalog_settings.MAX_IMAGE_PIXELS)
+    max_side = int(catalog_settings.MAX_STORED_IMAGE_SIDE)
+    with _pillow_errors(max_pixels=max_pixels):
+        image = Image.open(io.BytesIO(content))
+        _check_format_and_size(
+            image, allowed_formats=tuple(catalog_settings.ALLOWED_IMAGE_FORMATS), max_pixels=max_pixels
+        )
+        image_format = str(image.format)
+        target = _fitted_size(image.size, max_side)
+        if image_format == "JPEG" and target != image.size:
+            # The decoded size is the smallest power-of-two reduction still at least `target`, so the
+            # resize below only ever scales down.
+            image.draft(None, target)
+        image.load()
+        icc_profile = image.info.get("icc_profile")
+        transparency = image.info.get("transparency")
+        # Always a new image: the uploaded file's EXIF (GPS position, camera serial), XMP, comments
+        # and PNG text chunks stay behind in the original's `info`, which Pillow would write back.
+        upright = ImageOps.exif_transpose(image)
+        if max(upright.size) > max_side:
+            if upright.mode in {"1", "P"}:
+                # Palette images resize by nearest neighbour only; in full colour they resize smoothly.
+                upright = upright.convert("RGBA" if transparency is not None else "RGB")
+                transparency = None
+            upright = upright.resize(_fitted_size(upright.size, max_side), Image.Resampling.LANCZOS)
+    upright.info = {} if transparency is None else {"transparency": transparency}
+    return _Decoded(image=upright, format=image_format, icc_profile=icc_profile)
+
+
+def _encode(decoded: _Decoded) -> bytes:
+    """The bytes to store: the same format (PNG stays lossless), the colour profile and nothing else."""
+    image, image_format = decoded.image, decoded.format
+    options: dict[str, object] = {}
+    if decoded.icc_profile:
+        options["icc_profile"] = decoded.icc_profile
+    if image_format in {"JPEG", "WEBP"}:
+        options["quality"] = JPEG_WEBP_QUALITY
+    if image_format == "JPEG" and image.mode not in {"RGB", "L", "CMYK"}:
+        image = image.convert("RGB")
     buffer = io.BytesIO()
-    save_options = {"quality": 92} if image_format in {"JPEG", "WEBP"} else {}
-    if image_format == "JPEG" and upright.mode not in {"RGB", "L", "CMYK"}:
-        upright = upright.convert("RGB")
-    upright.save(buffer, format=image_format, **save_options)
-    return buffer.getvalue(), upright.size
+    with _pillow_errors(max_pixels=int(catalog_settings.MAX_IMAGE_PIXELS)):
+        image.save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def _checked_content(source: IO[bytes] | Path | str) -> bytes:
+    content = _read_limited(source, int(catalog_settings.MAX_IMAGE_BYTES))
+    if not content:
+        raise PhotoRejected("The photo file is empty.", code="empty")
+    return content
 
 
 def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
-    """Check a photo and return the bytes to store. Raises PhotoRejected with a message for people."""
-    max_pixels = catalog_settings.MAX_IMAGE_PIXELS
-    content = _read_limited(source, catalog_settings.MAX_IMAGE_BYTES)
-    if not content:
-        raise PhotoRejected("The photo file is empty.", code="empty")
-    image = _open_header(content, max_pixels=max_pixels)
-    _check_format_and_size(
-        image, allowed_formats=tuple(catalog_settings.ALLOWED_IMAGE_FORMATS), max_pixels=max_pixels
-    )
-    _decode_fully(image)
-    stored, (width, height) = _upright(image, content)
+    """Check a photo and return the bytes to store. Raises PhotoRejected with a message for people.
+
+    The stored photo is always re-encoded: upright, at most MAX_STORED_IMAGE_SIDE on its longest
+    side, with its ICC colour profile and without EXIF, XMP, comments or text chunks.
+    """
+    decoded = _decode(_checked_content(source))
+    stored = _encode(decoded)
+    width, height = decoded.image.size
     return PreparedPhoto(
         content=stored,
-        format=str(image.format),
+        format=decoded.format,
         width=width,
         height=height,
-        sha256=hashlib.sha256(content).hexdigest(),
+        sha256=hashlib.sha256(stored).hexdigest(),
     )
+
+
+def photo_decode_upload(source: IO[bytes] | Path | str) -> Image.Image:
+    """A photo that is never stored (a search query), checked and decoded as `photo_prepare` does,
+    as RGB: the same pixels the stored copy would hold, without encoding them only to decode again."""
+    decoded = _decode(_checked_content(source))
+    with _pillow_errors(max_pixels=int(catalog_settings.MAX_IMAGE_PIXELS)):
+        return decoded.image.convert("RGB")
 
 
 def photo_open(image: ProductImage) -> Image.Image:

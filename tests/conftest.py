@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 REDIS_HELP = (
     "Redis is not answering at {url}. Start it with: redis-server --daemonize yes --bind 127.0.0.1 "
@@ -89,3 +89,19 @@ def tiny_model_path(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models") / "tiny"
     save_checkpoint(create_model(config), folder, name="tiny")
     return folder
+
+
+def make_text_bomb_png(*, after_pixels: bool = False) -> bytes:
+    """A valid 8x8 PNG carrying a zTXt chunk of a few kB that inflates past Pillow's MAX_TEXT_CHUNK:
+    Pillow refuses it with ValueError ("Decompressed data too large"), on open when the chunk comes
+    before the pixels, on load when it comes after them."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    inflated = b"\0" * (4 * PngImagePlugin.MAX_TEXT_CHUNK)
+    text = chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(inflated, 9))
+    png = make_photo_bytes(format="PNG", size=(8, 8))
+    # Signature (8) + IHDR (25), then IDAT..., then IEND (12).
+    at = len(png) - 12 if after_pixels else 33
+    return png[:at] + text + png[at:]
