@@ -9,6 +9,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from catalog.validators import validate_sku
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
@@ -19,7 +21,8 @@ class TimeStampedModel(models.Model):
 
 
 class Product(TimeStampedModel):
-    sku = models.CharField(max_length=64, unique=True)
+    # Validated as one URL path segment: products are addressed by sku in the API and the storefront.
+    sku = models.CharField(max_length=64, unique=True, validators=[validate_sku])
     title = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     brand = models.CharField(max_length=100, blank=True)
@@ -66,7 +69,9 @@ class ProductImage(TimeStampedModel):
     position = models.PositiveSmallIntegerField(default=0, help_text="0 is the primary photo")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
-    # Of the bytes as received: a re-import of an unchanged photo is recognised and skipped.
+    # Of the stored bytes (catalog.photos re-encodes every photo, the same upload always to the same
+    # bytes): a re-import of an unchanged photo is recognised and skipped, and it keys the photo's
+    # stored trunk features (lifecycle.PhotoFeatures), which are computed from exactly these bytes.
     content_sha256 = models.CharField(max_length=64)
 
     class Meta:

@@ -6,11 +6,13 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils.html import escape
 
 from catalog.models import Product, ProductImage
 from catalog.photos import photo_prepare
 from catalog.services import product_photo_add
-from tests.conftest import make_bomb_png, make_photo_bytes
+from catalog.validators import SKU_ALLOWED_CHARACTERS
+from tests.conftest import make_bomb_png, make_photo_bytes, make_text_bomb_png
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,8 +66,9 @@ def test_valid_upload_creates_the_product_with_its_photo(admin_client, _media_ro
         (make_photo_bytes() + b"\0" * (10 * 1024 * 1024 + 1), "larger than the limit"),
         (make_bomb_png(10000, 10000), "decompression bomb"),
         (b"%PDF-1.4 not a photo", "not an image"),
+        (make_text_bomb_png(), "Decompressed data too large"),
     ],
-    ids=["corrupt", "oversized", "bomb", "non-image"],
+    ids=["corrupt", "oversized", "bomb", "non-image", "png-text-bomb"],
 )
 def test_rejected_upload_is_a_form_error_and_saves_nothing(admin_client, _media_root, content, expected):
     upload = SimpleUploadedFile("photo.jpg", content, content_type="image/jpeg")
@@ -76,6 +79,16 @@ def test_rejected_upload_is_a_form_error_and_saves_nothing(admin_client, _media_
     assert not Product.objects.exists()
     assert not ProductImage.objects.exists()
     assert not any(Path(_media_root).rglob("*.*"))
+
+
+@pytest.mark.parametrize("sku", ["A/B", "A B", "50%", "A?B"])
+def test_a_sku_that_cannot_go_into_a_url_is_a_form_error(admin_client, sku):
+    upload = SimpleUploadedFile("photo.jpg", make_photo_bytes(), content_type="image/jpeg")
+    response = admin_client.post(reverse("admin:catalog_product_add"), _form(upload, sku=sku))
+
+    assert response.status_code == 200
+    assert escape(f"A SKU may contain only {SKU_ALLOWED_CHARACTERS}") in response.content.decode()
+    assert not Product.objects.exists()
 
 
 def test_rejected_photo_on_edit_keeps_the_old_photos(admin_client):

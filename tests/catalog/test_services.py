@@ -42,6 +42,8 @@ def test_create_rejects_invalid_fields_and_leaves_nothing(_media_root):
         product_create(sku="DUP", title="Another", photos=[_photo()])
     with pytest.raises(ValidationError):
         product_create(sku="NEG", title="Negative", price=-1, photos=[_photo()])
+    with pytest.raises(ValidationError, match="A SKU may contain only ASCII letters"):
+        product_create(sku="A/B", title="Slashed", photos=[_photo()])
     assert Product.objects.count() == 1
     assert ProductImage.objects.count() == 0
     assert not any(Path(_media_root).rglob("*.jpg"))
