@@ -219,7 +219,9 @@ def stop() -> bool:
     command = [str(pg_ctl), "-w", "-m", "fast", "-D", str(pgdata), "stop"]
     if os.geteuid() == 0:
         command = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(command)]
-    subprocess.run(command, check=True, capture_output=True)
+    stopped = subprocess.run(command, capture_output=True, text=True)
+    if stopped.returncode != 0:
+        raise EmbeddedPostgresError(f"pg_ctl could not stop the server in {pgdata}: {stopped.stderr.strip()}")
     _reset_holder_list(pgdata)
     return True
 
