@@ -5,22 +5,33 @@ master_category, sub_category, article_type, season, usage, attributes, image` (
 catalogue), optionally `price`, `currency`, and `images` (a list, for several photos). Image paths are
 relative to the catalogue file, or absolute. Rows are upserted by sku, each in its own transaction:
 one bad row is reported and skipped, and never undoes the others.
+
+Nothing in one row stops the import: a line that is not UTF-8, a NUL character (PostgreSQL stores
+none), a sku that cannot go into a URL, a photo Pillow cannot read, even an unexpected error, is a
+rejected row with its line number and the reason. Only the database going away stops it
+(`CatalogImportAborted`): then no later row could be stored either.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
+from catalog.models import Product
 from catalog.photos import PhotoRejected, photo_prepare
 from catalog.services import UpsertOutcome, product_upsert
+
+logger = logging.getLogger(__name__)
 
 TEXT_COLUMNS = (
     "title",
@@ -39,6 +50,15 @@ TEXT_COLUMNS = (
 
 class RowRejected(Exception):
     pass
+
+
+class CatalogImportAborted(Exception):
+    """The database stopped answering mid-import; `report` holds what was done before `line`."""
+
+    def __init__(self, message: str, *, line: int, report: ImportReport) -> None:
+        super().__init__(message)
+        self.line = line
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -62,33 +82,125 @@ class ImportReport:
         return self.created + self.updated + self.unchanged
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """Yield (line number, row or None, parse error or None)."""
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                yield reader.line_num, dict(row), None
-        return
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+@dataclass(frozen=True)
+class _SourceRow:
+    line: int
+    # The row as read; for a line that is not UTF-8, read with its bad bytes replaced (to name its sku).
+    row: dict[str, Any] | None
+    # Why the line cannot be imported at all (not UTF-8, not JSON, ...), or None.
+    error: str | None = None
+
+
+def _not_utf8(raw: bytes, error: UnicodeDecodeError) -> str:
+    return (
+        f"not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte {error.start + 1} of the line); "
+        "save the file as UTF-8"
+    )
+
+
+def _decoded_lines(handle: IO[bytes], bad_lines: dict[int, str]) -> Iterator[str]:
+    """The file's lines as text, decoded one by one: a line that is not UTF-8 is noted in `bad_lines`
+    (by line number) and given with its bad bytes replaced, so that the lines after it still read."""
+    for number, raw in enumerate(handle, start=1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)  # as spreadsheets save "CSV UTF-8"
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad_lines[number] = _not_utf8(raw, error)
+            yield raw.decode("utf-8", errors="replace")
+
+
+def _read_jsonl(path: Path) -> Iterator[_SourceRow]:
+    bad_lines: dict[int, str] = {}
+    with path.open("rb") as handle:
+        for line_number, line in enumerate(_decoded_lines(handle, bad_lines), start=1):
             if not line.strip():
                 continue
+            not_utf8 = bad_lines.get(line_number)
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                yield line_number, None, f"not valid JSON ({error.msg} at column {error.colno})"
+                reason = f"not valid JSON ({error.msg} at column {error.colno})"
+                yield _SourceRow(line_number, None, not_utf8 or reason)
+                continue
+            except (ValueError, RecursionError) as error:  # nesting too deep, a number too long
+                yield _SourceRow(line_number, None, not_utf8 or f"not valid JSON ({error})")
                 continue
             if not isinstance(row, dict):
-                yield line_number, None, "a line must be a JSON object"
+                yield _SourceRow(line_number, None, not_utf8 or "a line must be a JSON object")
                 continue
-            yield line_number, row, None
+            yield _SourceRow(line_number, row, not_utf8)
+
+
+def _read_csv(path: Path) -> Iterator[_SourceRow]:
+    bad_lines: dict[int, str] = {}
+    with path.open("rb") as handle:
+        reader = csv.DictReader(_decoded_lines(handle, bad_lines))
+        try:
+            reader.fieldnames  # noqa: B018 - reads the header line
+        except csv.Error as error:
+            yield _SourceRow(reader.line_num, None, f"not valid CSV ({error})")
+            return
+        if 1 in bad_lines:
+            yield _SourceRow(1, None, f"header: {bad_lines[1]}; its columns may not be recognised")
+        last_line = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield _SourceRow(reader.line_num, None, f"not valid CSV ({error})")
+                last_line = reader.line_num
+                continue
+            # A quoted field may span lines: the row is bad if any of its lines is.
+            bad = [number for number in range(last_line + 1, reader.line_num + 1) if number in bad_lines]
+            last_line = reader.line_num
+            if bad:
+                yield _SourceRow(bad[0], dict(row), bad_lines[bad[0]])
+            else:
+                yield _SourceRow(reader.line_num, dict(row))
+
+
+def _read_rows(path: Path) -> Iterator[_SourceRow]:
+    return _read_csv(path) if path.suffix.lower() == ".csv" else _read_jsonl(path)
 
 
 def _count_rows(path: Path) -> int:
-    with path.open(encoding="utf-8") as handle:
+    # Bytes, not text: counting must not fail on the lines the import will reject.
+    with path.open("rb") as handle:
         lines = sum(1 for line in handle if line.strip())
     return lines - 1 if path.suffix.lower() == ".csv" else lines
+
+
+def _shown(text: str) -> str:
+    """Text for a report or a terminal: control characters (a NUL) escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def _check_storable(value: Any, where: str) -> None:
+    """PostgreSQL text cannot hold NUL, and UTF-8 cannot hold a lone surrogate (from a JSON `\\ud800`):
+    either would fail the row's INSERT with a database error, so the row is rejected first."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_storable(name, f"{where} name {str(name)!r}")
+            _check_storable(item, f"{where} {str(name)!r}")
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, where)
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise RowRejected(
+                f"{where} contains a NUL character (\\x00), which the database cannot store; remove it"
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise RowRejected(
+                f"{where} contains an unpaired surrogate ({_shown(value[error.start])}), "
+                "which is not valid Unicode; fix the text"
+            ) from error
 
 
 def _text(row: dict[str, Any], column: str) -> str:
@@ -97,7 +209,30 @@ def _text(row: dict[str, Any], column: str) -> str:
         return ""
     if isinstance(value, (dict, list)):
         raise RowRejected(f"`{column}` must be text, not {type(value).__name__}")
-    return str(value).strip()
+    text = str(value).strip()
+    _check_storable(text, f"`{column}`")
+    return text
+
+
+def _sku(row: dict[str, Any]) -> str:
+    sku = _text(row, "sku")
+    if not sku:
+        raise RowRejected("missing sku")
+    try:
+        # The model field's own checks (length, characters a URL can carry), before the sku is
+        # used in any query.
+        Product._meta.get_field("sku").clean(sku, None)
+    except ValidationError as error:
+        raise RowRejected(f"sku: {' '.join(error.messages)}") from error
+    return sku
+
+
+def _sku_as_given(row: dict[str, Any] | None) -> str | None:
+    """The row's sku for the report, valid or not (None when it has none)."""
+    value = row.get("sku") if row is not None else None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        return None
+    return _shown(str(value).strip()) or None
 
 
 def _product_data(row: dict[str, Any]) -> dict[str, Any]:
@@ -108,10 +243,12 @@ def _product_data(row: dict[str, Any]) -> dict[str, Any]:
     if isinstance(attributes, str):
         try:
             attributes = json.loads(attributes)
-        except json.JSONDecodeError as error:
-            raise RowRejected(f"`attributes` is not valid JSON ({error.msg})") from error
+        except (ValueError, RecursionError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+            raise RowRejected(f"`attributes` is not valid JSON ({reason})") from error
     if not isinstance(attributes, dict):
         raise RowRejected("`attributes` must be an object of name: value")
+    _check_storable(attributes, "attribute")
     data["attributes"] = attributes
     price = row.get("price")
     if price in (None, ""):
@@ -120,9 +257,9 @@ def _product_data(row: dict[str, Any]) -> dict[str, Any]:
         try:
             data["price"] = Decimal(str(price))
         except InvalidOperation as error:
-            raise RowRejected(f"`price` is not a number: {price!r}") from error
+            raise RowRejected(f"`price` is not a number: {str(price)!r}") from error
         if not data["price"].is_finite() or data["price"] < 0:
-            raise RowRejected(f"`price` must be a non-negative number: {price!r}")
+            raise RowRejected(f"`price` must be a non-negative number: {str(price)!r}")
     if "is_active" in row and row["is_active"] not in (None, ""):
         data["is_active"] = str(row["is_active"]).strip().lower() in {"1", "true", "yes"}
     return data
@@ -139,6 +276,7 @@ def _photo_paths(row: dict[str, Any], base: Path) -> list[Path]:
         raise RowRejected("`images` must be a list of paths")
     if not images:
         raise RowRejected("missing photo (`image` column)")
+    _check_storable(images, "photo path")
     return [base / item.strip() for item in images]  # an absolute path stays as it is
 
 
@@ -148,43 +286,74 @@ def _format_validation_error(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+def _import_row(*, row: dict[str, Any], sku: str, base: Path) -> UpsertOutcome:
+    """Upsert one row. Raises RowRejected, PhotoRejected or ValidationError for a bad row."""
+    data = _product_data(row)
+    photos = [photo_prepare(photo_path) for photo_path in _photo_paths(row, base)]
+    return product_upsert(sku=sku, data=data, photos=photos)
+
+
+def _rejection_reason(error: Exception) -> str:
+    if isinstance(error, PhotoRejected):
+        return f"photo: {' '.join(error.messages)}"
+    if isinstance(error, ValidationError):
+        return _format_validation_error(error)
+    if isinstance(error, RowRejected):
+        return str(error)
+    if isinstance(error, DatabaseError):
+        return f"the database refused the row ({type(error).__name__}: {_shown(str(error).strip())})"
+    return f"unexpected error ({type(error).__name__}: {_shown(str(error))}); the row was skipped"
+
+
 def catalog_import(
     *,
     path: Path,
     allowed_skus: set[str] | None = None,
     on_row: Callable[[], None] | None = None,
 ) -> ImportReport:
-    """Upsert every row of the catalogue at `path` (only those in `allowed_skus` when given)."""
+    """Upsert every row of the catalogue at `path` (only those in `allowed_skus` when given).
+
+    Raises CatalogImportAborted when the database cannot be reached; every other problem with a row
+    is a rejection in the report.
+    """
     path = Path(path)
     base = path.resolve().parent
     report = ImportReport()
-    for line_number, row, parse_error in _read_rows(path):
+    for source in _read_rows(path):
         if on_row is not None:
             on_row()
-        if row is None:
-            report.rejections.append(ImportRejection(line_number, None, parse_error or "unreadable row"))
+        row = source.row
+        shown_sku = _sku_as_given(row)
+        if row is None or source.error is not None:
+            reason = source.error or "unreadable row"
+            report.rejections.append(ImportRejection(source.line, shown_sku, reason, row))
             continue
-        sku = _text(row, "sku") if not isinstance(row.get("sku"), (dict, list)) else ""
+        try:
+            sku = _sku(row)
+        except RowRejected as error:
+            # A split lists valid skus only: a row outside it is skipped, whatever its sku.
+            if allowed_skus is not None and (shown_sku or "") not in allowed_skus:
+                report.skipped_by_split += 1
+                continue
+            report.rejections.append(ImportRejection(source.line, shown_sku, str(error), row))
+            continue
         if allowed_skus is not None and sku not in allowed_skus:
             report.skipped_by_split += 1
             continue
         try:
-            if not sku:
-                raise RowRejected("missing sku")
-            data = _product_data(row)
-            photos = [photo_prepare(photo_path) for photo_path in _photo_paths(row, base)]
-            outcome = product_upsert(sku=sku, data=data, photos=photos)
-        except PhotoRejected as error:
-            reason = f"photo: {' '.join(error.messages)}"
-            report.rejections.append(ImportRejection(line_number, sku or None, reason, row))
-            continue
-        except ValidationError as error:
-            report.rejections.append(
-                ImportRejection(line_number, sku or None, _format_validation_error(error), row)
-            )
-            continue
-        except RowRejected as error:
-            report.rejections.append(ImportRejection(line_number, sku or None, str(error), row))
+            outcome = _import_row(row=row, sku=sku, base=base)
+        except (OperationalError, InterfaceError) as error:
+            raise CatalogImportAborted(
+                f"The database stopped answering at line {source.line} ({type(error).__name__}: "
+                f"{' '.join(str(error).split())}). The rows before it were imported; start the database "
+                "(`make db`) and import again (re-importing is safe).",
+                line=source.line,
+                report=report,
+            ) from error
+        except Exception as error:  # noqa: BLE001 - one bad row never stops the import
+            if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
+                logger.exception("Unexpected error importing line %d of %s", source.line, path)
+            report.rejections.append(ImportRejection(source.line, sku, _rejection_reason(error), row))
             continue
         if outcome is UpsertOutcome.CREATED:
             report.created += 1

@@ -1,17 +1,22 @@
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, OperationalError, connection
 
-from catalog.importing import catalog_import
+from catalog.importing import CatalogImportAborted, catalog_import
 from catalog.models import Product, ProductImage
-from tests.conftest import make_photo_bytes
+from catalog.validators import SKU_ALLOWED_CHARACTERS, validate_sku
+from tests.conftest import make_photo_bytes, make_text_bomb_png
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample_catalog" / "catalog.jsonl"
+# The shared datasets beside the checkout (IndoFashion, Luma, Myntra), where this machine has them.
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
 @pytest.fixture
@@ -139,3 +144,270 @@ def test_command_imports_one_split(tmp_path):
 def test_sample_catalogue_imports_whole():
     report = catalog_import(path=SAMPLE)
     assert report.created == 240 and not report.rejections
+
+
+def _write_jsonl(path: Path, rows: list) -> Path:
+    """Rows as JSON lines; a bytes item is written as it is (a line that is not UTF-8)."""
+    lines = [row if isinstance(row, bytes) else json.dumps(row).encode() for row in rows]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    (tmp_path / "good.jpg").write_bytes(make_photo_bytes())
+    (tmp_path / "crafted.png").write_bytes(make_text_bomb_png())
+    return tmp_path
+
+
+def test_a_nul_character_anywhere_is_a_rejected_row_and_the_import_goes_on(photo_folder):
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl",
+        [
+            {"sku": "OK1", "title": "Navy Shirt", "image": "good.jpg"},
+            {"sku": "N1", "title": "Navy\x00Shirt", "image": "good.jpg"},
+            {"sku": "N2", "title": "Shirt", "description": "soft\x00", "image": "good.jpg"},
+            {"sku": "N\x003", "title": "Shirt", "image": "good.jpg"},
+            {"sku": "N4", "title": "Shirt", "attributes": {"Fi\x00t": "Slim"}, "image": "good.jpg"},
+            {"sku": "N5", "title": "Shirt", "attributes": {"Fit": "Sl\x00im"}, "image": "good.jpg"},
+            {"sku": "N6", "title": "Shirt", "image": "go\x00od.jpg"},
+            {"sku": "N7", "title": "Shirt", "attributes": '{"Fit": "Sl\\u0000im"}', "image": "good.jpg"},
+            {"sku": "N8", "title": "Shirt \ud800", "image": "good.jpg"},
+            {"sku": "OK2", "title": "White Tee", "image": "good.jpg"},
+        ],
+    )
+
+    report = catalog_import(path=path)
+
+    assert (report.created, report.updated, report.unchanged) == (2, 0, 0)
+    reasons = {rejection.line: (rejection.sku, rejection.reason) for rejection in report.rejections}
+    nul = "contains a NUL character (\\x00), which the database cannot store; remove it"
+    assert reasons == {
+        2: ("N1", f"`title` {nul}"),
+        3: ("N2", f"`description` {nul}"),
+        4: ("N\\x003", f"`sku` {nul}"),
+        5: ("N4", f"attribute name 'Fi\\x00t' {nul}"),
+        6: ("N5", f"attribute 'Fit' {nul}"),
+        7: ("N6", f"photo path {nul}"),
+        8: ("N7", f"attribute 'Fit' {nul}"),
+        9: (
+            "N8",
+            "`title` contains an unpaired surrogate (\\ud800), which is not valid Unicode; fix the text",
+        ),
+    }
+    assert sorted(Product.objects.values_list("sku", flat=True)) == ["OK1", "OK2"]
+
+
+def test_a_jsonl_line_that_is_not_utf8_is_rejected_with_its_number_and_the_rest_imports(photo_folder):
+    bad = b'{"sku": "U1", "title": "Caf\xe9 Shirt", "image": "good.jpg"}'
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl",
+        [
+            {"sku": "OK1", "title": "Navy Shirt", "image": "good.jpg"},
+            bad,
+            b"\xff\xfe not even json",
+            {"sku": "OK2", "title": "Caf\u00e9 Shirt", "image": "good.jpg"},
+        ],
+    )
+
+    report = catalog_import(path=path)
+
+    assert report.created == 2
+    assert [(r.line, r.sku, r.reason) for r in report.rejections] == [
+        (2, "U1", "not valid UTF-8 (byte 0xe9 at byte 28 of the line); save the file as UTF-8"),
+        (3, None, "not valid UTF-8 (byte 0xff at byte 1 of the line); save the file as UTF-8"),
+    ]
+    assert Product.objects.get(sku="OK2").title == "Caf\u00e9 Shirt"
+
+
+def test_a_csv_row_that_is_not_utf8_is_rejected_and_the_rows_after_it_import(photo_folder):
+    path = photo_folder / "catalog.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfsku,title,description,image\r\n"  # a spreadsheet's BOM before the header
+        b"C1,Navy Shirt,plain,good.jpg\r\n"
+        b'C2,Caf\xe9 Shirt,"two\r\nlines",good.jpg\r\n'
+        b'C3,Tee,"first line\r\nsecond \xff line",good.jpg\r\n'
+        b"C4,Red\x00Tee,,good.jpg\r\n"
+        b'C5,White Tee,"a\r\nb",good.jpg\r\n'
+    )
+
+    report = catalog_import(path=path)
+
+    assert sorted(Product.objects.values_list("sku", flat=True)) == ["C1", "C5"]
+    assert Product.objects.get(sku="C5").description == "a\r\nb"
+    assert [(r.line, r.sku, r.reason.split(";")[0]) for r in report.rejections] == [
+        (3, "C2", "not valid UTF-8 (byte 0xe9 at byte 7 of the line)"),
+        (6, "C3", "not valid UTF-8 (byte 0xff at byte 8 of the line)"),
+        (7, "C4", "`title` contains a NUL character (\\x00), which the database cannot store"),
+    ]
+
+
+@pytest.mark.parametrize("allow_rejects", [False, True])
+def test_the_command_imports_past_bad_lines_with_or_without_allow_rejects(photo_folder, allow_rejects):
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl",
+        [
+            b'{"sku": "U1", "title": "Caf\xe9", "image": "good.jpg"}',
+            {"sku": "N1", "title": "Navy\x00Shirt", "image": "good.jpg"},
+            {"sku": "OK1", "title": "Navy Shirt", "image": "good.jpg"},
+        ],
+    )
+    arguments = [str(path), "--no-progress", *(["--allow-rejects"] if allow_rejects else [])]
+    out = io.StringIO()
+
+    if allow_rejects:
+        call_command("import_catalog", *arguments, stdout=out)
+    else:
+        # Without --allow-rejects the exit status says rows were rejected, after importing the rest.
+        with pytest.raises(CommandError, match="2 rows were rejected"):
+            call_command("import_catalog", *arguments, stdout=out)
+
+    assert list(Product.objects.values_list("sku", flat=True)) == ["OK1"]
+    assert "line 1 (sku U1): not valid UTF-8" in out.getvalue()
+    assert "line 2 (sku N1): `title` contains a NUL character" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "sku, shown",
+    [
+        ("A/B", "'/'"),
+        ("A?B", "'?'"),
+        ("A#B", "'#'"),
+        ("50%", "'%'"),
+        ("A\\B", "'\\\\'"),
+        ("A B", "' '"),
+        ("A\tB", "'\\t'"),
+        ("A\x7fB", "'\\x7f'"),
+        ("Caf\u00e9", "'\u00e9'"),
+    ],
+)
+def test_a_sku_a_url_cannot_carry_is_rejected_saying_what_is_allowed(photo_folder, sku, shown):
+    path = _write_jsonl(photo_folder / "catalog.jsonl", [{"sku": sku, "title": "Shirt", "image": "good.jpg"}])
+
+    report = catalog_import(path=path)
+
+    assert report.created == 0 and not Product.objects.exists()
+    [rejection] = report.rejections
+    assert rejection.reason == (
+        f"sku: A SKU may contain only {SKU_ALLOWED_CHARACTERS} (it goes into product URLs as it is); "
+        f"this one has {shown}."
+    )
+
+
+def test_a_sku_longer_than_the_field_or_made_of_dots_is_rejected(photo_folder):
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl",
+        [
+            {"sku": "S" * 65, "title": "Shirt", "image": "good.jpg"},
+            {"sku": "..", "title": "Shirt", "image": "good.jpg"},
+            {"sku": "S" * 64, "title": "Shirt", "image": "good.jpg"},
+        ],
+    )
+    report = catalog_import(path=path)
+    assert [r.reason for r in report.rejections] == [
+        "sku: Ensure this value has at most 64 characters (it has 65).",
+        "sku: A SKU cannot be made of dots only.",
+    ]
+    assert list(Product.objects.values_list("sku", flat=True)) == ["S" * 64]
+
+
+def test_the_sku_formats_of_the_known_catalogues_stay_valid(photo_folder):
+    # IndoFashion "IF-t801", Luma "MJ01-XS-Blue" style, Myntra numeric ids, and what a shop may use.
+    skus = ["IF-t801", "MJ01-XS-Blue", "10000", "ab_12.v2", "TEE+CAP", "A:1@shop", "x(1)~"]
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl", [{"sku": sku, "title": "Shirt", "image": "good.jpg"} for sku in skus]
+    )
+    report = catalog_import(path=path)
+    assert not report.rejections and report.created == len(skus)
+    for catalogue in sorted(DATASETS.glob("*/catalog.jsonl")):
+        with catalogue.open(encoding="utf-8") as handle:
+            for line in handle:
+                validate_sku(json.loads(line)["sku"])  # raises on the first sku that no longer passes
+
+
+def test_a_photo_pillow_refuses_is_a_rejected_row(photo_folder):
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl",
+        [
+            {"sku": "P1", "title": "Crafted", "image": "crafted.png"},
+            {"sku": "P2", "title": "Navy Shirt", "image": "good.jpg"},
+        ],
+    )
+    report = catalog_import(path=path)
+    assert [(r.sku, r.reason.split(" (")[0]) for r in report.rejections] == [
+        ("P1", "photo: The photo file is damaged and cannot be decoded")
+    ]
+    assert "Decompressed data too large" in report.rejections[0].reason
+    assert list(Product.objects.values_list("sku", flat=True)) == ["P2"]
+
+
+def test_an_unexpected_error_in_one_row_is_a_rejection(photo_folder, monkeypatch):
+    from catalog import importing
+
+    upsert = importing.product_upsert
+
+    def upsert_failing_on_p1(*, sku, data, photos):
+        if sku == "P1":
+            raise RuntimeError("something no one foresaw")
+        return upsert(sku=sku, data=data, photos=photos)
+
+    monkeypatch.setattr(importing, "product_upsert", upsert_failing_on_p1)
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl",
+        [
+            {"sku": "P1", "title": "Navy Shirt", "image": "good.jpg"},
+            {"sku": "P2", "title": "White Tee", "image": "good.jpg"},
+        ],
+    )
+    report = catalog_import(path=path)
+    assert [(r.line, r.reason) for r in report.rejections] == [
+        (1, "unexpected error (RuntimeError: something no one foresaw); the row was skipped")
+    ]
+    assert list(Product.objects.values_list("sku", flat=True)) == ["P2"]
+
+
+@pytest.fixture
+def reconnect_afterwards():
+    yield
+    connection.close()  # the test killed the connection; the next use opens a new one
+
+
+def test_the_database_going_away_stops_the_import_with_one_line(photo_folder, reconnect_afterwards):
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl",
+        [{"sku": f"P{n}", "title": "Navy Shirt", "image": "good.jpg"} for n in range(1, 4)],
+    )
+    rows_seen = []
+
+    def kill_the_connection_before_row_2():
+        rows_seen.append(1)
+        if len(rows_seen) == 2:
+            # A real outage for this process: the server ends our session (as a restart would).
+            with pytest.raises(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    with pytest.raises(CatalogImportAborted) as aborted:
+        catalog_import(path=path, on_row=kill_the_connection_before_row_2)
+
+    message = str(aborted.value)
+    assert message.startswith("The database stopped answering at line 2 (")
+    assert message.endswith("start the database (`make db`) and import again (re-importing is safe).")
+    assert "\n" not in message and aborted.value.report.created == 1 and len(rows_seen) == 2
+    connection.close()
+    assert list(Product.objects.values_list("sku", flat=True)) == ["P1"]
+
+
+def test_the_command_reports_a_database_outage_as_its_error(photo_folder, reconnect_afterwards, monkeypatch):
+    from catalog import importing
+
+    def outage(*, sku, data, photos):
+        raise OperationalError("connection to server on socket failed: No such file or directory")
+
+    monkeypatch.setattr(importing, "product_upsert", outage)
+    path = _write_jsonl(
+        photo_folder / "catalog.jsonl", [{"sku": "P1", "title": "Shirt", "image": "good.jpg"}]
+    )
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^The database stopped answering at line 1 \(OperationalError: "):
+        call_command("import_catalog", str(path), "--no-progress", "--allow-rejects", stdout=out)
+    assert "Imported 0 products" in out.getvalue()

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from catalog.importing import catalog_import, catalog_row_count
+from catalog.importing import CatalogImportAborted, ImportReport, catalog_import, catalog_row_count
 from mlcore.splits import split_skus
 
 
@@ -40,9 +40,21 @@ class Command(BaseCommand):
         with tqdm(
             total=total, unit="row", desc="Importing", disable=options["no_progress"], file=self.stderr
         ) as bar:
-            report = catalog_import(path=path, allowed_skus=allowed, on_row=lambda: bar.update(1))
-        elapsed = time.perf_counter() - started
+            try:
+                report = catalog_import(path=path, allowed_skus=allowed, on_row=lambda: bar.update(1))
+            except CatalogImportAborted as aborted:
+                # What was done before the outage is still worth showing; the error is one line.
+                self._write_report(aborted.report, options, elapsed=time.perf_counter() - started)
+                raise CommandError(str(aborted)) from aborted
+        self._write_report(report, options, elapsed=time.perf_counter() - started)
+        if report.rejections and not options["allow_rejects"]:
+            raise CommandError(
+                f"{len(report.rejections)} rows were rejected (see above). Fix them and import again "
+                "(re-importing is safe), or pass --allow-rejects."
+            )
 
+    def _write_report(self, report: ImportReport, options: dict, *, elapsed: float) -> None:
+        allowed = bool(options["split_file"])
         self.stdout.write(
             f"Imported {report.imported} products in {elapsed:.1f}s: {report.created} created, "
             f"{report.updated} updated, {report.unchanged} unchanged"
@@ -67,8 +79,3 @@ class Command(BaseCommand):
                         + "\n"
                     )
             self.stdout.write(f"Rejected rows written to {options['report']}")
-        if report.rejections and not options["allow_rejects"]:
-            raise CommandError(
-                f"{len(report.rejections)} rows were rejected (see above). Fix them and import again "
-                "(re-importing is safe), or pass --allow-rejects."
-            )
