@@ -27,7 +27,7 @@ keepalive = 5
 # what reaches it.
 limit_request_line = 8190
 limit_request_fields = 100
-accesslog = os.environ.get("ACCESS_LOG", "-")
+accesslog = os.environ.get("ACCESS_LOG", "-") or None  # empty: no access log
 wsgi_app = "config.wsgi:application"
 # One machine may run several servers (tests, benchmarks, the demo): no shared control socket path.
 control_socket_disable = True
