@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import include, path, re_path, reverse
+from django.views.defaults import page_not_found
 from django.views.static import serve
 
 urlpatterns: list = [
@@ -15,3 +17,17 @@ if settings.SERVE_MEDIA:
     urlpatterns += [
         re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     ]
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 page, except under /api/: an API client gets JSON it can parse (in DRF's shape)
+    rather than an HTML page. Django calls this with DEBUG off; with DEBUG on it shows its own page."""
+    if request.path_info.startswith("/api/"):
+        docs = reverse("search_api:docs")
+        return JsonResponse(
+            {"detail": f"No API endpoint at {request.path}. The endpoints are listed at {docs}."}, status=404
+        )
+    return page_not_found(request, exception)
+
+
+handler404 = not_found

@@ -2,21 +2,21 @@
 
 Read-only and anonymous by default (no session or CSRF), throttled, with optional API keys
 (search/access.py). Every view rejects parameters it does not know, so a typo (`colr=Navy`) is a 400
-that lists the allowed ones instead of a silently unfiltered result.
+that lists the allowed ones instead of a silently unfiltered result, and a one-value parameter given
+twice (`limit=1&limit=2`), which would otherwise silently keep its last value; filters may repeat.
 """
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from django.core.files.storage import default_storage
+from django.http import QueryDict
 from django.utils.http import urlencode
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from PIL import Image
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.conf import catalog_settings
-from catalog.photos import PhotoRejected, photo_prepare
+from catalog.photos import PhotoRejected, photo_decode_upload
 from search.access import AnonymousSearchThrottle, ApiKeySearchThrottle, HasApiKeyWhenConfigured
 from search.conf import search_settings
 from search.exceptions import (
@@ -68,6 +68,22 @@ def reject_unknown_parameters(names: Iterable[str], allowed: Iterable[str]) -> N
         )
 
 
+def reject_repeated_parameters(query: QueryDict, fields: Mapping[str, serializers.Field]) -> None:
+    """A parameter that takes one value (`q`, `limit`, `mode`, a price...) given more than once is a
+    400 that names it: reading a QueryDict keeps its last value, so `q=shirt&q=jeans` would search
+    for jeans without a word. List fields (the filters, where repeating means OR) may repeat."""
+    errors = {
+        name: [
+            f"`{name}` was given {len(query.getlist(name))} times; give it once. Only the filters "
+            f"({', '.join(FILTER_COLUMNS)}) may repeat, to match any of their values."
+        ]
+        for name, field in fields.items()
+        if len(query.getlist(name)) > 1 and not isinstance(field, serializers.ListField)
+    }
+    if errors:
+        raise ValidationError(errors)
+
+
 class SearchApiView(APIView):
     authentication_classes: list = []
     permission_classes = [HasApiKeyWhenConfigured]
@@ -91,24 +107,30 @@ class SearchFilterSerializer(serializers.Serializer):
     """Filters, limit and offset shared by every ranking endpoint."""
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        # One list field per filter column (search/filters.py), first, as the schema lists them.
-        return {**{name: _filter_field() for name in FILTER_COLUMNS}, **super().get_fields()}
+        # One list field per filter column (search/filters.py), first, as the schema lists them;
+        # `limit` built here too, so that its maximum is the setting's value when the request (or
+        # the OpenAPI schema) is made, not when this module was imported.
+        maximum, default = int(search_settings.MAX_LIMIT), int(search_settings.DEFAULT_LIMIT)
+        limit = serializers.IntegerField(
+            min_value=1,
+            max_value=maximum,
+            required=False,
+            help_text=f"Results per page: 1 to {maximum} (default {default}).",
+        )
+        return {**{name: _filter_field() for name in FILTER_COLUMNS}, **super().get_fields(), "limit": limit}
 
-    min_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
-    max_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
-    limit = serializers.IntegerField(
-        min_value=1, required=False, help_text="Results per page: 1 to 100 (default 24)."
+    # Input only: coerce_to_string=False documents them as numbers with their minimum (0) in the
+    # OpenAPI schema instead of as strings with a pattern that allows a minus sign.
+    min_price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, coerce_to_string=False
+    )
+    max_price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, coerce_to_string=False
     )
     offset = serializers.IntegerField(min_value=0, required=False, default=0)
 
     class Meta:
         ref_name = "SearchFilters"
-
-    def validate_limit(self, value: int) -> int:
-        maximum = int(search_settings.MAX_LIMIT)
-        if value > maximum:
-            raise ValidationError(f"Ensure this value is less than or equal to {maximum}.")
-        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs.setdefault("limit", int(search_settings.DEFAULT_LIMIT))
@@ -260,6 +282,7 @@ class SearchApi(SearchApiView):
         started = time.perf_counter()
         serializer = self.FilterSerializer(data=request.query_params)
         reject_unknown_parameters(request.query_params.keys(), serializer.fields.keys())
+        reject_repeated_parameters(request.query_params, serializer.fields)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         page = search_by_text(
@@ -295,20 +318,25 @@ class PhotoSearchApi(SearchApiView):
         if declared.isdigit() and int(declared) > max_bytes + MULTIPART_OVERHEAD_BYTES:
             raise PhotoTooLarge(f"The photo is larger than the limit of {max_bytes / (1024 * 1024):.0f} MB.")
         fields = self.InputSerializer().fields.keys()
-        filter_fields = SearchFilterSerializer().fields.keys()
-        reject_unknown_parameters(request.query_params.keys(), filter_fields)
-        reject_unknown_parameters(request.data.keys(), [*fields, *filter_fields])
-        photo_file = request.FILES.get("photo")
-        if photo_file is None:
+        filter_fields = SearchFilterSerializer().fields
+        reject_unknown_parameters(request.query_params.keys(), filter_fields.keys())
+        reject_unknown_parameters(request.data.keys(), [*fields, *filter_fields.keys()])
+        photos = request.FILES.getlist("photo")
+        if not photos:
             raise ValidationError({"photo": ["Attach a photo as the multipart field `photo`."]})
+        if len(photos) > 1:
+            raise ValidationError({"photo": [f"Attach one photo; {len(photos)} were sent."]})
+        # Filters may come in the query string, the form, or both: their values add up, and then a
+        # one-value parameter given in both places counts as repeated.
         query = request.query_params.copy()
         for name, values in request.data.lists():  # type: ignore[attr-defined]  # a QueryDict
             if name != "photo":
-                query.setlist(name, values)
+                query.setlist(name, query.getlist(name) + values)
+        reject_repeated_parameters(query, filter_fields)
         serializer = SearchFilterSerializer(data=query)
         serializer.is_valid(raise_exception=True)
         try:
-            prepared = photo_prepare(photo_file)
+            image = photo_decode_upload(photos[0])
         except PhotoRejected as error:
             message = " ".join(error.messages)
             if error.code == "too_large":
@@ -316,7 +344,6 @@ class PhotoSearchApi(SearchApiView):
             if error.code in ("not_an_image", "unsupported_format"):
                 raise UnsupportedPhoto(message) from error
             raise ValidationError({"photo": [message]}) from error
-        image = Image.open(io.BytesIO(prepared.content))
         data = serializer.validated_data
         page = search_by_photo(
             photo=image,
@@ -385,6 +412,7 @@ class SimilarProductsApi(SearchApiView):
         started = time.perf_counter()
         serializer = self.FilterSerializer(data=request.query_params)
         reject_unknown_parameters(request.query_params.keys(), serializer.fields.keys())
+        reject_repeated_parameters(request.query_params, serializer.fields)
         serializer.is_valid(raise_exception=True)
         product = _product_or_404(sku)
         data = serializer.validated_data

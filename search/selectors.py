@@ -232,5 +232,9 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
 
 def product_get_by_sku(*, sku: str) -> Product | None:
     """An active product with its photos in order, or None."""
+    if "\x00" in sku:
+        # No product has one (PostgreSQL text cannot hold NUL) and the query would fail with a
+        # DataError: a URL such as /products/a%00b/ is simply a product that does not exist.
+        return None
     photos = Prefetch("images", queryset=product_photos_in_order())
     return Product.objects.filter(sku=sku, is_active=True).prefetch_related(photos).first()

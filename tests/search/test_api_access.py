@@ -133,3 +133,23 @@ def test_throttling_lets_searches_through_when_its_redis_is_away(small_catalog, 
     }
 
     assert _statuses(APIClient(), 3) == [200, 200, 200]
+
+
+def _search_parameter(schema: dict, name: str) -> dict:
+    parameters = schema["paths"]["/api/v1/search/"]["get"]["parameters"]
+    return next(parameter for parameter in parameters if parameter["name"] == name)["schema"]
+
+
+def test_the_schema_documents_the_limits_the_api_enforces(settings):
+    schema = APIClient().get("/api/v1/schema/", {"format": "json"}).json()
+    assert _search_parameter(schema, "limit")["minimum"] == 1
+    assert _search_parameter(schema, "limit")["maximum"] == 100
+    assert _search_parameter(schema, "min_price")["minimum"] == 0
+    assert _search_parameter(schema, "max_price")["minimum"] == 0
+    similar = schema["paths"]["/api/v1/products/{sku}/similar/"]["get"]["parameters"]
+    assert next(p for p in similar if p["name"] == "limit")["schema"]["maximum"] == 100
+
+    # The maximum is the host's setting, read when the schema is made.
+    settings.PRODUCT_SEARCH_MAX_LIMIT = 30
+    schema = APIClient().get("/api/v1/schema/", {"format": "json"}).json()
+    assert _search_parameter(schema, "limit")["maximum"] == 30

@@ -15,7 +15,7 @@ from lifecycle.model_versions import (
     model_version_build,
     model_version_register_checkpoint,
 )
-from tests.conftest import make_photo_bytes
+from tests.conftest import make_photo_bytes, make_text_bomb_png
 
 URL = "/api/v1/search/image/"
 
@@ -72,6 +72,31 @@ def test_a_file_that_is_not_an_accepted_image_is_415(small_catalog, content, nam
 def test_a_damaged_photo_is_400_saying_so(small_catalog):
     response = upload(make_photo_bytes(size=(300, 300))[:400])
     assert response.status_code == 400 and "damaged" in response.json()["photo"][0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("after_pixels", [False, True], ids=["before-pixels", "after-pixels"])
+def test_a_png_whose_text_chunk_inflates_too_far_is_400_not_a_server_error(small_catalog, after_pixels):
+    response = upload(make_text_bomb_png(after_pixels=after_pixels), name="crafted.png")
+    assert response.status_code == 400
+    message = response.json()["photo"][0]
+    assert message.startswith("The photo file is damaged and cannot be decoded (Decompressed data too large")
+
+
+@pytest.mark.django_db
+def test_a_one_value_parameter_in_the_form_and_the_query_is_400(small_catalog):
+    response = upload(make_photo_bytes(), data={"limit": "2"}, query="?limit=3")
+    assert response.status_code == 400 and response.json()["limit"][0].startswith("`limit` was given 2 times")
+    # Filters add up wherever they come from.
+    response = upload(make_photo_bytes(), data={"colour": "Red"}, query="?colour=Blue")
+    assert [result["sku"] for result in response.json()["results"]] == ["N3", "R4", "R5"]
+
+
+@pytest.mark.django_db
+def test_two_photos_are_400(small_catalog):
+    photos = [SimpleUploadedFile(f"{n}.jpg", make_photo_bytes(), content_type="image/jpeg") for n in (1, 2)]
+    response = APIClient().post(URL, {"photo": photos}, format="multipart")
+    assert response.status_code == 400 and response.json()["photo"] == ["Attach one photo; 2 were sent."]
 
 
 @pytest.mark.django_db

@@ -48,3 +48,17 @@ def test_similar_products_need_an_active_model(small_catalog):
 
     ModelVersion.objects.update(status=ModelVersion.Status.READY)
     assert APIClient().get("/api/v1/products/N1/similar/").status_code == 503
+
+
+@pytest.mark.parametrize("path", ["/api/v1/products/a%00b/", "/api/v1/products/a%00b/similar/"])
+def test_a_sku_with_a_nul_character_is_a_json_404_not_a_server_error(small_catalog, path):
+    response = APIClient().get(path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No product with sku 'a\\x00b'."}
+
+
+def test_similar_products_refuse_a_repeated_limit(small_catalog):
+    response = APIClient().get(
+        "/api/v1/products/N1/similar/", {"limit": ["1", "2"], "colour": ["Red", "Blue"]}
+    )
+    assert response.status_code == 400 and list(response.json()) == ["limit"]

@@ -149,6 +149,32 @@ def test_bad_parameters_are_400_with_field_messages(small_catalog, params, field
     assert message in " ".join(response.json()[field])
 
 
+@pytest.mark.parametrize(
+    "name, values",
+    [
+        ("q", ["shirt", "jeans"]),
+        ("limit", ["1", "2"]),
+        ("mode", ["vector", "hybrid"]),
+        ("offset", ["0", "0"]),
+        ("min_price", ["1", "2"]),
+        ("max_price", ["100", "200", "300"]),
+    ],
+)
+def test_a_one_value_parameter_given_twice_is_400_naming_it(small_catalog, name, values):
+    params = {"q": "x", "mode": "vector", name: values}
+    response = APIClient().get(URL, params)
+    assert response.status_code == 400, response.json()
+    assert list(response.json()) == [name]
+    assert response.json()[name][0].startswith(f"`{name}` was given {len(values)} times; give it once.")
+    assert "gender, master_category, sub_category, article_type, colour, brand" in response.json()[name][0]
+
+
+def test_a_nul_character_in_a_parameter_is_400_not_a_server_error(small_catalog):
+    for params in ({"q": "navy\x00shirt"}, {"q": "x", "colour": "Na\x00vy"}):
+        response = get(params)
+        assert response.status_code == 400 and "Null characters are not allowed" in str(response.json())
+
+
 def test_a_query_of_512_characters_is_accepted(small_catalog):
     assert get({"q": "x" * 512}).status_code == 200
 
