@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.files.storage import default_storage
+from django.core.validators import RegexValidator
 from django.http import QueryDict
 from django.utils.http import urlencode
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -52,6 +54,14 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 CENTS = Decimal("0.01")
+# Written into the schema as patterns, so that clients (and schemathesis) know that text fields take
+# no NUL character and that a query needs something besides spaces.
+NO_NULL_CHARACTERS = RegexValidator(r"^[^\x00]*$", message="Null characters are not allowed.")
+QUERY_TEXT = RegexValidator(
+    r"^[^\x00]*[^\s\x00][^\x00]*$", message="The search query is empty or holds a null character."
+)
+# Product.price is numeric(12, 2).
+MAX_PRICE = Decimal("9999999999.99")
 
 
 def photo_url(request: Request, name: str | None) -> str | None:
@@ -84,6 +94,41 @@ def reject_repeated_parameters(query: QueryDict, fields: Mapping[str, serializer
         raise ValidationError(errors)
 
 
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong and what to do.")
+    code = serializers.CharField(required=False)
+
+    class Meta:
+        ref_name = "Error"
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+# Every answer but 200 that an operation can give, documented once (the schema must list them all:
+# the schemathesis run in tests/search/test_api_fuzz.py fails on any undocumented status).
+COMMON_ERRORS = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="Invalid parameters: each rejected parameter with its messages, e.g. "
+        '`{"limit": ["Ensure this value is less than or equal to 100."]}`.',
+    ),
+    401: _error("An API key is configured and the request has none, or a wrong one (X-Api-Key)."),
+    429: _error("Too many requests from this client: wait the number of seconds in Retry-After."),
+    503: _error(
+        "Search cannot answer now: no active model, its files are missing, or the database is "
+        "unavailable (then with Retry-After)."
+    ),
+}
+PRODUCT_ERRORS = {**COMMON_ERRORS, 404: _error("No active product with this sku.")}
+PHOTO_ERRORS = {
+    **COMMON_ERRORS,
+    413: _error("The photo is larger than the size limit."),
+    415: _error("The file is not a JPEG, PNG or WebP photo that can be decoded."),
+}
+
+
 class SearchApiView(APIView):
     authentication_classes: list = []
     permission_classes = [HasApiKeyWhenConfigured]
@@ -97,9 +142,10 @@ class SearchApiView(APIView):
 
 def _filter_field() -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.CharField(max_length=100),
+        # A blank value (`?brand=`, as an empty form field sends it) is no filter, not an error.
+        child=serializers.CharField(max_length=100, allow_blank=True, validators=[NO_NULL_CHARACTERS]),
         required=False,
-        help_text="Repeat to match any of several values.",
+        help_text="Repeat to match any of several values; an empty value is ignored.",
     )
 
 
@@ -117,37 +163,57 @@ class SearchFilterSerializer(serializers.Serializer):
             required=False,
             help_text=f"Results per page: 1 to {maximum} (default {default}).",
         )
-        return {**{name: _filter_field() for name in FILTER_COLUMNS}, **super().get_fields(), "limit": limit}
+        window = int(search_settings.MAX_WINDOW)
+        offset = serializers.IntegerField(
+            min_value=0,
+            max_value=window - 1,
+            required=False,
+            default=0,
+            help_text=f"Results to skip. Results are served down to rank {window}: a page that would "
+            "reach past it is cut there, and has no next page.",
+        )
+        fields = {**{name: _filter_field() for name in FILTER_COLUMNS}, **super().get_fields()}
+        return {**fields, "limit": limit, "offset": offset}
 
     # Input only: coerce_to_string=False documents them as numbers with their minimum (0) in the
     # OpenAPI schema instead of as strings with a pattern that allows a minus sign.
+    # Any precision: a price bound of 19.999 is a valid bound, not an error; the maximum is the
+    # largest price the database column holds. max_price below min_price matches nothing.
     min_price = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, required=False, coerce_to_string=False
+        max_digits=None,
+        decimal_places=None,
+        min_value=Decimal(0),
+        max_value=MAX_PRICE,
+        required=False,
+        coerce_to_string=False,
     )
     max_price = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, required=False, coerce_to_string=False
+        max_digits=None,
+        decimal_places=None,
+        min_value=Decimal(0),
+        max_value=MAX_PRICE,
+        required=False,
+        coerce_to_string=False,
     )
-    offset = serializers.IntegerField(min_value=0, required=False, default=0)
 
     class Meta:
         ref_name = "SearchFilters"
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs.setdefault("limit", int(search_settings.DEFAULT_LIMIT))
-        low, high = attrs.get("min_price"), attrs.get("max_price")
-        if low is not None and high is not None and low > high:
-            raise ValidationError({"max_price": ["max_price must not be below min_price."]})
+        # A price range with max_price below min_price is valid and empty: it matches no product.
         window = int(search_settings.MAX_WINDOW)
-        if attrs["offset"] + attrs["limit"] > window:
-            raise ValidationError(
-                {"offset": [f"offset + limit must be at most {window}; refine the query instead."]}
-            )
+        attrs["limit"] = min(attrs["limit"], window - attrs["offset"])
         return attrs
 
     @staticmethod
     def to_filters(data: dict[str, Any]) -> SearchFilters:
         return SearchFilters(
-            values={name: tuple(data[name]) for name in FILTER_COLUMNS if data.get(name)},
+            values={
+                name: tuple(value for value in data[name] if value)
+                for name in FILTER_COLUMNS
+                if any(data.get(name) or ())
+            },
             min_price=data.get("min_price"),
             max_price=data.get("max_price"),
         )
@@ -266,6 +332,7 @@ class SearchApi(SearchApiView):
     class FilterSerializer(SearchFilterSerializer):
         q = serializers.CharField(
             max_length=search_settings.MAX_QUERY_LENGTH,
+            validators=[QUERY_TEXT],
             help_text="What to look for, e.g. `navy check shirt` (at most 512 characters).",
             error_messages={
                 "required": "Give a search query in `q`, e.g. ?q=navy check shirt.",
@@ -277,7 +344,11 @@ class SearchApi(SearchApiView):
         class Meta:
             ref_name = "TextSearchParameters"
 
-    @extend_schema(parameters=[FilterSerializer], responses=SearchPageSerializer, operation_id="search_text")
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: SearchPageSerializer, **COMMON_ERRORS},
+        operation_id="search_text",
+    )
     def get(self, request: Request) -> Response:
         started = time.perf_counter()
         serializer = self.FilterSerializer(data=request.query_params)
@@ -307,7 +378,7 @@ class PhotoSearchApi(SearchApiView):
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
         parameters=[SearchFilterSerializer],
-        responses=SearchPageSerializer,
+        responses={200: SearchPageSerializer, **PHOTO_ERRORS},
         operation_id="search_photo",
     )
     def post(self, request: Request) -> Response:
@@ -391,7 +462,11 @@ class ProductDetailApi(SearchApiView):
             request = self.context["request"]
             return [photo_url(request, image.image.name) or "" for image in product.images.all()]
 
-    @extend_schema(parameters=[SKU_PARAMETER], responses=OutputSerializer, operation_id="product_detail")
+    @extend_schema(
+        parameters=[SKU_PARAMETER],
+        responses={200: OutputSerializer, **PRODUCT_ERRORS},
+        operation_id="product_detail",
+    )
     def get(self, request: Request, sku: str) -> Response:
         reject_unknown_parameters(request.query_params.keys(), [])
         product = _product_or_404(sku)
@@ -405,7 +480,7 @@ class SimilarProductsApi(SearchApiView):
 
     @extend_schema(
         parameters=[SKU_PARAMETER, FilterSerializer],
-        responses=SearchPageSerializer,
+        responses={200: SearchPageSerializer, **PRODUCT_ERRORS},
         operation_id="product_similar",
     )
     def get(self, request: Request, sku: str) -> Response:

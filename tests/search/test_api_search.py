@@ -139,7 +139,7 @@ def test_default_mode_comes_from_the_setting(small_catalog, settings):
         ({"q": "x", "offset": "-1"}, "offset", "greater than or equal to 0"),
         ({"q": "x", "mode": "magic"}, "mode", "not a valid choice"),
         ({"q": "x", "min_price": "cheap"}, "min_price", "valid number"),
-        ({"q": "x", "min_price": "10", "max_price": "5"}, "max_price", "must not be below min_price"),
+        ({"q": "x", "offset": "500"}, "offset", "less than or equal to 499"),
         ({"q": "x", "colr": "Navy"}, "colr", "Unknown parameter. Allowed parameters: article_type, brand"),
     ],
 )
@@ -310,3 +310,18 @@ def test_the_response_is_what_its_documented_serializer_gives(small_catalog, lim
     assert len(payload["results"]) == limit and payload["facets"]["colour"]
     assert (payload["next"] is not None) == (offset + limit < 5)
     assert (None in [result["price"] for result in payload["results"]]) == (offset + limit == 5)
+
+
+def test_an_empty_price_range_is_valid_and_matches_nothing(small_catalog):
+    response = get({"q": "x", "min_price": "10", "max_price": "5"})
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_a_page_reaching_past_the_deepest_rank_served_is_cut_there(small_catalog, settings):
+    settings.PRODUCT_SEARCH_MAX_WINDOW = 3
+
+    payload = get({"q": "x", "mode": "vector", "limit": 2, "offset": 2}).json()
+
+    assert (payload["limit"], len(payload["results"]), payload["next"]) == (1, 1, None)
