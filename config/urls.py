@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path, re_path, reverse
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from django.views.static import serve
 
 urlpatterns: list = [
@@ -30,4 +31,19 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return page_not_found(request, exception)
 
 
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 page, except under /api/: JSON, with nothing about the failure in it (the log
+    has the traceback)."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(
+            {
+                "detail": "The server failed to answer this request; it has been logged.",
+                "code": "server_error",
+            },
+            status=500,
+        )
+    return django_server_error(request)
+
+
 handler404 = not_found
+handler500 = server_error

@@ -1,5 +1,7 @@
 """The project's URLs: a JSON 404 under /api/, Django's page elsewhere, with DEBUG off as in production."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -28,3 +30,18 @@ def test_an_unknown_page_outside_the_api_is_django_s_html_404(production):
 def test_a_missing_trailing_slash_still_redirects(production):
     response = production.get("/api/v1/search", {"q": "x"})
     assert response.status_code == 301 and response["Location"] == "/api/v1/search/?q=x"
+
+
+def test_a_server_error_under_the_api_is_json_that_tells_nothing_of_the_failure(rf):
+    from config.urls import handler500, server_error
+
+    assert handler500 is server_error
+    response = server_error(rf.get("/api/v1/search/", {"q": "x"}))
+    page = server_error(rf.get("/"))
+
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert json.loads(response.content) == {
+        "detail": "The server failed to answer this request; it has been logged.",
+        "code": "server_error",
+    }
+    assert page.status_code == 500 and b"<h1>Server Error (500)</h1>" in page.content
