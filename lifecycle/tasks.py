@@ -13,6 +13,12 @@ from lifecycle.embedding_queue import embedding_queue_mark_started
 from lifecycle.model_versions import model_version_fail
 from lifecycle.models import ModelVersion
 from lifecycle.retraining import RetrainOptions, retrain_run
+from lifecycle.task_timing import (
+    EMBED_PENDING_SOFT_TIME_LIMIT_S,
+    EMBED_PENDING_TIME_LIMIT_S,
+    RETRAIN_SOFT_TIME_LIMIT_S,
+    RETRAIN_TIME_LIMIT_S,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +29,8 @@ logger = logging.getLogger(__name__)
     autoretry_for=(DatabaseOperationalError,),
     retry_backoff=True,
     max_retries=5,
-    soft_time_limit=1800,
-    time_limit=1900,
+    soft_time_limit=EMBED_PENDING_SOFT_TIME_LIMIT_S,
+    time_limit=EMBED_PENDING_TIME_LIMIT_S,
 )
 def embed_pending(self: Task) -> dict:
     """Embed every product marked dirty, for the active version and any being built."""
@@ -47,7 +53,13 @@ class RetrainTask(Task):
             model_version_fail(version=version, error=f"{exc!r}\n{einfo}")
 
 
-@shared_task(base=RetrainTask, bind=True, acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300)
+@shared_task(
+    base=RetrainTask,
+    bind=True,
+    acks_late=True,
+    soft_time_limit=RETRAIN_SOFT_TIME_LIMIT_S,
+    time_limit=RETRAIN_TIME_LIMIT_S,
+)
 def retrain_model(self: Task, version_id: int, options: dict) -> dict:
     """Train, measure, embed and (if better) activate the version created by `manage.py retrain --async`."""
     version = ModelVersion.objects.filter(pk=version_id).first()
