@@ -73,6 +73,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "artifact_path",
         "embedding_dim",
         "error",
+        "claimed_by",
+        "claimed_at",
         "created_at",
         "updated_at",
         "activated_at",

@@ -32,6 +32,18 @@ class ModelVersionError(Exception):
     """A lifecycle step that cannot be done; the message says why and what to do."""
 
 
+class ModelVersionClaimed(ModelVersionError):
+    """The version is not this process's to train: another claimed it, or it is past training."""
+
+    def __init__(self, version: ModelVersion):
+        self.version = version
+        holder = f", claimed by {version.claimed_by} at {version.claimed_at:%Y-%m-%d %H:%M:%S} UTC"
+        super().__init__(
+            f"Version {version.name} is {version.status}{holder if version.claimed_at else ''}: "
+            "another process trains it or has trained it."
+        )
+
+
 def model_directory() -> Path:
     configured = lifecycle_settings.MODEL_DIR
     return Path(configured) if configured else Path(settings.VAR_DIR) / "models"
@@ -73,9 +85,37 @@ def model_version_set_progress(*, version: ModelVersion, **progress: Any) -> Non
     ModelVersion.objects.filter(pk=version.pk).update(progress=version.progress, updated_at=timezone.now())
 
 
-def model_version_claim(*, version: ModelVersion) -> None:
-    """Record which process works on the version, so that a killed one can be told from a slow one."""
-    model_version_set_progress(version=version, pid=os.getpid(), host=socket.gethostname())
+def _claim_holder() -> str:
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def model_version_claim(*, version: ModelVersion, note: str = "") -> bool:
+    """Claim a `training` version for this process, atomically: True for the one caller that does.
+
+    One conditional UPDATE (`... WHERE claimed_at IS NULL AND status = 'training'`), so of two
+    deliveries of the same retrain message exactly one trains. The claim records the host and pid,
+    also in `progress`, where model_version_reap_abandoned tells a killed holder from a slow one;
+    `updated_at`, which every progress report refreshes, is its heartbeat. A claim is never taken
+    over: a holder that is gone leaves its version to be marked failed (see retrain_model).
+    """
+    now = timezone.now()
+    progress = {**(version.progress or {}), "pid": os.getpid(), "host": socket.gethostname()}
+    progress["updated_at"] = now.isoformat()
+    holder = _claim_holder() + (f" ({note})" if note else "")
+    claimed = ModelVersion.objects.filter(
+        pk=version.pk, claimed_at__isnull=True, status=ModelVersion.Status.TRAINING, artifact_path=""
+    ).update(claimed_by=holder, claimed_at=now, progress=progress, updated_at=now)
+    if claimed:
+        version.claimed_by, version.claimed_at, version.progress = holder, now, progress
+    return bool(claimed)
+
+
+def model_version_claimed_elsewhere(*, version: ModelVersion) -> bool:
+    """Whether another process holds the version's claim (not this one, and not nobody)."""
+    holder = _claim_holder()
+    return bool(version.claimed_by) and not (
+        version.claimed_by == holder or version.claimed_by.startswith(f"{holder} (")
+    )
 
 
 def _process_alive(pid: int) -> bool:
@@ -88,8 +128,9 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def model_version_reap_abandoned() -> list[str]:
-    """Mark failed the versions left in training/embedding by a process that is gone.
+def model_version_reap_abandoned(*, version_ids: list[int] | None = None) -> list[str]:
+    """Mark failed the versions left in training/embedding by a process that is gone (all of them,
+    or those of `version_ids`); returns their names.
 
     Gone: its pid no longer runs on this host, or it has not reported progress for
     PRODUCT_SEARCH_ABANDONED_AFTER_S seconds (a process on another host).
@@ -97,6 +138,8 @@ def model_version_reap_abandoned() -> list[str]:
     reaped = []
     stale_before = timezone.now() - timedelta(seconds=lifecycle_settings.ABANDONED_AFTER_S)
     unfinished = ModelVersion.objects.filter(status__in=ModelVersion.UNFINISHED_STATUSES)
+    if version_ids is not None:
+        unfinished = unfinished.filter(pk__in=version_ids)
     for version in unfinished:
         progress = version.progress or {}
         pid, host = progress.get("pid"), progress.get("host")

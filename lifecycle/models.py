@@ -47,6 +47,10 @@ class ModelVersion(TimeStampedModel):
     # unless the host's settings set the same name.
     search_settings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Who trains it, set once by one conditional UPDATE (model_version_claim): "host pid N (task id)".
+    # A second delivery of its retrain message finds it set and leaves the version alone.
+    claimed_by = models.CharField(max_length=255, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

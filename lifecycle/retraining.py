@@ -24,6 +24,7 @@ from catalog.selectors import product_primary_photo_name, product_primary_photo_
 from lifecycle.activation import activation_decide, activation_scores
 from lifecycle.conf import lifecycle_settings
 from lifecycle.model_versions import (
+    ModelVersionClaimed,
     ModelVersionError,
     model_directory,
     model_version_activate,
@@ -257,12 +258,18 @@ def retrain_run(
     options: RetrainOptions,
     log: Callable[[str], None] = logger.info,
     show_progress: bool = False,
+    claim_note: str = "",
 ) -> RetrainOutcome:
     """Train, measure against the active model on the same held-out products, embed, maybe activate.
 
-    Any failure marks the version failed with the error and re-raises; the active model is untouched.
+    It first claims the version (model_version_claim, with `claim_note` beside this host and pid):
+    ModelVersionClaimed, with the version untouched, when another process claimed it first or it is
+    no longer `training`. After that any failure marks the version failed with the error and
+    re-raises; the active model is untouched.
     """
-    model_version_claim(version=version)
+    if not model_version_claim(version=version, note=claim_note):
+        version.refresh_from_db()
+        raise ModelVersionClaimed(version)
     try:
         train_items, held_out = retrain_items(split_file=options.split_file)
         active = model_version_get_active()

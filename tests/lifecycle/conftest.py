@@ -65,7 +65,9 @@ class WorkerProcess:
         self.env, self.log_path = env, log_path
         self.process: subprocess.Popen | None = None
 
-    def start(self, *, wait_ready: bool = True, queues: str = "embed,train") -> WorkerProcess:
+    def start(
+        self, *, wait_ready: bool = True, queues: str = "embed,train", concurrency: int = 1
+    ) -> WorkerProcess:
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
             [
@@ -78,7 +80,7 @@ class WorkerProcess:
                 "-Q",
                 queues,
                 "--concurrency",
-                "1",
+                str(concurrency),
                 "-n",
                 f"test-{uuid.uuid4().hex[:8]}@%h",
                 "--without-gossip",

@@ -2,19 +2,25 @@
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import uuid
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from catalog.importing import catalog_import
-from lifecycle.model_versions import model_version_reap_abandoned
+from lifecycle.model_versions import model_version_claim, model_version_create, model_version_reap_abandoned
 from lifecycle.models import ModelVersion, PhotoFeatures, ProductEmbedding
+from lifecycle.retraining import RetrainOptions, retrain_prepare
+from lifecycle.tasks import retrain_model
 from tests.lifecycle.conftest import ROOT, child_environment, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -188,6 +194,88 @@ def test_retrain_async_runs_on_the_train_queue(sample_catalogue_with_tiny_model,
     )
     assert new.metrics["held_out"]["gallery"] > 0
     assert new.progress["stage"] == "ready"
+
+
+def _task_options(**options) -> dict:
+    return {**RetrainOptions(**options).to_dict(), "catalog": None}  # as retrain_request_async sends them
+
+
+def _finished(worker, task_id: str, times: int = 1):
+    """Whether the worker has ended this task `times` times, succeeded or raised."""
+    ended = re.compile(rf"retrain_model\[{task_id}\] (succeeded|raised)")
+    return lambda: len(ended.findall(worker.log())) >= times
+
+
+@pytest.mark.redis
+def test_a_retrain_message_delivered_twice_trains_the_version_once(
+    sample_catalogue_with_tiny_model, worker, settings
+):
+    # Given two worker processes on `train`, and a version to retrain
+    worker.env.update(TEST_MODEL_DIR=settings.PRODUCT_SEARCH_MODEL_DIR, TEST_VALIDATION_SHARE="0.25")
+    worker.start(queues="train", concurrency=2)
+    version = retrain_prepare(options=RetrainOptions())
+
+    # When its message is delivered twice (the same task id, as Redis redelivers an unacknowledged one)
+    task_id = str(uuid.uuid4())
+    for _ in range(2):
+        retrain_model.apply_async(
+            args=[version.pk, _task_options(epochs=1, device="cpu", force=True)], task_id=task_id
+        )
+    wait_until(_finished(worker, task_id, times=2), timeout=240, interval=1, message="both deliveries")
+
+    # Then one delivery claimed and trained it, and the other found it claimed and did nothing
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.ACTIVE
+    assert version.claimed_by.endswith(f"(task {task_id})")
+    claimer_pid = version.claimed_by.split(" pid ")[1].split(" ")[0]
+    assert str(version.progress["pid"]) == claimer_pid  # the process that trained is the one that claimed
+    log = worker.log()
+    assert log.count(f"Training {version.name} on") == 1, log
+    assert log.count(f"leaves it alone: claimed by {version.claimed_by}") == 1, log
+    assert "'reason': 'claimed'" in log
+
+
+@pytest.mark.redis
+def test_a_retrain_message_for_a_claimed_version_leaves_it_or_fails_it_when_its_holder_is_gone(
+    worker, settings, tmp_path
+):
+    worker.env.update(TEST_MODEL_DIR=str(tmp_path / "models"))
+    worker.start(queues="train")
+    # Given (after the worker's start-up reaping) a version claimed by a process that runs (this one)...
+    held = model_version_create(name="retrain-held", config={"options": _task_options()})
+    assert model_version_claim(version=held, note="another worker")
+    held_before = ModelVersion.objects.get(pk=held.pk)
+    # ...and one claimed by a process on this host that has ended, as a worker SIGKILLed mid-retrain
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    orphan = model_version_create(name="retrain-orphan", config={"options": _task_options()})
+    ModelVersion.objects.filter(pk=orphan.pk).update(
+        claimed_by=f"{socket.gethostname()} pid {ended.pid} (task lost)",
+        claimed_at=timezone.now(),
+        progress={"pid": ended.pid, "host": socket.gethostname(), "stage": "training", "epoch": 1},
+    )
+
+    # When a retrain message for each reaches a real worker
+    task_ids = {version.name: str(uuid.uuid4()) for version in (held, orphan)}
+    for version in (held, orphan):
+        retrain_model.apply_async(args=[version.pk, _task_options(epochs=1)], task_id=task_ids[version.name])
+    for task_id in task_ids.values():
+        wait_until(_finished(worker, task_id), timeout=60, message=f"retrain_model[{task_id}] to finish")
+
+    # Then neither is trained: the held one is untouched, the orphan is failed with the reason
+    log = worker.log()
+    assert "Training retrain-" not in log and not (tmp_path / "models").exists()
+    held_after = ModelVersion.objects.get(pk=held.pk)
+    fields = ("status", "claimed_by", "claimed_at", "progress", "updated_at", "artifact_path", "error")
+    assert [getattr(held_after, field) for field in fields] == [
+        getattr(held_before, field) for field in fields
+    ]
+    assert f"for model version retrain-held (training) leaves it alone: claimed by {held.claimed_by}" in log
+    orphan.refresh_from_db()
+    assert orphan.status == ModelVersion.Status.FAILED
+    assert f"(pid {ended.pid}) stopped without finishing" in orphan.error
+    assert orphan.progress["stage"] == "training" and orphan.progress["epoch"] == 1  # not trained again
+    assert "for model version retrain-orphan finds its holder" in log and "not trained again" in log
 
 
 def test_embed_and_activate_commands_explain_what_to_do():
