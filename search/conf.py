@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SCAN_TUPLES": 20000,
     # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).
     "RRF_K": 60,
+    # Hybrid: products whose title and attributes hold every word of the query come first.
+    "EVERY_WORD_FIRST": True,
     # How hybrid search ranks its full-text matches: `ts_rank` (term frequency) or `ts_rank_cd`
     # (cover density). Chosen on the Myntra val split by bench/search_quality.py: ts_rank ranks as well
     # (hybrid mAP@10 .941 vs .937 on attribute queries, .969 vs .968 on titles) in a third of the time.

@@ -87,6 +87,8 @@ class Candidate:
     image_similarity: float | None
     text_similarity: float | None
     attributes: dict[str, Any]
+    # Full text only: every word of the query is in the product's title or attributes.
+    named_by_every_word: bool = False
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -171,9 +173,13 @@ FULLTEXT_RANK_FUNCTIONS = ("ts_rank", "ts_rank_cd")
 def fulltext_sql(
     *, k: int, filters: SearchFilters, rank_function: str | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Products whose search document matches any word of the query, by `rank_function`, best first.
+    """Products whose search document matches any word of the query, best first: by how many of the
+    query's words they match, then by `rank_function` (which weighs title over attributes over
+    description).
 
     Words are ORed (plainto_tsquery ANDs them): a shopper's query rarely matches every word of a title.
+    But a product that has every word ("men black shorts": gender, colour and type) comes before one
+    that has two of them in its title, as Meilisearch's first ranking rule ("words") puts it.
     """
     rank_function = rank_function or search_settings.FULLTEXT_RANK
     if rank_function not in FULLTEXT_RANK_FUNCTIONS:
@@ -184,11 +190,22 @@ def fulltext_sql(
     sql = (
         "WITH query AS (\n"
         "  SELECT to_tsquery('english', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))\n"
-        "    AS tsquery\n"
+        "    AS tsquery,\n"
+        "  tsvector_to_array(to_tsvector('english', %(text)s)) AS words\n"
+        "), matched AS (\n"
+        "  SELECT p.*,\n"
+        "    (SELECT count(*) FROM unnest(query.words) AS word\n"
+        "     WHERE p.search_document @@ quote_literal(word)::tsquery) AS words_matched,\n"
+        "    (SELECT count(*) FROM unnest(query.words) AS word\n"
+        "     WHERE p.search_document @@ (quote_literal(word) || ':AB')::tsquery)\n"
+        "      = cardinality(query.words) AS named_by_every_word,\n"
+        f"    {rank_function}(p.search_document, query.tsquery) AS text_rank\n"
+        "  FROM catalog_product p, query\n"
+        f"  WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.tsquery AND {where}\n"
         ")\n"
-        f"SELECT p.id, {rank_function}(p.search_document, query.tsquery) AS rank, {RESULT_SELECT}\n"
-        "FROM catalog_product p, query\n"
-        f"WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.tsquery AND {where}\n"
+        "SELECT p.id, p.words_matched + p.text_rank / (1 + p.text_rank) AS rank, p.named_by_every_word,\n"
+        f"  {RESULT_SELECT}\n"
+        "FROM matched p\n"
         f"ORDER BY rank DESC, p.id LIMIT {int(k)}"
     )
     return sql, params
@@ -248,7 +265,10 @@ def rank_by_fulltext(
     with connection.cursor() as cursor:
         cursor.execute(sql, {**params, "text": text})
         rows = cursor.fetchall()
-    return [Candidate(row[0], float(row[1]), None, None, _row_attributes(row)) for row in rows]
+    return [
+        Candidate(row[0], float(row[1]), None, None, _row_attributes(row), named_by_every_word=bool(row[2]))
+        for row in rows
+    ]
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Candidate]], *, k: int) -> list[Candidate]:
@@ -270,3 +290,12 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Candidate]], *, k: int) -
         )
         for product_id in ordered
     ]
+
+
+def every_word_matches_first(ranking: Sequence[Candidate], fulltext: Sequence[Candidate]) -> list[Candidate]:
+    """The ranking with the products whose title and attributes hold every word of the query first,
+    each group in its own order: what the shop wrote about a product outranks what the model sees."""
+    named = {candidate.product_id for candidate in fulltext if candidate.named_by_every_word}
+    if not named:
+        return list(ranking)
+    return [c for c in ranking if c.product_id in named] + [c for c in ranking if c.product_id not in named]

@@ -28,6 +28,7 @@ from search.filters import FACETS
 from search.ranking import (
     Candidate,
     SearchFilters,
+    every_word_matches_first,
     rank_by_fulltext,
     rank_by_vectors,
     reciprocal_rank_fusion,
@@ -156,6 +157,8 @@ def search_by_text(
     )
     if text_ranking is not None:
         ranking = reciprocal_rank_fusion([ranking[:k], text_ranking], k=int(search_settings.RRF_K))
+        if search_settings.EVERY_WORD_FIRST:
+            ranking = every_word_matches_first(ranking, text_ranking)
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
 

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from lifecycle.models import ModelVersion
-from tests.search.conftest import basis
+from tests.search.conftest import basis, unit
 
 pytestmark = pytest.mark.django_db
 
@@ -325,3 +325,52 @@ def test_a_page_reaching_past_the_deepest_rank_served_is_cut_there(small_catalog
     payload = get({"q": "x", "mode": "vector", "limit": 2, "offset": 2}).json()
 
     assert (payload["limit"], len(payload["results"]), payload["next"]) == (1, 1, None)
+
+
+@pytest.fixture
+def red_tops_catalog(active_version, query_vector, settings):
+    """For "women red tops": MEN has two of the words in its title and the best photo; WOMEN has every
+    word in its fields (gender, colour, type) and the worst photo."""
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = 0.6
+    from tests.search.conftest import add_product
+
+    men = add_product(
+        active_version, sku="MEN", image=basis(0), text=basis(0), title="Red Top", gender="Men", colour="Red"
+    )
+    for n, vector in enumerate([unit(1, 1), basis(1), unit(1, 2)]):
+        add_product(active_version, sku=f"F{n}", image=vector, text=vector, title="Blue Shirt", colour="Blue")
+    women = add_product(
+        active_version,
+        sku="WOMEN",
+        image=basis(3),
+        text=basis(3),
+        title="Juno Tee",
+        gender="Women",
+        colour="Red",
+        article_type="Tops",
+    )
+    return men, women
+
+
+@pytest.mark.parametrize(("every_word_first", "expected_first"), [(True, "WOMEN"), (False, "MEN")])
+def test_hybrid_puts_the_products_named_by_every_word_of_the_query_first(
+    red_tops_catalog, settings, every_word_first, expected_first
+):
+    settings.PRODUCT_SEARCH_EVERY_WORD_FIRST = every_word_first
+
+    response = get({"q": "women red tops", "mode": "hybrid"})
+
+    assert skus(response)[0] == expected_first
+
+
+def test_full_text_ranks_by_how_many_query_words_a_product_has_before_where_they_are(red_tops_catalog):
+    from search.ranking import SearchFilters, rank_by_fulltext
+
+    ranking = rank_by_fulltext(text="women red tops", k=10, filters=SearchFilters())
+
+    # WOMEN has the three words in its attributes (weight B); MEN two of them in its title (weight A).
+    assert [candidate.product_id for candidate in ranking[:2]] == [
+        red_tops_catalog[1].pk,
+        red_tops_catalog[0].pk,
+    ]
+    assert [candidate.named_by_every_word for candidate in ranking[:2]] == [True, False]
