@@ -26,7 +26,14 @@ from catalog.models import Product
 from lifecycle.models import ModelVersion, ProductEmbedding
 from mlcore.shop_queries import RankingScores, ShopQuery, shop_queries
 from search.conf import search_setting_for_version, search_settings
-from search.ranking import Candidate, SearchFilters, rank_by_fulltext, rank_by_vectors, reciprocal_rank_fusion
+from search.ranking import (
+    Candidate,
+    SearchFilters,
+    every_word_matches_first,
+    rank_by_fulltext,
+    rank_by_vectors,
+    reciprocal_rank_fusion,
+)
 from search.selectors import query_encode_text
 
 logger = logging.getLogger(__name__)
@@ -83,7 +90,10 @@ def fused_order(candidates: Sequence[Candidate], image_weight: float) -> list[Ca
 def ranked_ids(rankings: _QueryRankings, *, mode: str, image_weight: float, rrf_k: int) -> list[int]:
     vector = fused_order(rankings.vector, image_weight)
     if mode == "hybrid":
+        # As search_by_text ranks: the same fusion, the same every-word rule.
         vector = reciprocal_rank_fusion([vector, rankings.fulltext], k=rrf_k)
+        if search_settings.EVERY_WORD_FIRST:
+            vector = every_word_matches_first(vector, rankings.fulltext)
     return [candidate.product_id for candidate in vector]
 
 
