@@ -262,7 +262,9 @@ def _row(result: LevelResult) -> list[object]:
     ]
 
 
-def report(results: list[LevelResult], *, seconds: float, workers: int, threads: int) -> str:
+def report(
+    results: list[LevelResult], *, seconds: float, workers: int, threads: int, load_before: float
+) -> str:
     header = [
         "server",
         "clients",
@@ -283,7 +285,8 @@ def report(results: list[LevelResult], *, seconds: float, workers: int, threads:
         "20 % similar; throttling off, DEBUG off; the 240-product sample catalogue with the default model; "
         f"{os.cpu_count()} cores shared by the clients and the server. `serve` is `manage.py serve` "
         f"(gunicorn, {workers} workers x {threads} threads, the model loaded before fork); `runserver` is "
-        "Django's development server, which the demo used before, as the baseline.",
+        "Django's development server, which the demo used before, as the baseline. Load average "
+        f"before the run: {load_before:.1f} (other jobs on the machine share its cores).",
         "",
         markdown_table(header, [_row(result) for result in results]),
         "",
@@ -307,6 +310,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
     arguments = parser.parse_args()
     levels = [int(level) for level in arguments.levels.split(",")]
+    load_before = os.getloadavg()[0]
     workload = workload_prepare()
     log_dir = ROOT / "bench" / "out"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -348,7 +352,9 @@ def main() -> None:
             stop_server(server)
     server_settings = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     workers, threads = server_settings["workers"], server_settings["threads"]
-    text = report(results, seconds=arguments.seconds, workers=workers, threads=threads)
+    text = report(
+        results, seconds=arguments.seconds, workers=workers, threads=threads, load_before=load_before
+    )
     print(text)
     if not arguments.no_write:
         write_section("load", text)
