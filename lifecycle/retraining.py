@@ -36,7 +36,7 @@ from lifecycle.model_versions import (
     model_version_set_progress,
 )
 from lifecycle.models import ModelVersion
-from lifecycle.photo_features import DatabaseFeatureStore
+from lifecycle.photo_features import DatabaseFeatureStore, photo_features_prune
 from lifecycle.selectors import model_version_get_active
 from lifecycle.signals import search_tuning_requested
 from mlcore.splits import split_skus
@@ -271,6 +271,10 @@ def retrain_run(
         version.refresh_from_db()
         raise ModelVersionClaimed(version)
     try:
+        # Features of photos no product holds any more (replaced, deleted) are never read again.
+        pruned = photo_features_prune()
+        if pruned:
+            log(f"Dropped the stored features of {pruned} photos no product holds any more.")
         train_items, held_out = retrain_items(split_file=options.split_file)
         active = model_version_get_active()
         result = _train(

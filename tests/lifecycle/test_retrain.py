@@ -111,6 +111,18 @@ def test_retrain_runs_on_the_stored_photo_features_without_reading_a_photo(
     assert new.metrics["held_out"]["gallery"] > 0
 
 
+def test_retrain_first_drops_the_features_of_photos_no_product_holds(sample_catalogue_with_tiny_model):
+    orphan = PhotoFeatures.objects.order_by("pk").first()
+    PhotoFeatures.objects.create(trunk=orphan.trunk, content_sha256="f" * 64, features=orphan.features)
+    kept = PhotoFeatures.objects.count() - 1
+
+    output = _output("retrain", "--epochs", "1", "--device", "cpu", "--force")
+
+    assert "Dropped the stored features of 1 photos" in output
+    assert PhotoFeatures.objects.count() == kept
+    assert not PhotoFeatures.objects.filter(content_sha256="f" * 64).exists()
+
+
 def test_retrain_that_is_not_better_stays_ready(sample_catalogue_with_tiny_model, settings):
     settings.PRODUCT_SEARCH_ACTIVATION_MARGIN = 10_000  # nothing beats the active model by that much
     output = _output("retrain", "--epochs", "1", "--device", "cpu")
