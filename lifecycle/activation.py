@@ -27,20 +27,30 @@ def activation_decide(
     activate: bool = True,
     force: bool = False,
     score_name: str = "score",
+    noise: float = 0.0,
 ) -> ActivationDecision:
     """Activate when asked to and the new version scores more than `margin` above the active one on
-    the same held-out products, or when forced. The caller picks the score (activation_scores)."""
+    the same held-out products, and more than `noise` (what chance alone moves the difference by,
+    when the scores come with one), or when forced. The caller picks the score (activation_scores)."""
     if active_score is None:
         better, comparison = True, "no model was active"
     else:
-        better = new_score - active_score > margin
+        needed = max(margin, noise)
+        better = new_score - active_score > needed
         scores = f"{score_name} {new_score:.1f} vs {active_score:.1f}"
-        comparison = f"{scores} for the active {active_name or ''} (margin {margin})"
+        bar = f"margin {margin}" if noise <= margin else f"noise {noise:.1f}"
+        comparison = f"{scores} for the active {active_name or ''} ({bar})"
     if not activate:
         return ActivationDecision(False, better, f"left ready (--no-activate); {comparison}")
     if not (better or force):
         return ActivationDecision(False, better, f"not better than the active model: {comparison}")
     return ActivationDecision(True, better, ("forced; " if force and not better else "") + comparison)
+
+
+def activation_noise(*, search_report: dict | None, z: float) -> float:
+    """`z` standard errors of the search score difference, in the score's units (percent); 0 without one."""
+    error = (search_report or {}).get("difference_standard_error")
+    return 100 * z * float(error) if error else 0.0
 
 
 def activation_scores(

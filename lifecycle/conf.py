@@ -26,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     # products: search mAP@10 in percent on the shop's own queries when search measured both
     # (search/tuning.py), else the difference of the model's R@1+R@5+R@10 sums over both directions.
     "ACTIVATION_MARGIN": 0.0,
+    # ... and by more than this many standard errors of the difference, when search measured both on
+    # the same queries: the new version's settings are chosen on those queries, so a tie would
+    # otherwise switch on noise. 0 switches on any gain.
+    "ACTIVATION_NOISE_Z": 1.0,
     # Retired versions whose vectors are kept (for a quick rollback); older ones are deleted.
     "KEEP_RETIRED_VERSIONS": 1,
     # A training or embedding version with no progress for this long is treated as abandoned.

@@ -21,7 +21,7 @@ from django.utils import timezone
 from catalog.models import Product
 from catalog.product_text import product_text_variants
 from catalog.selectors import product_primary_photo_name, product_primary_photo_value
-from lifecycle.activation import activation_decide, activation_scores
+from lifecycle.activation import activation_decide, activation_noise, activation_scores
 from lifecycle.conf import lifecycle_settings
 from lifecycle.model_versions import (
     ModelVersionClaimed,
@@ -311,6 +311,7 @@ def retrain_run(
         activate=options.activate,
         force=options.force,
         score_name=score_name,
+        noise=activation_noise(search_report=search_report, z=lifecycle_settings.ACTIVATION_NOISE_Z),
     )
     if not decision.activate:
         reason = decision.reason

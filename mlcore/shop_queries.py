@@ -106,6 +106,8 @@ class RankingScores:
 
     totals: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
     count: int = 0
+    # Each query's AP@10 in the order added, for paired comparisons of two rankings of one query set.
+    average_precisions: list[float] = field(default_factory=list)
 
     def add(self, ranked: Sequence, query: ShopQuery, types: dict) -> None:
         top = list(ranked[:10])
@@ -123,8 +125,27 @@ class RankingScores:
         )
         self.totals = [total + value for total, value in zip(self.totals, values, strict=True)]
         self.count += 1
+        self.average_precisions.append(values[2])
 
     def means(self) -> dict[str, float]:
         count = max(self.count, 1)
         names = ("R@1", "R@10", "mAP@10", "type_p@10")
         return {name: total / count for name, total in zip(names, self.totals, strict=True)}
+
+
+def paired_difference_standard_error(
+    new: dict[str, Sequence[float]], active: dict[str, Sequence[float]]
+) -> float:
+    """The standard error of (mean over kinds of the mean AP of new) - (the same of active), from the
+    per-query differences of the same queries: how far the score difference moves by chance alone."""
+    kinds = sorted(set(new) & set(active))
+    if not kinds:
+        return 0.0
+    variance = 0.0
+    for kind in kinds:
+        differences = [a - b for a, b in zip(new[kind], active[kind], strict=True)]
+        if len(differences) > 1:
+            mean = sum(differences) / len(differences)
+            sample_variance = sum((d - mean) ** 2 for d in differences) / (len(differences) - 1)
+            variance += sample_variance / len(differences)
+    return (variance**0.5) / len(kinds)

@@ -24,7 +24,7 @@ import numpy as np
 
 from catalog.models import Product
 from lifecycle.models import ModelVersion, ProductEmbedding
-from mlcore.shop_queries import RankingScores, ShopQuery, shop_queries
+from mlcore.shop_queries import RankingScores, ShopQuery, paired_difference_standard_error, shop_queries
 from search.conf import search_setting_for_version, search_settings
 from search.ranking import (
     Candidate,
@@ -59,6 +59,8 @@ class TuningReport:
     # Mean mAP@10 over the query kinds at the chosen settings (new) and at the active's (active).
     score: float
     active_score: float | None
+    # Standard error of score - active_score over the same queries (paired): its noise.
+    difference_standard_error: float | None = None
     # Per query kind: {"new": metrics, "active": metrics}, and the grid searched.
     by_kind: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     grid: dict[str, float] = field(default_factory=dict)
@@ -69,6 +71,7 @@ class TuningReport:
             "settings": self.settings,
             "score": self.score,
             "active_score": self.active_score,
+            "difference_standard_error": self.difference_standard_error,
             "by_kind": self.by_kind,
             "grid": self.grid,
             "seconds": round(self.seconds, 1),
@@ -116,14 +119,21 @@ def _collect(
     return collected
 
 
-def _score_by_kind(
+def _scores_by_kind(
     rankings: list[_QueryRankings], *, mode: str, image_weight: float, types: dict[int, str]
-) -> dict[str, dict[str, float]]:
+) -> dict[str, RankingScores]:
     rrf_k = int(search_settings.RRF_K)
     scores: dict[str, RankingScores] = defaultdict(RankingScores)
     for item in rankings:
         ranked = ranked_ids(item, mode=mode, image_weight=image_weight, rrf_k=rrf_k)
         scores[item.query.kind].add(ranked, item.query, types)
+    return dict(scores)
+
+
+def _score_by_kind(
+    rankings: list[_QueryRankings], *, mode: str, image_weight: float, types: dict[int, str]
+) -> dict[str, dict[str, float]]:
+    scores = _scores_by_kind(rankings, mode=mode, image_weight=image_weight, types=types)
     return {kind: value.means() for kind, value in scores.items()}
 
 
@@ -207,20 +217,28 @@ def search_tune(
     similar_weight, similar_grid = _similar_weight(version=version, product_ids=ids, limit=per_kind)
     by_kind = {kind: {"new": metrics} for kind, metrics in grid_by_kind[(mode, weight)].items()}
     active_score = None
+    difference_standard_error = None
     if active is not None:
         active_mode = search_setting_for_version("DEFAULT_MODE", active)
         active_weight = float(search_setting_for_version("IMAGE_WEIGHT", active))
         active_rankings = _collect(version=active, queries=queries, product_ids=ids)
-        active_by_kind = _score_by_kind(
+        active_scores = _scores_by_kind(
             active_rankings, mode=active_mode, image_weight=active_weight, types=types
         )
+        active_by_kind = {kind: value.means() for kind, value in active_scores.items()}
         active_score = _mean_map(active_by_kind)
         for kind, metrics in active_by_kind.items():
             by_kind.setdefault(kind, {})["active"] = metrics
+        new_scores = _scores_by_kind(rankings, mode=mode, image_weight=weight, types=types)
+        difference_standard_error = paired_difference_standard_error(
+            {kind: value.average_precisions for kind, value in new_scores.items()},
+            {kind: value.average_precisions for kind, value in active_scores.items()},
+        )
     return TuningReport(
         settings={"DEFAULT_MODE": mode, "IMAGE_WEIGHT": weight, "SIMILAR_IMAGE_WEIGHT": similar_weight},
         score=grid[(mode, weight)],
         active_score=active_score,
+        difference_standard_error=difference_standard_error,
         by_kind=by_kind,
         grid={f"{key[0]} {key[1]:.1f}": round(value, 4) for key, value in grid.items()} | similar_grid,
         seconds=time.perf_counter() - started,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lifecycle.activation import activation_decide, activation_scores
+from lifecycle.activation import activation_decide, activation_noise, activation_scores
 
 
 def _report(recall: float) -> dict:
@@ -65,3 +65,36 @@ def test_the_gate_compares_search_on_the_shops_queries_when_search_measured_both
     assert activation_scores(new_report=_report(10), active_report=_report(40), search_report=None)[2] == (
         "model recall sum"
     )
+
+
+def test_a_gain_within_the_noise_of_the_comparison_keeps_the_active_version():
+    search = {"score": 0.62, "active_score": 0.60, "difference_standard_error": 0.03}
+    new, active, name = activation_scores(
+        new_report=_report(1), active_report=_report(1), search_report=search
+    )
+    noise = activation_noise(search_report=search, z=1.0)
+
+    decision = activation_decide(
+        new_score=new, active_score=active, active_name="v1", margin=0.0, score_name=name, noise=noise
+    )
+
+    assert round(noise, 6) == 3.0
+    assert not decision.activate
+    assert (
+        decision.reason
+        == "not better than the active model: search mAP@10 62.0 vs 60.0 for the active v1 (noise 3.0)"
+    )
+
+
+def test_a_gain_beyond_the_noise_switches():
+    search = {"score": 0.70, "active_score": 0.60, "difference_standard_error": 0.03}
+    noise = activation_noise(search_report=search, z=1.0)
+
+    decision = activation_decide(new_score=70.0, active_score=60.0, active_name="v1", margin=0.0, noise=noise)
+
+    assert decision.activate and decision.better
+
+
+def test_without_a_paired_measurement_there_is_no_noise_bar():
+    assert activation_noise(search_report={"score": 0.7, "active_score": 0.6}, z=1.0) == 0.0
+    assert activation_noise(search_report=None, z=1.0) == 0.0

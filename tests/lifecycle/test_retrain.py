@@ -71,6 +71,7 @@ def test_retrain_trains_measures_embeds_and_switches_over(sample_catalogue_with_
     search = new.metrics["search"]
     assert set(search["by_kind"]) == {"title", "attributes", "description"}
     assert search["active_score"] is not None
+    assert search["difference_standard_error"] >= 0  # the gate's noise bar (lifecycle/activation.py)
     chosen = f"{new.search_settings['DEFAULT_MODE']} {new.search_settings['IMAGE_WEIGHT']:.1f}"
     assert search["score"] == pytest.approx(search["grid"][chosen], abs=1e-4)
     assert search["grid"][chosen] == max(

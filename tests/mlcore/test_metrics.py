@@ -87,3 +87,16 @@ def test_perfect_embeddings_score_full_marks_and_same_title_counts_as_relevant()
 def test_queries_without_any_relevant_item_are_rejected():
     with pytest.raises(ValueError):
         retrieval_metrics(np.zeros((2, 2)), np.array([[True, False], [False, False]]))
+
+
+def test_the_paired_standard_error_is_that_of_the_mean_difference_averaged_over_kinds():
+    from mlcore.shop_queries import paired_difference_standard_error
+
+    new = {"title": [1.0, 0.5, 1.0, 0.0], "attributes": [1.0, 1.0]}
+    active = {"title": [0.5, 0.5, 0.5, 0.5], "attributes": [0.0, 1.0]}
+    title = np.array([0.5, 0.0, 0.5, -0.5])
+    attributes = np.array([1.0, 0.0])
+    expected = np.sqrt(title.var(ddof=1) / 4 + attributes.var(ddof=1) / 2) / 2
+
+    assert paired_difference_standard_error(new, active) == pytest.approx(expected)
+    assert paired_difference_standard_error(new, new) == 0.0
