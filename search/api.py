@@ -149,6 +149,17 @@ def _filter_field() -> serializers.ListField:
     )
 
 
+def _price_bound_field() -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
+        min_value=Decimal(0),
+        max_value=MAX_PRICE,
+        required=False,
+        coerce_to_string=False,
+    )
+
+
 class SearchFilterSerializer(serializers.Serializer):
     """Filters, limit and offset shared by every ranking endpoint."""
 
@@ -179,22 +190,8 @@ class SearchFilterSerializer(serializers.Serializer):
     # OpenAPI schema instead of as strings with a pattern that allows a minus sign.
     # Any precision: a price bound of 19.999 is a valid bound, not an error; the maximum is the
     # largest price the database column holds. max_price below min_price matches nothing.
-    min_price = serializers.DecimalField(
-        max_digits=None,
-        decimal_places=None,
-        min_value=Decimal(0),
-        max_value=MAX_PRICE,
-        required=False,
-        coerce_to_string=False,
-    )
-    max_price = serializers.DecimalField(
-        max_digits=None,
-        decimal_places=None,
-        min_value=Decimal(0),
-        max_value=MAX_PRICE,
-        required=False,
-        coerce_to_string=False,
-    )
+    min_price = _price_bound_field()
+    max_price = _price_bound_field()
 
     class Meta:
         ref_name = "SearchFilters"
