@@ -44,6 +44,9 @@ from mlcore.splits import split_skus
 logger = logging.getLogger(__name__)
 
 
+RETRAIN_STARTS = ("active", "scratch")
+
+
 @dataclass
 class RetrainOptions:
     # A catalogue to import first (JSONL/CSV); None trains on the products already in the database.
@@ -60,6 +63,9 @@ class RetrainOptions:
     activate: bool = True
     # Switch over even if it is not better.
     force: bool = False
+    # "active": fine-tune the active model (what it learnt elsewhere carries over to this shop);
+    # "scratch": train new heads on the pretrained trunk with the active model's recipe.
+    start: str = "active"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -175,8 +181,20 @@ def _train(
     from mlcore_train.trainer import train
 
     model_config, training_config = _training_configs(active=active, options=options)
+    if options.start not in RETRAIN_STARTS:
+        raise ValueError(f"unknown retrain start {options.start!r}; choose one of {RETRAIN_STARTS}")
+    model = None
+    if options.start == "active" and active is not None:
+        from mlcore_train.warm_start import model_to_fine_tune
+
+        model = model_to_fine_tune(active.artifact_path, train_items)
+        model_config = model.config
     output = model_directory() / version.name
-    log(f"Training {version.name} on {len(train_items)} products, {len(held_out)} held out -> {output}")
+    start = f"fine-tuning the active {active.name}" if model is not None and active else "new heads"
+    log(
+        f"Training {version.name} ({start}) on {len(train_items)} products, {len(held_out)} held out "
+        f"-> {output}"
+    )
     model_version_set_progress(
         version=version, stage="training", train=len(train_items), held_out=len(held_out)
     )
@@ -192,6 +210,7 @@ def _train(
         output,
         model_config=model_config,
         training_config=training_config,
+        model=model,
         progress_callback=on_training,
         show_progress=show_progress,
         feature_store=DatabaseFeatureStore(),

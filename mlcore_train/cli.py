@@ -15,6 +15,7 @@ from mlcore.default_model import default_model_path, describe_model
 from mlcore.evaluation import evaluate, format_report
 from mlcore_train.model_card import write_model_card
 from mlcore_train.trainer import TRAINING_MODES, train
+from mlcore_train.warm_start import model_to_fine_tune
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--resume", action="store_true", help="continue a run that stopped part way in --out (same settings)"
+    )
+    train.add_argument(
+        "--init-from",
+        help="a trained model folder to fine-tune (its architecture wins over the model options below)",
     )
     train.add_argument("--out", required=True, help="output model folder")
     train.add_argument("--mode", default=TrainingConfig.mode, choices=TRAINING_MODES)
@@ -163,7 +168,13 @@ def run_train(args: argparse.Namespace, command: str) -> int:
     model_config, training_config = _configs_from_args(args)
     train_items = _load_shops(args, "train")
     val_items = _load_shops(args, "val")
-    result = train(train_items, val_items, args.out, model_config, training_config, resume=args.resume)
+    model = None
+    if args.init_from:
+        model = model_to_fine_tune(args.init_from, train_items)
+        model_config = model.config
+    result = train(
+        train_items, val_items, args.out, model_config, training_config, model=model, resume=args.resume
+    )
     metrics_path = Path(args.out) / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics["command"] = command

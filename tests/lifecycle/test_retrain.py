@@ -124,6 +124,17 @@ def test_retrain_first_drops_the_features_of_photos_no_product_holds(sample_cata
     assert not PhotoFeatures.objects.filter(content_sha256="f" * 64).exists()
 
 
+@pytest.mark.parametrize(("start", "said"), [("active", "fine-tuning the active"), ("scratch", "new heads")])
+def test_retrain_fine_tunes_the_active_model_unless_told_to_start_afresh(
+    sample_catalogue_with_tiny_model, start, said
+):
+    output = _output("retrain", "--epochs", "1", "--device", "cpu", "--force", "--start", start)
+
+    assert f"({said}" in output
+    new = ModelVersion.objects.exclude(pk=sample_catalogue_with_tiny_model.pk).get()
+    assert new.status == ModelVersion.Status.ACTIVE
+
+
 def test_retrain_that_is_not_better_stays_ready(sample_catalogue_with_tiny_model, settings):
     settings.PRODUCT_SEARCH_ACTIVATION_MARGIN = 10_000  # nothing beats the active model by that much
     output = _output("retrain", "--epochs", "1", "--device", "cpu")
@@ -243,7 +254,7 @@ def test_a_retrain_message_delivered_twice_trains_the_version_once(
     claimer_pid = version.claimed_by.split(" pid ")[1].split(" ")[0]
     assert str(version.progress["pid"]) == claimer_pid  # the process that trained is the one that claimed
     log = worker.log()
-    assert log.count(f"Training {version.name} on") == 1, log
+    assert log.count(f"Training {version.name} (") == 1, log
     assert log.count(f"leaves it alone: claimed by {version.claimed_by}") == 1, log
     assert "'reason': 'claimed'" in log
 

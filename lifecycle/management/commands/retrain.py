@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from lifecycle.dispatch import retrain_request_async
 from lifecycle.model_versions import ModelVersionError
-from lifecycle.retraining import RetrainOptions, retrain_prepare, retrain_run
+from lifecycle.retraining import RETRAIN_STARTS, RetrainOptions, retrain_prepare, retrain_run
 
 
 class Command(BaseCommand):
@@ -24,6 +24,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-activate", action="store_true", help="leave the new version `ready`")
         parser.add_argument("--force", action="store_true", help="activate even if it is not better")
+        parser.add_argument(
+            "--start",
+            choices=RETRAIN_STARTS,
+            default="active",
+            help="fine-tune the active model (default) or train new heads from the pretrained trunk",
+        )
 
     def handle(self, *args, **options):
         retrain_options = RetrainOptions(
@@ -34,6 +40,7 @@ class Command(BaseCommand):
             device=options["device"],
             activate=not options["no_activate"],
             force=options["force"],
+            start=options["start"],
         )
         if options["run_async"]:
             try:
