@@ -6,7 +6,11 @@ TEST_REDIS_URL to change) keeps them away from a developer's own worker on the s
 
 import os
 
-from config.settings import *  # noqa: F403
+# A fresh clone has no var/secret_key until a manage.py command made one, and DEBUG is off: the
+# tests sign with a key of their own.
+os.environ.setdefault("SECRET_KEY", "test-suite-only-key-not-secret-" + "x" * 32)
+
+from config.settings import *  # noqa: E402, F403
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
