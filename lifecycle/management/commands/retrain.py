@@ -27,8 +27,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--start",
             choices=RETRAIN_STARTS,
-            default="active",
-            help="fine-tune the active model (default) or train new heads from the pretrained trunk",
+            default="scratch",
+            help="train new heads on the pretrained trunk (default) or fine-tune the active model",
         )
 
     def handle(self, *args, **options):
