@@ -292,9 +292,9 @@ def retrain_run(
         raise ModelVersionClaimed(version)
     try:
         # Features of photos no product holds any more (replaced, deleted) are never read again.
-        pruned = photo_features_prune()
-        if pruned:
-            log(f"Dropped the stored features of {pruned} photos no product holds any more.")
+        dropped_features = photo_features_prune()
+        if dropped_features:
+            log(f"Dropped the stored features of {dropped_features} photos no product holds any more.")
         train_items, held_out = retrain_items(split_file=options.split_file)
         active = model_version_get_active()
         result = _train(
