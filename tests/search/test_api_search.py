@@ -374,3 +374,33 @@ def test_full_text_ranks_by_how_many_query_words_a_product_has_before_where_they
         red_tops_catalog[0].pk,
     ]
     assert [candidate.named_by_every_word for candidate in ranking[:2]] == [True, False]
+
+
+@pytest.mark.parametrize("text", ["o'neill \\ shirt", "shirt '' \\\\ :* & | !", "the and of"])
+def test_full_text_takes_quotes_backslashes_and_operators_as_plain_words(active_version, text):
+    from search.ranking import SearchFilters, rank_by_fulltext
+    from tests.search.conftest import add_product
+
+    shirt = add_product(active_version, sku="S", image=None, text=basis(0), title="O'Neill Navy Shirt")
+
+    ranking = rank_by_fulltext(text=text, k=10, filters=SearchFilters())
+
+    expected = [] if text == "the and of" else [shirt.pk]
+    assert [candidate.product_id for candidate in ranking] == expected
+
+
+def test_full_text_counts_the_words_of_a_long_query(active_version):
+    from search.ranking import COUNTED_QUERY_WORDS, SearchFilters, rank_by_fulltext
+    from tests.search.conftest import add_product
+
+    words = [f"word{index}" for index in range(COUNTED_QUERY_WORDS + 4)]
+    many = add_product(active_version, sku="MANY", image=None, text=basis(0), title=" ".join(words))
+    few = add_product(active_version, sku="FEW", image=None, text=basis(0), title=" ".join(words[:3]))
+
+    ranking = rank_by_fulltext(text=" ".join(words), k=10, filters=SearchFilters())
+
+    assert [candidate.product_id for candidate in ranking] == [many.pk, few.pk]
+    # Each product's score is the words it matched (at most COUNTED_QUERY_WORDS of them) + ts_rank < 1.
+    assert int(ranking[0].score) == COUNTED_QUERY_WORDS
+    assert int(ranking[1].score) == 3
+    assert [candidate.named_by_every_word for candidate in ranking] == [True, False]
