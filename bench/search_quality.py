@@ -50,6 +50,7 @@ RANK_FUNCTION_TOLERANCE = 0.005
 def bench_version_ready(*, model_path: Path | None = None, activate: bool = True):
     """The bench database's version of the model (default: the default model): registered, embedded,
     indexed and active. Embedding happens once; later runs reuse the vectors."""
+    from lifecycle.embedding_pipeline import embedding_backfill_version, products_missing_vectors
     from lifecycle.model_versions import (
         model_version_activate,
         model_version_build,
@@ -73,6 +74,10 @@ def bench_version_ready(*, model_path: Path | None = None, activate: bool = True
 
         print(f"Embedding the bench catalogue with {name} (once; reused afterwards)", flush=True)
         model_version_build(version=version, on_batch=progress)
+    elif products_missing_vectors(version).exists():
+        # Products imported after the version was built (an earlier run stopped between the two).
+        print(f"Embedding the products {name} has no vectors for", flush=True)
+        embedding_backfill_version(version=version)
     if activate and version.status != ModelVersion.Status.ACTIVE:
         model_version_activate(version=version)
     version.refresh_from_db()

@@ -22,3 +22,5 @@ PRODUCT_SEARCH_MODEL_DIR = os.environ.get("TEST_MODEL_DIR") or None
 PRODUCT_SEARCH_VALIDATION_SHARE = float(os.environ.get("TEST_VALIDATION_SHARE", "0.1"))
 # Two test runs on one server (two checkouts, two developers) need two throwaway databases.
 DATABASES["default"]["TEST"] = {"NAME": "test_product_search" + os.environ.get("TEST_DB_SUFFIX", "")}  # noqa: F405
+# Each test builds its own catalogue: search checks the spelling vocabulary against it on every query.
+PRODUCT_SEARCH_VOCABULARY_CHECK_SECONDS = 0

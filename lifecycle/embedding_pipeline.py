@@ -84,9 +84,41 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
 def _photo_vectors(
     *, encoder: Encoder, photos: list[ProductImage], report: EmbeddingReport
 ) -> tuple[list[ProductImage], np.ndarray]:
-    """The photos that could be embedded and their vectors. A photo whose trunk features are stored is
-    not even opened; the others go through the trunk once and their features are kept. A photo that
-    cannot be decoded is reported and left out."""
+    """The photos that could be embedded and their vectors. With a fully frozen trunk, a photo whose
+    pooled features are stored runs through the projection head only; otherwise a photo whose trunk
+    prefix maps are stored is not even opened; the others go through the trunk once and what they give
+    is kept. A photo that cannot be decoded is reported and left out."""
+    store = DatabaseFeatureStore()
+    pooled_key = encoder.pooled_key
+    pooled: dict[str, np.ndarray] = {}
+    if pooled_key:
+        pooled = store.get_many(trunk=pooled_key, keys=[photo.content_sha256 for photo in photos])
+    needing_maps = [photo for photo in photos if photo.content_sha256 not in pooled]
+    with_maps, maps = _photo_prefix_maps(encoder=encoder, photos=needing_maps, report=report)
+    if pooled_key is None:
+        if not with_maps:
+            return [], np.empty((0, encoder.dim), dtype=np.float32)
+        if encoder.trunk_key is None:  # a trunk that trains: `maps` are already the photos' vectors
+            return with_maps, maps
+        return with_maps, encoder.encode_images_from_prefix_maps(maps)
+    if with_maps:
+        computed = encoder.pooled_from_prefix_maps(maps)
+        new = {photo.content_sha256: value for photo, value in zip(with_maps, computed, strict=True)}
+        store.put_many(trunk=pooled_key, features=new)
+        pooled.update(new)
+    embeddable = [photo for photo in photos if photo.content_sha256 in pooled]
+    if not embeddable:
+        return [], np.empty((0, encoder.dim), dtype=np.float32)
+    return embeddable, encoder.encode_images_from_pooled(
+        np.stack([pooled[photo.content_sha256] for photo in embeddable])
+    )
+
+
+def _photo_prefix_maps(
+    *, encoder: Encoder, photos: list[ProductImage], report: EmbeddingReport
+) -> tuple[list[ProductImage], np.ndarray]:
+    """The photos that could be read and their trunk prefix maps (stored ones are not opened; computed
+    ones are kept), or, for a trunk that trains, their vectors from the whole model."""
     store = DatabaseFeatureStore()
     trunk = encoder.trunk_key
     stored = store.get_many(trunk=trunk, keys=[photo.content_sha256 for photo in photos]) if trunk else {}
@@ -106,16 +138,15 @@ def _photo_vectors(
         embeddable.append(photo)
         to_compute.append(photo)
     if not embeddable:
-        return [], np.empty((0, encoder.dim), dtype=np.float32)
-    if trunk is None:  # a trunk that trains: nothing to keep, the photos go through the whole model
+        return [], np.empty((0,), dtype=np.float16)
+    if trunk is None:
         return embeddable, encoder.encode_images(opened)
     if opened:
         computed = encoder.encode_prefix_maps(opened)
         new = {photo.content_sha256: value for photo, value in zip(to_compute, computed, strict=True)}
         store.put_many(trunk=trunk, features=new)
         stored.update(new)
-    maps = np.stack([stored[photo.content_sha256] for photo in embeddable])
-    return embeddable, encoder.encode_images_from_prefix_maps(maps)
+    return embeddable, np.stack([stored[photo.content_sha256] for photo in embeddable])
 
 
 def embedding_target_versions() -> list[ModelVersion]:

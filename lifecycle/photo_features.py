@@ -50,10 +50,17 @@ def photo_features_prune() -> int:
 
 
 def photo_features_storage() -> dict[str, float]:
-    """Rows, bytes of feature data and bytes per photo, for the benchmarks and the admin."""
+    """Rows, bytes of feature data and bytes per photo (every kind kept for it: trunk prefix maps and,
+    for fully frozen trunks, pooled features), for the benchmarks and the admin."""
     rows = PhotoFeatures.objects.count()
+    photos = PhotoFeatures.objects.values("content_sha256").distinct().count()
     data_bytes = PhotoFeatures.objects.aggregate(total=Sum(Length("features")))["total"] or 0
-    return {"rows": rows, "bytes": float(data_bytes), "bytes_per_photo": data_bytes / rows if rows else 0.0}
+    return {
+        "rows": rows,
+        "photos": photos,
+        "bytes": float(data_bytes),
+        "bytes_per_photo": data_bytes / photos if photos else 0.0,
+    }
 
 
 def photo_features_backfill(

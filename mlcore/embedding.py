@@ -63,6 +63,45 @@ def encode_prefix_maps(
     return torch.cat(chunks) if chunks else torch.empty(0, model.config.retrieval_dim)
 
 
+@torch.inference_mode()
+def pooled_from_prefix_maps(
+    model: DualEncoder, prefix_maps: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Prefix maps (n, C, h, w) of a fully frozen trunk -> (n, views, feature_dim) float16 pooled features
+    on CPU: the photo's and, with mirror averaging, its mirror image's (mlcore.photo_features.pooled_key)."""
+    tower = model.image_tower
+    was_training = _eval_mode(model)
+    chunks = []
+    for start in range(0, len(prefix_maps), batch_size):
+        maps = prefix_maps[start : start + batch_size].to(device).float()
+        views = [tower.pooled_features(maps)]
+        if tower.mirror_average:
+            views.append(tower.pooled_features(maps.flip(-1)))
+        chunks.append(torch.stack(views, dim=1).half().cpu())
+    _restore_mode(model, was_training)
+    if not chunks:
+        return torch.empty(0, 2 if tower.mirror_average else 1, int(tower.feature_dim), dtype=torch.float16)
+    return torch.cat(chunks)
+
+
+@torch.inference_mode()
+def encode_pooled_features(
+    model: DualEncoder, pooled: torch.Tensor, batch_size: int = 1024, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Stored pooled features (n, views, feature_dim) -> (n, retrieval_dim) L2-normalised float32 on CPU:
+    the projection head only, with the same mirror averaging as ImageTower.forward_tail."""
+    tower = model.image_tower
+    was_training = _eval_mode(model)
+    chunks = []
+    for start in range(0, len(pooled), batch_size):
+        views = pooled[start : start + batch_size].to(device).float()
+        projected = [tower.project(views[:, index]) for index in range(views.shape[1])]
+        features = tower.average_with_mirror(*projected) if len(projected) == 2 else projected[0]
+        chunks.append(model.retrieval_embedding(features).float().cpu())
+    _restore_mode(model, was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0, model.config.retrieval_dim)
+
+
 def photo_pixel_batches(
     tower: ImageTower,
     images: list,

@@ -14,9 +14,16 @@ from PIL import Image
 from mlcore.checkpoint import load_checkpoint, read_checkpoint_config
 from mlcore.config import ModelConfig
 from mlcore.device import resolve_device
-from mlcore.embedding import compute_prefix_maps, encode_photos, encode_prefix_maps, encode_titles
+from mlcore.embedding import (
+    compute_prefix_maps,
+    encode_photos,
+    encode_pooled_features,
+    encode_prefix_maps,
+    encode_titles,
+    pooled_from_prefix_maps,
+)
 from mlcore.model import DualEncoder
-from mlcore.photo_features import trunk_key
+from mlcore.photo_features import pooled_key, trunk_key
 
 
 class Encoder:
@@ -70,6 +77,22 @@ class Encoder:
     def encode_images_from_prefix_maps(self, maps: np.ndarray) -> np.ndarray:
         """(n, dim) float32 photo vectors from stored prefix maps: the tail and head only."""
         return encode_prefix_maps(self.model, torch.from_numpy(np.asarray(maps)), device=self.device).numpy()
+
+    @cached_property
+    def pooled_key(self) -> str | None:
+        """What the whole frozen image trunk gives a photo after pooling, or None when a block trains."""
+        return pooled_key(self.model.image_tower)
+
+    def pooled_from_prefix_maps(self, maps: np.ndarray) -> np.ndarray:
+        """(n, views, feature_dim) float16 pooled features of a fully frozen trunk, from prefix maps."""
+        maps_tensor = torch.from_numpy(np.asarray(maps))
+        return pooled_from_prefix_maps(self.model, maps_tensor, device=self.device).numpy()
+
+    def encode_images_from_pooled(self, pooled: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 photo vectors from stored pooled features: the projection head only."""
+        return encode_pooled_features(
+            self.model, torch.from_numpy(np.asarray(pooled)), device=self.device
+        ).numpy()
 
     def encode_texts(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         """(n, dim) float32; texts are batched by token length."""

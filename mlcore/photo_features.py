@@ -44,8 +44,13 @@ def trunk_key(tower: ImageTower, *, mirrored: bool = False) -> str | None:
     """What the tower's frozen prefix computes, or None when the prefix trains (nothing is fixed)."""
     if tower.prefix_is_trainable:
         return None
+    suffix = "-mirrored" if mirrored else ""
+    return f"{tower.cache_key()}-{_weights_digest(tower._prefix_modules())}{suffix}"
+
+
+def _weights_digest(modules: Iterable[torch.nn.Module]) -> str:
     digest = hashlib.sha256()
-    for module in tower._prefix_modules():
+    for module in modules:
         for name, tensor in sorted(module.state_dict().items()):
             # At checkpoint precision: a model loaded from its float16 checkpoint and the same weights
             # fresh from the backbone's file are one trunk (their maps differ far below float16 maps).
@@ -53,8 +58,18 @@ def trunk_key(tower: ImageTower, *, mirrored: bool = False) -> str | None:
             value = value.half() if value.is_floating_point() else value
             digest.update(name.encode())
             digest.update(value.contiguous().numpy().tobytes())
-    suffix = "-mirrored" if mirrored else ""
-    return f"{tower.cache_key()}-{digest.hexdigest()[:12]}{suffix}"
+    return digest.hexdigest()[:12]
+
+
+def pooled_key(tower: ImageTower) -> str | None:
+    """What a fully frozen trunk gives a photo after pooling (the features of the photo and, with mirror
+    averaging, of its mirror image), or None when any block of the trunk trains. Every version trained on
+    the same frozen trunk shares these, so embedding with a new version runs only its projection heads."""
+    if not tower.tail_is_frozen:
+        return None
+    views = "mirror" if tower.mirror_average else "single"
+    digest = _weights_digest(tower._frozen_modules())
+    return f"{tower.backbone.name}-{tower.image_size}px-pooled-{tower.pooling}-{views}-{digest}"
 
 
 def features_to_bytes(features: np.ndarray) -> bytes:

@@ -260,6 +260,15 @@ class ModelVersionSummarySerializer(serializers.Serializer):
         ref_name = "ModelVersionSummary"
 
 
+class RelaxationSerializer(serializers.Serializer):
+    step = serializers.ChoiceField(choices=["words", "filter"])
+    param = serializers.CharField(allow_null=True, help_text="The filter given up (`filter` steps).")
+    value = serializers.JSONField(allow_null=True, help_text="Its value(s), as the request gave them.")
+
+    class Meta:
+        ref_name = "Relaxation"
+
+
 class SearchPageSerializer(serializers.Serializer):
     """The response of every ranking endpoint."""
 
@@ -271,6 +280,18 @@ class SearchPageSerializer(serializers.Serializer):
     next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null.")
     results = SearchResultSerializer(many=True)
     facets = FacetsSerializer(help_text="Counts over the best-ranked products that match the filters.")
+    corrected_query = serializers.CharField(
+        allow_null=True,
+        help_text="Text search: the query as searched when spelling correction changed it "
+        '("Showing results for ..."; `correct_spelling=false` searches the words as typed), else null.',
+    )
+    relaxed = RelaxationSerializer(
+        many=True,
+        help_text="Text search: what was given up because the query and filters left too few products, "
+        "in order. `words`: no product has the query's words, the results are by meaning alone; "
+        "`filter`: the filter `param` (`price` for the price range) was dropped, after the products that "
+        "matched it.",
+    )
 
     class Meta:
         ref_name = "SearchPage"
@@ -311,7 +332,16 @@ def page_payload(*, request: Request, page: SearchPage) -> dict[str, Any]:
         "next": next_url,
         "results": [_result_json(request, hit.product, hit.score) for hit in page.hits],
         "facets": page.facets,  # already FacetsSerializer's shape (search.selectors.facet_counts)
+        "corrected_query": page.corrected_query,
+        "relaxed": [_relaxation_json(step) for step in page.relaxed],
     }
+
+
+def _relaxation_json(step: dict[str, Any]) -> dict[str, Any]:
+    value = step["value"]
+    if isinstance(value, dict):  # the price range
+        value = {key: None if bound is None else str(bound) for key, bound in value.items()}
+    return {"step": step["step"], "param": step["param"], "value": value}
 
 
 def page_response(*, request: Request, page: SearchPage, started: float) -> Response:
@@ -337,6 +367,11 @@ class SearchApi(SearchApiView):
             },
         )
         mode = serializers.ChoiceField(choices=MODES, required=False, help_text="`vector` or `hybrid`.")
+        correct_spelling = serializers.BooleanField(
+            required=False,
+            default=True,
+            help_text="Correct words the catalogue does not use to its nearest words (default true).",
+        )
 
         class Meta:
             ref_name = "TextSearchParameters"
@@ -359,6 +394,7 @@ class SearchApi(SearchApiView):
             limit=data["limit"],
             offset=data["offset"],
             mode=data.get("mode"),
+            correct_spelling=data["correct_spelling"],
         )
         return page_response(request=request, page=page, started=started)
 

@@ -45,6 +45,24 @@ DEFAULTS: dict[str, Any] = {
     # (hybrid mAP@10 .941 vs .937 on attribute queries, .969 vs .968 on titles) in a third of the time.
     "FULLTEXT_RANK": "ts_rank",
     "MAX_QUERY_LENGTH": 512,
+    # Typo tolerance (search/spelling.py): query words the catalogue does not use are corrected to its
+    # nearest words. A process rebuilds its vocabulary when the catalogue changed, checking at most this
+    # often (seconds).
+    "CORRECT_SPELLING": True,
+    "VOCABULARY_CHECK_SECONDS": 60,
+    # No dead ends: a text search that leaves fewer products than this (1: none at all) gives up its
+    # filters one at a time, in this order (`price` is the price range; the others are filter
+    # parameters), and says so; the products that matched every filter stay first.
+    "RELAX_BELOW": 1,
+    "RELAX_FILTER_ORDER": (
+        "price",
+        "colour",
+        "brand",
+        "sub_category",
+        "master_category",
+        "gender",
+        "article_type",
+    ),
     # API keys accepted in the `X-Api-Key` header. Empty: the API is open (anonymous, read-only).
     "API_KEYS": (),
     # The key the bundled storefront page sends when API_KEYS is set ("" sends none).

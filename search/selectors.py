@@ -6,6 +6,7 @@ catalog/encoders.py); search/ranking.py ranks in pgvector. Views call only these
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from search.ranking import (
     rank_by_vectors,
     reciprocal_rank_fusion,
 )
+from search.spelling import query_correct_spelling
 
 MODES = ("vector", "hybrid")
 
@@ -53,6 +55,10 @@ class SearchPage:
     has_more: bool
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The query as searched when spelling correction changed it ("showing results for ..."), else None.
+    corrected_query: str | None = None
+    # What was relaxed because the query and filters left too few results, in the order applied.
+    relaxed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def search_version_get_active() -> ModelVersion:
@@ -127,25 +133,27 @@ def _page(
     )
 
 
-def search_by_text(
-    *, query: str, filters: SearchFilters, limit: int, offset: int = 0, mode: str | None = None
-) -> SearchPage:
-    """Products for a text query: photos and product texts ranked by cosine, fused by
-    IMAGE_WEIGHT; `hybrid` adds PostgreSQL full-text ranking by reciprocal rank fusion."""
-    version = search_version_get_active()
-    mode = mode or search_setting_for_version("DEFAULT_MODE", version)
-    if mode not in MODES:
-        raise ValueError(f"unknown search mode {mode!r}")
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    vector = query_encode_text(version=version, text=query)
-    timings["encode_ms"] = (time.perf_counter() - started) * 1000
-    k = _candidate_count(offset=offset, limit=limit)
+@dataclass
+class _TextRanking:
+    candidates: list[Candidate]
+    fulltext_matches: int | None  # None: vector mode, no full-text ranking
+
+
+def _rank_text(
+    *,
+    version: ModelVersion,
+    vector: np.ndarray,
+    query: str,
+    mode: str,
+    k: int,
+    filters: SearchFilters,
+    timings: dict[str, float],
+) -> _TextRanking:
     text_ranking = None
     if mode == "hybrid":
         started = time.perf_counter()
         text_ranking = rank_by_fulltext(text=query, k=k, filters=filters)
-        timings["fulltext_ms"] = (time.perf_counter() - started) * 1000
+        timings["fulltext_ms"] = timings.get("fulltext_ms", 0.0) + (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     image_weight = float(search_setting_for_version("IMAGE_WEIGHT", version))
     ranking = rank_by_vectors(
@@ -159,8 +167,87 @@ def search_by_text(
         ranking = reciprocal_rank_fusion([ranking[:k], text_ranking], k=int(search_settings.RRF_K))
         if search_settings.EVERY_WORD_FIRST:
             ranking = every_word_matches_first(ranking, text_ranking)
-    timings["rank_ms"] = (time.perf_counter() - started) * 1000
-    return _page(ranking=ranking, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
+    timings["rank_ms"] = timings.get("rank_ms", 0.0) + (time.perf_counter() - started) * 1000
+    return _TextRanking(ranking, None if text_ranking is None else len(text_ranking))
+
+
+def _filter_to_relax(filters: SearchFilters) -> tuple[str, Any] | None:
+    """The next filter RELAX_FILTER_ORDER gives up, with its value, or None when none is left."""
+    for name in search_settings.RELAX_FILTER_ORDER:
+        if name == "price":
+            if filters.min_price is not None or filters.max_price is not None:
+                return name, {"min_price": filters.min_price, "max_price": filters.max_price}
+        elif filters.values.get(name):
+            return name, list(filters.values[name])
+    return None
+
+
+def _without_filter(filters: SearchFilters, name: str) -> SearchFilters:
+    if name == "price":
+        return dataclasses.replace(filters, min_price=None, max_price=None)
+    return dataclasses.replace(
+        filters, values={key: value for key, value in filters.values.items() if key != name}
+    )
+
+
+def search_by_text(
+    *,
+    query: str,
+    filters: SearchFilters,
+    limit: int,
+    offset: int = 0,
+    mode: str | None = None,
+    correct_spelling: bool = True,
+) -> SearchPage:
+    """Products for a text query: photos and product texts ranked by cosine, fused by
+    IMAGE_WEIGHT; `hybrid` adds PostgreSQL full-text ranking by reciprocal rank fusion.
+
+    Words the catalogue does not use are corrected to its nearest words first (search/spelling.py).
+    No dead ends: when fewer than RELAX_BELOW products match, filters are given up one at a time in
+    RELAX_FILTER_ORDER until enough are found, the products that matched everything first; a hybrid
+    query none of whose words any product has is answered by meaning alone. The page says what was
+    relaxed."""
+    version = search_version_get_active()
+    mode = mode or search_setting_for_version("DEFAULT_MODE", version)
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}")
+    timings: dict[str, float] = {}
+    corrected = None
+    if correct_spelling and search_settings.CORRECT_SPELLING:
+        started = time.perf_counter()
+        corrected = query_correct_spelling(query).corrected
+        timings["spelling_ms"] = (time.perf_counter() - started) * 1000
+    searched = corrected or query
+    started = time.perf_counter()
+    vector = query_encode_text(version=version, text=searched)
+    timings["encode_ms"] = (time.perf_counter() - started) * 1000
+    k = _candidate_count(offset=offset, limit=limit)
+    enough = int(search_settings.RELAX_BELOW)
+    relaxed: list[dict[str, Any]] = []
+    ranking = _rank_text(
+        version=version, vector=vector, query=searched, mode=mode, k=k, filters=filters, timings=timings
+    )
+    while len(ranking.candidates) < enough and (to_relax := _filter_to_relax(filters)) is not None:
+        name, value = to_relax
+        relaxed.append({"step": "filter", "param": name, "value": value})
+        filters = _without_filter(filters, name)
+        wider = _rank_text(
+            version=version, vector=vector, query=searched, mode=mode, k=k, filters=filters, timings=timings
+        )
+        # What matched every filter stays first; the products the relaxed search adds follow.
+        found = {candidate.product_id for candidate in ranking.candidates}
+        ranking = _TextRanking(
+            ranking.candidates + [c for c in wider.candidates if c.product_id not in found],
+            wider.fulltext_matches,
+        )
+    if ranking.fulltext_matches == 0 and ranking.candidates:
+        relaxed.insert(0, {"step": "words", "param": None, "value": None})
+    page = _page(
+        ranking=ranking.candidates, version=version, mode=mode, offset=offset, limit=limit, timings=timings
+    )
+    page.corrected_query = corrected
+    page.relaxed = relaxed
+    return page
 
 
 def search_by_photo(*, photo: Image.Image, filters: SearchFilters, limit: int, offset: int = 0) -> SearchPage:

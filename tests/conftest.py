@@ -91,6 +91,28 @@ def tiny_model_path(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_frozen_trunk_model_path(tmp_path_factory) -> Path:
+    """Like tiny_model_path with the whole image trunk frozen, mean+max pooling and mirror averaging: the
+    shipped models' image tower, whose pooled photo features are stored."""
+    from mlcore.checkpoint import save_checkpoint
+    from mlcore.config import ModelConfig
+    from mlcore.model import create_model
+
+    config = ModelConfig(
+        image_size=64,
+        text_branch="bilstm",
+        lstm_hidden_size=32,
+        embed_dim=32,
+        image_trainable_blocks=0,
+        image_pooling="mean+max",
+        image_mirror_average=True,
+    )
+    folder = tmp_path_factory.mktemp("models") / "tiny-frozen-trunk"
+    save_checkpoint(create_model(config), folder, name="tiny-frozen-trunk")
+    return folder
+
+
 def make_text_bomb_png(*, after_pixels: bool = False) -> bytes:
     """A valid 8x8 PNG carrying a zTXt chunk of a few kB that inflates past Pillow's MAX_TEXT_CHUNK:
     Pillow refuses it with ValueError ("Decompressed data too large"), on open when the chunk comes

@@ -87,3 +87,36 @@ def test_a_catalogue_embedded_before_the_store_gets_its_features_once(tiny_model
     assert photo_features_backfill(version=version) == 2  # one per distinct photo
     assert PhotoFeatures.objects.count() == 2
     assert photo_features_backfill(version=version) == 0
+
+
+def test_a_frozen_trunk_keeps_pooled_features_and_a_new_version_runs_only_its_heads(
+    tiny_frozen_trunk_model_path, _media_root
+):
+    from mlcore.inference import Encoder
+
+    navy, red = _product("P1", "navy"), _product("P2", "red")
+    first = model_version_register_checkpoint(path=tiny_frozen_trunk_model_path, name="first")
+    model_version_build(version=first)
+    encoder = Encoder.load(tiny_frozen_trunk_model_path, device="cpu")
+    assert set(PhotoFeatures.objects.values_list("trunk", flat=True)) == {
+        encoder.trunk_key,
+        encoder.pooled_key,
+    }
+    # The vector from stored pooled features is the one the whole model gives the photo.
+    with navy.images.get().image.open("rb") as handle:
+        from PIL import Image
+
+        whole_model = encoder.encode_images([Image.open(handle).convert("RGB")])[0]
+    assert np.allclose(_photo_vector(first, navy), whole_model, atol=2e-3)
+
+    # No photo files and no prefix maps: a second version has its vectors from the pooled features.
+    for path in Path(_media_root).rglob("*.jpg"):
+        path.unlink()
+    PhotoFeatures.objects.filter(trunk=encoder.trunk_key).delete()
+    second = model_version_register_checkpoint(path=tiny_frozen_trunk_model_path, name="second")
+    report = model_version_build(version=second)
+
+    assert report.photos == 2 and report.failed_photos == []
+    assert np.allclose(_photo_vector(second, navy), _photo_vector(first, navy), atol=1e-3)
+    assert not np.allclose(_photo_vector(second, navy), _photo_vector(second, red), atol=1e-3)
+    assert photo_features_storage()["photos"] == 2

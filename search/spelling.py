@@ -1,0 +1,160 @@
+"""Typo tolerance: query words the catalogue never uses, corrected to the nearest words it does use.
+
+The vocabulary is the catalogue's own: every word of the active products' titles, brands, genders,
+colours, article types and attribute values, with the number of products that use it (PostgreSQL's
+`ts_stat` over a `simple` tsvector: lower-cased words, not stemmed). A query word that is not in it is
+replaced by the vocabulary word within a small Damerau-Levenshtein distance (1 edit for words of 4 to 7
+letters, 2 from 8) that the most products use, closest first: "navvy chek shirt" -> "navy check shirt".
+Short words, numbers and English words (whole words of the MiniLM tokenizer's WordPiece vocabulary,
+which ships with the model) are left alone: a three-letter word is one edit away from too many others,
+and "party" is a word a shopper means even when no product uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cache
+
+from django.db import connection
+from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.process import extract
+
+from search.conf import search_settings
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+MIN_CORRECTED_LENGTH = 4
+TWO_EDITS_FROM_LENGTH = 8
+
+_VOCABULARY_SQL = """
+SELECT word, ndoc FROM ts_stat($$
+    SELECT to_tsvector('simple',
+        coalesce(title, '') || ' ' || coalesce(brand, '') || ' ' || coalesce(gender, '') || ' '
+        || coalesce(colour, '') || ' ' || coalesce(article_type, '') || ' '
+        || coalesce((SELECT string_agg(value, ' ') FROM jsonb_each_text(attributes)), ''))
+    FROM catalog_product WHERE is_active
+$$)
+"""
+
+
+@dataclass
+class Vocabulary:
+    """Catalogue words and how many products use each, with the words grouped by length for lookups."""
+
+    frequencies: dict[str, int]
+    by_length: dict[int, list[str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_length = {}
+        for word in self.frequencies:
+            self.by_length.setdefault(len(word), []).append(word)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.frequencies
+
+    def nearest(self, word: str) -> str | None:
+        """The vocabulary word closest to `word` within the edits its length allows, the most used one
+        among equally close words; None when there is none."""
+        if len(word) < MIN_CORRECTED_LENGTH:
+            return None
+        max_edits = 2 if len(word) >= TWO_EDITS_FROM_LENGTH else 1
+        choices = [
+            candidate
+            for length in range(len(word) - max_edits, len(word) + max_edits + 1)
+            for candidate in self.by_length.get(length, ())
+        ]
+        matches = extract(
+            word, choices, scorer=DamerauLevenshtein.distance, score_cutoff=max_edits, limit=None
+        )
+        if not matches:
+            return None
+        best = min(matches, key=lambda match: (match[1], -self.frequencies[match[0]], match[0]))
+        return best[0]
+
+
+@dataclass
+class SpellingCorrection:
+    """A query and the query with its unknown words corrected (`corrected` is None when nothing changed)."""
+
+    query: str
+    corrected: str | None
+    changes: list[tuple[str, str]]
+
+
+def vocabulary_build() -> Vocabulary:
+    with connection.cursor() as cursor:
+        cursor.execute(_VOCABULARY_SQL)
+        return Vocabulary({word: int(count) for word, count in cursor.fetchall()})
+
+
+class _VocabularyCache:
+    """The vocabulary of this process, rebuilt when the catalogue changed, checked at most once per
+    VOCABULARY_CHECK_SECONDS (a count and the latest change of active products: an index-only read)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._vocabulary: Vocabulary | None = None
+        self._generation: tuple | None = None
+        self._checked_at = 0.0
+
+    def get(self) -> Vocabulary:
+        with self._lock:
+            now = time.monotonic()
+            if self._vocabulary is not None and now - self._checked_at < float(
+                search_settings.VOCABULARY_CHECK_SECONDS
+            ):
+                return self._vocabulary
+            generation = _catalogue_generation()
+            if self._vocabulary is None or generation != self._generation:
+                self._vocabulary = vocabulary_build()
+                self._generation = generation
+            self._checked_at = now
+            return self._vocabulary
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vocabulary = None
+            self._generation = None
+
+
+def _catalogue_generation() -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), max(updated_at) FROM catalog_product WHERE is_active")
+        return tuple(cursor.fetchone())
+
+
+vocabulary_cache = _VocabularyCache()
+
+
+@cache
+def english_words() -> frozenset[str]:
+    """Whole words of the MiniLM WordPiece vocabulary: words English text uses, whatever the shop."""
+    from mlcore.text_tower import minilm_folder
+
+    vocabulary = json.loads((minilm_folder() / "tokenizer.json").read_text(encoding="utf-8"))["model"][
+        "vocab"
+    ]
+    return frozenset(token for token in vocabulary if token.isalpha() and token.isascii())
+
+
+def query_correct_spelling(query: str, *, vocabulary: Vocabulary | None = None) -> SpellingCorrection:
+    """The query with each word the catalogue does not use replaced by its nearest catalogue word."""
+    vocabulary = vocabulary or vocabulary_cache.get()
+    changes: list[tuple[str, str]] = []
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group(0)
+        lowered = word.lower()
+        if lowered in vocabulary or lowered in english_words() or not lowered.isalpha():
+            return word
+        nearest = vocabulary.nearest(lowered)
+        if nearest is None:
+            return word
+        changes.append((word, nearest))
+        return nearest
+
+    corrected = WORD.sub(replace, query)
+    return SpellingCorrection(query=query, corrected=corrected if changes else None, changes=changes)

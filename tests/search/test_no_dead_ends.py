@@ -1,0 +1,101 @@
+"""Typos corrected to the catalogue's words, and searches that would find nothing relaxed, said so."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.spelling import Vocabulary, query_correct_spelling
+from tests.search.conftest import add_product, basis, index_build, unit
+from tests.search.test_api_search import get
+
+
+def test_unknown_words_are_corrected_to_the_nearest_catalogue_words():
+    vocabulary = Vocabulary({"navy": 40, "check": 12, "shirt": 50, "shorts": 9, "black": 30, "jeans": 8})
+
+    correction = query_correct_spelling("Navvy chek shirt", vocabulary=vocabulary)
+
+    assert correction.corrected == "navy check shirt"
+    assert correction.changes == [("Navvy", "navy"), ("chek", "check")]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "navy check shirt",  # every word is the catalogue's
+        "party shirt",  # an English word no product uses is meant, not mistyped
+        "tee 32 xl",  # short words and numbers: one edit from too many others
+        "zzzzqqqq",  # nothing near
+    ],
+)
+def test_known_short_and_faraway_words_are_left_as_typed(query):
+    vocabulary = Vocabulary({"navy": 40, "check": 12, "shirt": 50, "pants": 3, "tea": 1})
+
+    assert query_correct_spelling(query, vocabulary=vocabulary).corrected is None
+
+
+def test_the_most_used_of_equally_close_words_wins_and_long_words_allow_two_edits():
+    vocabulary = Vocabulary({"shirts": 5, "shorts": 50, "sweatshirt": 7})
+
+    assert query_correct_spelling("shrts", vocabulary=vocabulary).corrected == "shorts"
+    assert query_correct_spelling("swetshirtt", vocabulary=vocabulary).corrected == "sweatshirt"
+
+
+@pytest.fixture
+def titled_catalog(active_version, query_vector, settings):
+    settings.PRODUCT_SEARCH_IMAGE_WEIGHT = 0.0
+    check = add_product(
+        active_version, sku="CHECK", image=None, text=unit(0, 1), title="Navy Check Shirt", colour="Navy Blue"
+    )
+    plain = add_product(
+        active_version, sku="PLAIN", image=None, text=basis(0), title="Red Plain Tshirt", colour="Red"
+    )
+    index_build(active_version)
+    return check, plain
+
+
+def test_a_typod_query_is_searched_corrected_and_says_so(titled_catalog):
+    body = get({"q": "navvy chek shirt", "mode": "hybrid"}).json()
+
+    assert body["corrected_query"] == "navy check shirt"
+    assert skus_of(body)[0] == "CHECK"
+
+    as_typed = get({"q": "navvy chek shirt", "mode": "hybrid", "correct_spelling": "false"}).json()
+    assert as_typed["corrected_query"] is None
+
+
+def test_a_filter_that_leaves_nothing_is_relaxed_and_named(titled_catalog):
+    body = get({"q": "shirt", "colour": "Green", "mode": "hybrid"}).json()
+
+    assert body["relaxed"] == [{"step": "filter", "param": "colour", "value": ["Green"]}]
+    assert skus_of(body) == ["CHECK", "PLAIN"]
+
+
+def test_filters_are_given_up_in_the_stated_order_until_something_is_found(titled_catalog, settings):
+    settings.PRODUCT_SEARCH_RELAX_FILTER_ORDER = ("price", "colour", "brand")
+
+    body = get({"q": "shirt", "colour": "Red", "brand": "Nobody", "max_price": "10", "mode": "vector"}).json()
+
+    assert [step["param"] for step in body["relaxed"]] == ["price", "colour", "brand"]
+    assert body["relaxed"][0]["value"] == {"min_price": None, "max_price": "10"}
+    assert len(body["results"]) == 2
+
+
+def test_products_that_matched_every_filter_stay_before_the_relaxed_ones(titled_catalog, settings):
+    settings.PRODUCT_SEARCH_RELAX_BELOW = 2  # one red product is too few
+
+    body = get({"q": "shirt", "colour": "Red", "mode": "vector"}).json()
+
+    assert skus_of(body) == ["PLAIN", "CHECK"]  # PLAIN is red; CHECK ranks higher but was added back
+    assert body["relaxed"] == [{"step": "filter", "param": "colour", "value": ["Red"]}]
+
+
+def test_a_hybrid_query_no_product_has_a_word_of_is_answered_by_meaning_and_says_so(titled_catalog):
+    body = get({"q": "zzzzqqqq", "mode": "hybrid"}).json()
+
+    assert body["relaxed"] == [{"step": "words", "param": None, "value": None}]
+    assert len(body["results"]) == 2
+    assert get({"q": "shirt", "mode": "hybrid"}).json()["relaxed"] == []
+
+
+def skus_of(body):
+    return [result["sku"] for result in body["results"]]
