@@ -13,6 +13,8 @@ nearly sorted, so the outer query sorts them again by exact distance.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -168,11 +170,15 @@ def ranking_sql(
 # fifth of the catalogue, and cover density (`ts_rank_cd`) is costly per match: on the 9,583-product
 # bench catalogue the query takes ~33 ms with it and ~11 ms with `ts_rank` (BENCHMARKS.md).
 FULLTEXT_RANK_FUNCTIONS = ("ts_rank", "ts_rank_cd")
-# A full-text rank counts the query's words a product matches up to this many (its first lexemes in
-# alphabetical order): longer queries are descriptions pasted whole, ranked on those and ts_rank.
+# A full-text rank counts the query's words a product matches up to this many (the first ones):
+# longer queries are descriptions pasted whole, ranked on those and ts_rank.
 COUNTED_QUERY_WORDS = 16
-# A lexeme as a tsquery operand: quoted, its quotes doubled and its backslashes escaped.
-_TSQUERY_LITERAL = r"'''' || replace(replace(word, '\', '\\'), '''', '''''') || ''''"
+# A query word: letters and digits, with inner hyphens and apostrophes ("t-shirt", "men's").
+QUERY_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+
+
+def query_words(text: str) -> list[str]:
+    return QUERY_WORD.findall(text)
 
 
 def fulltext_sql(
@@ -192,23 +198,29 @@ def fulltext_sql(
             f"unknown full-text rank function {rank_function!r}; use one of {FULLTEXT_RANK_FUNCTIONS}"
         )
     where, params = filters.where_sql()
-    # Words matched = the query's lexemes found in the document, one `@@` each (a binary search in the
-    # row's tsvector, nothing copied per row), for the first COUNTED_QUERY_WORDS lexemes: a fixed count,
-    # so the statement's text does not depend on the query. "Every word in title or attributes" is one
-    # tsquery of all the lexemes weighted A or B, exact however long the query.
+    # Words matched = the query's words found in the document, one `@@` each (a binary search in the
+    # row's tsvector, nothing copied per row), for the first COUNTED_QUERY_WORDS words: a fixed count,
+    # so the statement's text does not depend on the query. A word is matched by any of its
+    # alternatives (synonyms). "Every word in title or attributes" is one tsquery of all the words'
+    # lexemes weighted A or B, exact however long the query.
     words_matched = " + ".join(
         f"coalesce((p.search_document @@ query.word_queries[{index}])::int, 0)"
         for index in range(1, COUNTED_QUERY_WORDS + 1)
     )
     sql = (
-        "WITH words AS (\n"
-        f"  SELECT {_TSQUERY_LITERAL} AS literal\n"
-        "  FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS word\n"
+        "WITH alternatives AS (\n"
+        "  SELECT word.position, string_agg('(' || alternative_query::text || ')', ' | ') AS query_text\n"
+        "  FROM jsonb_array_elements(%(words)s::jsonb) WITH ORDINALITY AS word(alternatives, position)\n"
+        "  CROSS JOIN LATERAL jsonb_array_elements_text(word.alternatives) AS alternative\n"
+        "  CROSS JOIN LATERAL plainto_tsquery('english', alternative) AS alternative_query\n"
+        "  WHERE numnode(alternative_query) > 0\n"
+        "  GROUP BY word.position\n"
         "), query AS (\n"
-        "  SELECT to_tsquery('english', replace(plainto_tsquery('english', %(text)s)::text, '&', '|'))\n"
+        "  SELECT (SELECT string_agg('(' || query_text || ')', ' | ') FROM alternatives)::tsquery\n"
         "    AS tsquery,\n"
-        "  ARRAY(SELECT literal::tsquery FROM words) AS word_queries,\n"
-        "  (SELECT string_agg(literal || ':AB', ' & ') FROM words)::tsquery AS named_query\n"
+        "  ARRAY(SELECT query_text::tsquery FROM alternatives ORDER BY position) AS word_queries,\n"
+        "  (SELECT string_agg('(' || regexp_replace(query_text, $re$('(?:[^']|'')*')$re$, '\\1:AB', 'g')\n"
+        "     || ')', ' & ') FROM alternatives)::tsquery AS named_query\n"
         ")\n"
         "SELECT p.id,\n"
         f"  {words_matched}\n"
@@ -269,13 +281,25 @@ def rank_by_vectors(
     return vector_ranking
 
 
+def fulltext_words(text: str) -> list[list[str]]:
+    """fulltext_sql's `words` parameter for a text: each word its only alternative."""
+    return [[word] for word in query_words(text)]
+
+
 def rank_by_fulltext(
-    *, text: str, k: int, filters: SearchFilters, rank_function: str | None = None
+    k: int,
+    filters: SearchFilters,
+    text: str = "",
+    alternatives: Sequence[Sequence[str]] | None = None,
+    rank_function: str | None = None,
 ) -> list[Candidate]:
-    """Products whose search document matches the query's words, best first (fulltext_sql)."""
+    """Products whose search document matches the query's words, best first (fulltext_sql): the words
+    of `text`, or `alternatives`: per query word or phrase, what may stand for it (itself and its
+    synonyms, search/synonyms.py)."""
     sql, params = fulltext_sql(k=k, filters=filters, rank_function=rank_function)
+    words = [list(group) for group in alternatives] if alternatives is not None else fulltext_words(text)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, "text": text})
+        cursor.execute(sql, {**params, "words": json.dumps(words)})
         rows = cursor.fetchall()
     return [
         Candidate(row[0], float(row[1]), None, None, _row_attributes(row), named_by_every_word=bool(row[2]))

@@ -34,7 +34,8 @@ from search.ranking import (
     rank_by_vectors,
     reciprocal_rank_fusion,
 )
-from search.spelling import query_correct_spelling
+from search.spelling import query_correct_spelling, vocabulary_cache
+from search.synonyms import query_expand_synonyms, synonym_cache
 
 MODES = ("vector", "hybrid")
 
@@ -143,7 +144,7 @@ def _rank_text(
     *,
     version: ModelVersion,
     vector: np.ndarray,
-    query: str,
+    words: list[list[str]],
     mode: str,
     k: int,
     filters: SearchFilters,
@@ -152,7 +153,7 @@ def _rank_text(
     text_ranking = None
     if mode == "hybrid":
         started = time.perf_counter()
-        text_ranking = rank_by_fulltext(text=query, k=k, filters=filters)
+        text_ranking = rank_by_fulltext(alternatives=words, k=k, filters=filters)
         timings["fulltext_ms"] = timings.get("fulltext_ms", 0.0) + (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     image_weight = float(search_setting_for_version("IMAGE_WEIGHT", version))
@@ -212,27 +213,42 @@ def search_by_text(
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}")
     timings: dict[str, float] = {}
+    started = time.perf_counter()
+    synonyms = synonym_cache.get()
+    vocabulary = vocabulary_cache.get()
     corrected = None
     if correct_spelling and search_settings.CORRECT_SPELLING:
-        started = time.perf_counter()
-        corrected = query_correct_spelling(query).corrected
-        timings["spelling_ms"] = (time.perf_counter() - started) * 1000
+        corrected = query_correct_spelling(query, vocabulary=vocabulary, known=synonyms.words).corrected
     searched = corrected or query
+    expansion = query_expand_synonyms(searched, index=synonyms, catalogue_words=vocabulary.frequencies)
+    timings["understand_ms"] = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    vector = query_encode_text(version=version, text=searched)
+    vector = query_encode_text(version=version, text=expansion.vector_text)
     timings["encode_ms"] = (time.perf_counter() - started) * 1000
     k = _candidate_count(offset=offset, limit=limit)
     enough = int(search_settings.RELAX_BELOW)
     relaxed: list[dict[str, Any]] = []
     ranking = _rank_text(
-        version=version, vector=vector, query=searched, mode=mode, k=k, filters=filters, timings=timings
+        version=version,
+        vector=vector,
+        words=expansion.alternatives,
+        mode=mode,
+        k=k,
+        filters=filters,
+        timings=timings,
     )
     while len(ranking.candidates) < enough and (to_relax := _filter_to_relax(filters)) is not None:
         name, value = to_relax
         relaxed.append({"step": "filter", "param": name, "value": value})
         filters = _without_filter(filters, name)
         wider = _rank_text(
-            version=version, vector=vector, query=searched, mode=mode, k=k, filters=filters, timings=timings
+            version=version,
+            vector=vector,
+            words=expansion.alternatives,
+            mode=mode,
+            k=k,
+            filters=filters,
+            timings=timings,
         )
         # What matched every filter stays first; the products the relaxed search adds follow.
         found = {candidate.product_id for candidate in ranking.candidates}

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -24,6 +23,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from rapidfuzz.process import extract
 
 from search.conf import search_settings
+from search.process_cache import CheckedCache, table_generation
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MIN_CORRECTED_LENGTH = 4
@@ -90,43 +90,11 @@ def vocabulary_build() -> Vocabulary:
         return Vocabulary({word: int(count) for word, count in cursor.fetchall()})
 
 
-class _VocabularyCache:
-    """The vocabulary of this process, rebuilt when the catalogue changed, checked at most once per
-    VOCABULARY_CHECK_SECONDS (a count and the latest change of active products: an index-only read)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._vocabulary: Vocabulary | None = None
-        self._generation: tuple | None = None
-        self._checked_at = 0.0
-
-    def get(self) -> Vocabulary:
-        with self._lock:
-            now = time.monotonic()
-            if self._vocabulary is not None and now - self._checked_at < float(
-                search_settings.VOCABULARY_CHECK_SECONDS
-            ):
-                return self._vocabulary
-            generation = _catalogue_generation()
-            if self._vocabulary is None or generation != self._generation:
-                self._vocabulary = vocabulary_build()
-                self._generation = generation
-            self._checked_at = now
-            return self._vocabulary
-
-    def clear(self) -> None:
-        with self._lock:
-            self._vocabulary = None
-            self._generation = None
-
-
-def _catalogue_generation() -> tuple:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), max(updated_at) FROM catalog_product WHERE is_active")
-        return tuple(cursor.fetchone())
-
-
-vocabulary_cache = _VocabularyCache()
+vocabulary_cache = CheckedCache(
+    build=vocabulary_build,
+    generation=lambda: table_generation("catalog_product", where="is_active"),
+    check_seconds=lambda: float(search_settings.VOCABULARY_CHECK_SECONDS),
+)
 
 
 @cache
@@ -140,15 +108,18 @@ def english_words() -> frozenset[str]:
     return frozenset(token for token in vocabulary if token.isalpha() and token.isascii())
 
 
-def query_correct_spelling(query: str, *, vocabulary: Vocabulary | None = None) -> SpellingCorrection:
-    """The query with each word the catalogue does not use replaced by its nearest catalogue word."""
+def query_correct_spelling(
+    query: str, *, vocabulary: Vocabulary | None = None, known: Collection[str] = ()
+) -> SpellingCorrection:
+    """The query with each word the catalogue does not use replaced by its nearest catalogue word;
+    `known`: more words to leave as typed (the synonyms' words)."""
     vocabulary = vocabulary or vocabulary_cache.get()
     changes: list[tuple[str, str]] = []
 
     def replace(match: re.Match[str]) -> str:
         word = match.group(0)
         lowered = word.lower()
-        if lowered in vocabulary or lowered in english_words() or not lowered.isalpha():
+        if lowered in vocabulary or lowered in known or lowered in english_words() or not lowered.isalpha():
             return word
         nearest = vocabulary.nearest(lowered)
         if nearest is None:

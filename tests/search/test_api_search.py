@@ -116,7 +116,7 @@ def test_hybrid_mode_fuses_full_text_ranks_by_reciprocal_rank_fusion(small_catal
     assert skus(response) == ["N3", "R4", "N1", "N2", "R5"]
     assert body["results"][0]["score"] == pytest.approx(1 / 63 + 1 / 61, abs=1e-6)
     stages = dict(item.split(";dur=") for item in response["Server-Timing"].split(", "))
-    assert set(stages) == {"spelling", "encode", "fulltext", "rank", "total"}
+    assert set(stages) == {"understand", "encode", "fulltext", "rank", "total"}
     assert float(stages["total"]) >= float(stages["fulltext"]) + float(stages["rank"]) > 0
 
 

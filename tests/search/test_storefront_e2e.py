@@ -143,6 +143,11 @@ def test_storefront_mechanics_with_a_tiny_model(page, tiny_model_path):
     page.wait_for_selector('#status:has-text("products like NAVY")')
     assert "NAVY" not in page.eval_on_selector_all("#results .card", "cards => cards.map(c => c.dataset.sku)")
 
+    # A filter nothing matches is set aside, and the page says so (no dead end).
+    page.goto(page.base_url + "/?q=check+shirt&colour=Purple")
+    page.wait_for_selector('#notice .relaxed[data-step="filter"]:has-text("colour filter")')
+    assert page.eval_on_selector_all("#results .card", "cards => cards.length") == 4
+
     page.fill("#q", "x" * 600)  # the input caps it at 512; a blank query is refused in the page
     page.fill("#q", "   ")
     page.click("button[type=submit]")
@@ -202,3 +207,14 @@ def test_a_query_shows_the_expected_products(page, sample_catalogue_with_default
     shirts = {row["sku"] for row in rows if row["article_type"] == "Shirts"}
     assert set(shown[:4]) <= shirts and len(set(shown[:4]) & check_shirts) >= 3, shown[:8]
     _screenshot(page, "storefront-check-shirt.png")
+
+    # Mistyped, the query is searched as the catalogue spells it, says so, and can be searched as typed.
+    assert _search(page, "chek shrit")[:4] == shown[:4]
+    assert page.text_content("#notice .corrected") == (
+        "Showing results for check shirt. Search instead for chek shrit. "
+    )
+    _screenshot(page, "storefront-did-you-mean.png")
+    page.click("#notice .as-typed")
+    # As typed, no product has the words: the page says the results are by meaning alone.
+    page.wait_for_selector('#notice .relaxed[data-step="words"]')
+    assert not page.is_visible("#notice .corrected")

@@ -15,6 +15,7 @@
   const mode = document.getElementById("mode");
   const photoInput = document.getElementById("photo");
   const statusLine = document.getElementById("status");
+  const notice = document.getElementById("notice");
   const results = document.getElementById("results");
   const facetsBox = document.getElementById("facets");
   const activeBox = document.getElementById("active-filters");
@@ -22,7 +23,8 @@
   const cardTemplate = document.getElementById("card-template");
 
   // What is shown: a text query, a photo, or the products like one product; plus the filters.
-  let state = { kind: "text", q: "", photo: null, sku: null, filters: {}, offset: 0 };
+  // `asTyped`: the shopper chose "search instead for" the words as typed, without spelling correction.
+  let state = { kind: "text", q: "", photo: null, sku: null, filters: {}, offset: 0, asTyped: false };
 
   function headers() {
     return apiKey ? { "X-Api-Key": apiKey } : {};
@@ -52,6 +54,7 @@
     if (state.kind === "text") {
       params.set("q", state.q);
       if (mode.value) params.set("mode", mode.value);
+      if (state.asTyped) params.set("correct_spelling", "false");
       return fetch(`${api}search/?${params}`, { headers: headers() });
     }
     if (state.kind === "similar") {
@@ -103,6 +106,44 @@
     document.body.dataset.state = "done";
     moreButton.hidden = !body.next;
     renderFacets(body.facets);
+    if (!append) renderNotice(body);
+  }
+
+  const FILTER_NAMES = { price: "price range", article_type: "category", sub_category: "category", master_category: "category" };
+
+  // "Showing results for ..." after a spelling correction, and what was relaxed to avoid a dead end.
+  function renderNotice(body) {
+    notice.replaceChildren();
+    if (body.corrected_query) {
+      const line = document.createElement("span");
+      line.className = "corrected";
+      line.append("Showing results for ");
+      const corrected = document.createElement("strong");
+      corrected.textContent = body.corrected_query;
+      line.append(corrected, ". Search instead for ");
+      const asTyped = document.createElement("a");
+      asTyped.href = "#";
+      asTyped.className = "as-typed";
+      asTyped.textContent = state.q;
+      asTyped.addEventListener("click", (event) => {
+        event.preventDefault();
+        state.asTyped = true;
+        run();
+      });
+      line.append(asTyped, ". ");
+      notice.appendChild(line);
+    }
+    for (const step of body.relaxed || []) {
+      const line = document.createElement("span");
+      line.className = "relaxed";
+      line.dataset.step = step.step;
+      line.textContent =
+        step.step === "words"
+          ? "No product has these words; showing the closest by meaning. "
+          : `Too few products match the ${FILTER_NAMES[step.param] || step.param} filter: showing results without it too. `;
+      notice.appendChild(line);
+    }
+    notice.hidden = !notice.children.length;
   }
 
   function card(product) {
@@ -181,7 +222,7 @@
       showError("Type what you are looking for, e.g. navy check shirt.");
       return;
     }
-    state = { ...state, kind: "text", q };
+    state = { ...state, kind: "text", q, asTyped: false };
     const url = new URL(window.location);
     url.searchParams.set("q", q);
     history.replaceState(null, "", url);
