@@ -44,6 +44,8 @@ class Product(TimeStampedModel):
     embedding_dirty = models.BooleanField(default=True, db_index=True)
 
     class Meta:
+        # Tables keep the names of the app's first label (`catalog`), so relabelling moved no row.
+        db_table = "catalog_product"
         ordering = ["sku"]
         indexes = [
             models.Index(fields=["article_type"]),
@@ -75,6 +77,7 @@ class ProductImage(TimeStampedModel):
     content_sha256 = models.CharField(max_length=64)
 
     class Meta:
+        db_table = "catalog_productimage"
         ordering = ["product_id", "position", "id"]
         indexes = [models.Index(fields=["product", "position"])]
 
