@@ -39,6 +39,9 @@ class Product(TimeStampedModel):
     currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217 code, e.g. INR")
     attributes = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
+    # Which host model feeds this product (its `app_label.model`, catalog/sources.py); empty for products
+    # imported or edited here. A resync deactivates the products of a source whose instance is gone.
+    source = models.CharField(max_length=100, blank=True, db_index=True)
     # Set in the same transaction as any change that alters the product's embeddings (text or
     # photos); the embedding task clears it. Indexed: the task selects by it.
     embedding_dirty = models.BooleanField(default=True, db_index=True)
