@@ -8,7 +8,7 @@ PORT ?= 8000
 SAMPLE_CATALOG := catalog/sample_catalog/catalog.jsonl
 DEMO_SHIRTS := catalog/demo_catalog/catalog.jsonl
 
-.PHONY: install db db-stop migrate static serve demo test bench lint clean-db
+.PHONY: install db db-stop migrate static serve demo test bench lint clean-db wheel host-test
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,18 @@ demo: migrate
 
 test: db
 	$(PY) -m pytest
+
+# The plugin's wheel, built offline from the checkout (setuptools from the virtualenv, no index).
+wheel: install
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --no-index -w dist .
+	rm -rf build *.egg-info
+	@ls -l dist/*.whl
+
+# A fresh `django-admin startproject shop` in a fresh virtualenv with the built wheel, set up by the
+# README's "Add it to your shop" steps (docs/integration.md); its own database on the project's server.
+host-test: db
+	packaging/host_project_test.sh
 
 bench: migrate
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

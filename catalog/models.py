@@ -39,11 +39,16 @@ class Product(TimeStampedModel):
     currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217 code, e.g. INR")
     attributes = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
+    # Which host model feeds this product (its `app_label.model`, catalog/sources.py); empty for products
+    # imported or edited here. A resync deactivates the products of a source whose instance is gone.
+    source = models.CharField(max_length=100, blank=True, db_index=True)
     # Set in the same transaction as any change that alters the product's embeddings (text or
     # photos); the embedding task clears it. Indexed: the task selects by it.
     embedding_dirty = models.BooleanField(default=True, db_index=True)
 
     class Meta:
+        # Tables keep the names of the app's first label (`catalog`), so relabelling moved no row.
+        db_table = "catalog_product"
         ordering = ["sku"]
         indexes = [
             models.Index(fields=["article_type"]),
@@ -75,6 +80,7 @@ class ProductImage(TimeStampedModel):
     content_sha256 = models.CharField(max_length=64)
 
     class Meta:
+        db_table = "catalog_productimage"
         ordering = ["product_id", "position", "id"]
         indexes = [models.Index(fields=["product", "position"])]
 

@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class LifecycleConfig(AppConfig):
     name = "lifecycle"
+    label = "product_search_lifecycle"
     verbose_name = "Search models"
 
     def ready(self) -> None:

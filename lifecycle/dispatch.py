@@ -10,7 +10,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
-from lifecycle.embedding_queue import embedding_queue_claim
+from lifecycle.embedding_queue import embedding_queue_claim, redis_url
 from lifecycle.model_versions import ModelVersionError, model_version_fail, model_version_reap_abandoned
 from lifecycle.models import ModelVersion
 from lifecycle.retraining import RetrainOptions, retrain_prepare
@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 def embedding_schedule() -> bool:
     """Queue a run of embed_pending unless one is queued already. Returns whether one was queued."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    # Without a worker (a host shop that runs no Celery, a demo without Redis) the work runs here.
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         embed_pending.apply()
         return True
     try:
@@ -33,7 +34,7 @@ def embedding_schedule() -> bool:
             "Could not queue the embedding task (Redis at %s: %s). The change is saved and the "
             "product stays marked for embedding: a worker catches up when it starts, or run "
             "`python manage.py embed --pending`.",
-            settings.REDIS_URL,
+            redis_url(),
             error,
         )
         return False

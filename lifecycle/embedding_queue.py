@@ -16,8 +16,14 @@ EMBED_QUEUED_KEY = "product-search:embed-pending-queued"
 EMBED_QUEUED_TTL_S = 300
 
 
+def redis_url() -> str:
+    """The Redis that holds the flag: `REDIS_URL`, as this project names it; a host shop without that
+    setting gets the local default, as Celery's Redis broker has."""
+    return getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    return redis.Redis.from_url(redis_url(), socket_connect_timeout=1, socket_timeout=2)
 
 
 def embedding_queue_claim() -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -46,7 +47,16 @@ class ModelVersionClaimed(ModelVersionError):
 
 def model_directory() -> Path:
     configured = lifecycle_settings.MODEL_DIR
-    return Path(configured) if configured else Path(settings.VAR_DIR) / "models"
+    if configured:
+        return Path(configured)
+    # This project keeps local state in VAR_DIR; a host shop has none and must say where models go.
+    var_dir = getattr(settings, "VAR_DIR", None)
+    if var_dir is None:
+        raise ImproperlyConfigured(
+            "Set PRODUCT_SEARCH_MODEL_DIR in your settings: the folder retrained models are written to "
+            "(one subfolder per version), on storage every web and worker process can read."
+        )
+    return Path(var_dir) / "models"
 
 
 def model_version_create(

@@ -121,6 +121,8 @@ class PhotoFeatures(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # The table named under the app's first label, so that relabelling kept every row in place.
+        db_table = "lifecycle_photofeatures"
         ordering = ["trunk", "content_sha256"]
         constraints = [
             models.UniqueConstraint(

@@ -3,6 +3,8 @@ from django.apps import AppConfig
 
 class SearchConfig(AppConfig):
     name = "search"
+    # django-oscar, for one, ships an app labelled `search`.
+    label = "product_search"
     verbose_name = "Search"
 
     def ready(self) -> None:

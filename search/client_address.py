@@ -13,7 +13,8 @@ from django.http import HttpRequest
 
 def client_address(request: HttpRequest) -> str | None:
     remote = request.META.get("REMOTE_ADDR")
-    proxies = int(settings.TRUSTED_PROXY_COUNT)
+    # A host shop may not define it: no trusted proxy, the safe reading.
+    proxies = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0))
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if proxies <= 0 or not forwarded:
         return remote

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.urls import reverse
 from django.views.generic import TemplateView
 
 from search.conf import search_settings
@@ -13,6 +14,9 @@ class StorefrontView(TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        # Wherever the host mounted the API (/api/v1/ here, /product-search/api/v1/ in a shop): the
+        # script appends search/, search/image/ and products/<sku>/ to it.
+        context["api_root"] = reverse("search_api:search").removesuffix("search/")
         context["api_key"] = search_settings.STOREFRONT_API_KEY
         context["filter_names"] = ",".join(FILTER_COLUMNS)
         context["max_query_length"] = search_settings.MAX_QUERY_LENGTH

@@ -34,6 +34,7 @@ class Migration(migrations.Migration):
                 ('activated_at', models.DateTimeField(blank=True, null=True)),
             ],
             options={
+                'db_table': 'catalog_modelversion',
                 'ordering': ['-created_at', '-id'],
                 'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'active')), fields=('status',), name='one_active_model_version')],
             },
@@ -62,6 +63,7 @@ class Migration(migrations.Migration):
                 ('embedding_dirty', models.BooleanField(db_index=True, default=True)),
             ],
             options={
+                'db_table': 'catalog_product',
                 'ordering': ['sku'],
                 'indexes': [models.Index(fields=['article_type'], name='catalog_pro_article_d713e8_idx'), models.Index(fields=['master_category', 'sub_category'], name='catalog_pro_master__21d03b_idx'), models.Index(fields=['gender'], name='catalog_pro_gender_ab9021_idx'), models.Index(fields=['colour'], name='catalog_pro_colour_9aabd7_idx'), models.Index(fields=['brand'], name='catalog_pro_brand_f6911e_idx')],
                 'constraints': [models.CheckConstraint(condition=models.Q(('price__isnull', True), ('price__gte', 0), _connector='OR'), name='product_price_not_negative')],
@@ -78,9 +80,10 @@ class Migration(migrations.Migration):
                 ('width', models.PositiveIntegerField()),
                 ('height', models.PositiveIntegerField()),
                 ('content_sha256', models.CharField(max_length=64)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='catalog.product')),
+                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='product_search_catalog.product')),
             ],
             options={
+                'db_table': 'catalog_productimage',
                 'ordering': ['product_id', 'position', 'id'],
             },
         ),
@@ -91,11 +94,12 @@ class Migration(migrations.Migration):
                 ('kind', models.CharField(choices=[('image', 'Photo'), ('text', 'Text')], max_length=8)),
                 ('embedding', pgvector.django.halfvec.HalfVectorField()),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='embeddings', to='catalog.modelversion')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='embeddings', to='catalog.product')),
-                ('image', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='embeddings', to='catalog.productimage')),
+                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='embeddings', to='product_search_catalog.modelversion')),
+                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='embeddings', to='product_search_catalog.product')),
+                ('image', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='embeddings', to='product_search_catalog.productimage')),
             ],
             options={
+                'db_table': 'catalog_productembedding',
                 'ordering': ['model_version_id', 'product_id', 'kind', 'id'],
             },
         ),

@@ -24,6 +24,6 @@ ALTER TABLE catalog_product DROP COLUMN IF EXISTS search_document;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("catalog", "0001_initial")]
+    dependencies = [("product_search_catalog", "0001_initial")]
 
     operations = [migrations.RunSQL(ADD, reverse_sql=DROP)]

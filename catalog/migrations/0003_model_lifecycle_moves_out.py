@@ -8,8 +8,8 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0002_product_search_document"),
-        ("lifecycle", "0001_initial"),
+        ("product_search_catalog", "0002_product_search_document"),
+        ("product_search_lifecycle", "0001_initial"),
     ]
 
     operations = [

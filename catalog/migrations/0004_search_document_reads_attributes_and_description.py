@@ -39,7 +39,7 @@ CREATE INDEX catalog_product_search_document_gin ON catalog_product USING gin (s
 
 
 class Migration(migrations.Migration):
-    dependencies = [("catalog", "0003_model_lifecycle_moves_out")]
+    dependencies = [("product_search_catalog", "0003_model_lifecycle_moves_out")]
 
     operations = [
         migrations.RunSQL(DROP + ADD_WITH_DESCRIPTION, reverse_sql=DROP + ADD_TITLE_AND_FIELDS),

@@ -13,7 +13,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0004_search_document_reads_attributes_and_description'),
+        ('product_search_catalog', '0004_search_document_reads_attributes_and_description'),
     ]
 
     operations = [

@@ -19,11 +19,11 @@ def _move_content_types(apps, *, from_app: str, to_app: str) -> None:
 
 
 def content_types_to_lifecycle(apps, schema_editor):
-    _move_content_types(apps, from_app="catalog", to_app="lifecycle")
+    _move_content_types(apps, from_app="product_search_catalog", to_app="product_search_lifecycle")
 
 
 def content_types_to_catalog(apps, schema_editor):
-    _move_content_types(apps, from_app="lifecycle", to_app="catalog")
+    _move_content_types(apps, from_app="product_search_lifecycle", to_app="product_search_catalog")
 
 
 STATE = [
@@ -87,7 +87,7 @@ STATE = [
                 models.ForeignKey(
                     on_delete=django.db.models.deletion.CASCADE,
                     related_name="embeddings",
-                    to="lifecycle.modelversion",
+                    to="product_search_lifecycle.modelversion",
                 ),
             ),
             (
@@ -95,7 +95,7 @@ STATE = [
                 models.ForeignKey(
                     on_delete=django.db.models.deletion.CASCADE,
                     related_name="embeddings",
-                    to="catalog.product",
+                    to="product_search_catalog.product",
                 ),
             ),
             (
@@ -105,7 +105,7 @@ STATE = [
                     null=True,
                     on_delete=django.db.models.deletion.CASCADE,
                     related_name="embeddings",
-                    to="catalog.productimage",
+                    to="product_search_catalog.productimage",
                 ),
             ),
         ],
@@ -144,7 +144,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("catalog", "0002_product_search_document"),
+        ("product_search_catalog", "0002_product_search_document"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle', '0001_initial'),
+        ('product_search_lifecycle', '0001_initial'),
     ]
 
     operations = [
@@ -20,6 +20,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
             options={
+                'db_table': 'lifecycle_photofeatures',
                 'ordering': ['trunk', 'content_sha256'],
                 'constraints': [models.UniqueConstraint(fields=('trunk', 'content_sha256'), name='one_feature_map_per_photo_and_trunk')],
             },

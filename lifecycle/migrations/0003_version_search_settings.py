@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle', '0002_photo_features'),
+        ('product_search_lifecycle', '0002_photo_features'),
     ]
 
     operations = [

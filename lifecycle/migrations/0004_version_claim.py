@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle', '0003_version_search_settings'),
+        ('product_search_lifecycle', '0003_version_search_settings'),
     ]
 
     operations = [

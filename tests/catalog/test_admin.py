@@ -49,7 +49,7 @@ def _form(upload, **overrides):
 
 def test_valid_upload_creates_the_product_with_its_photo(admin_client, _media_root):
     upload = SimpleUploadedFile("../../etc/passwd.jpg", make_photo_bytes(), content_type="image/jpeg")
-    response = admin_client.post(reverse("admin:catalog_product_add"), _form(upload))
+    response = admin_client.post(reverse("admin:product_search_catalog_product_add"), _form(upload))
 
     assert response.status_code == 302, response.content.decode()[:2000]
     product = Product.objects.get(sku="ADM1")
@@ -72,7 +72,7 @@ def test_valid_upload_creates_the_product_with_its_photo(admin_client, _media_ro
 )
 def test_rejected_upload_is_a_form_error_and_saves_nothing(admin_client, _media_root, content, expected):
     upload = SimpleUploadedFile("photo.jpg", content, content_type="image/jpeg")
-    response = admin_client.post(reverse("admin:catalog_product_add"), _form(upload))
+    response = admin_client.post(reverse("admin:product_search_catalog_product_add"), _form(upload))
 
     assert response.status_code == 200
     assert expected in response.content.decode()
@@ -84,7 +84,7 @@ def test_rejected_upload_is_a_form_error_and_saves_nothing(admin_client, _media_
 @pytest.mark.parametrize("sku", ["A/B", "A B", "50%", "A?B"])
 def test_a_sku_that_cannot_go_into_a_url_is_a_form_error(admin_client, sku):
     upload = SimpleUploadedFile("photo.jpg", make_photo_bytes(), content_type="image/jpeg")
-    response = admin_client.post(reverse("admin:catalog_product_add"), _form(upload, sku=sku))
+    response = admin_client.post(reverse("admin:product_search_catalog_product_add"), _form(upload, sku=sku))
 
     assert response.status_code == 200
     assert escape(f"A SKU may contain only {SKU_ALLOWED_CHARACTERS}") in response.content.decode()
@@ -93,7 +93,7 @@ def test_a_sku_that_cannot_go_into_a_url_is_a_form_error(admin_client, sku):
 
 def test_rejected_photo_on_edit_keeps_the_old_photos(admin_client):
     valid = SimpleUploadedFile("a.jpg", make_photo_bytes(), content_type="image/jpeg")
-    admin_client.post(reverse("admin:catalog_product_add"), _form(valid))
+    admin_client.post(reverse("admin:product_search_catalog_product_add"), _form(valid))
     product = Product.objects.get(sku="ADM1")
     old_image = product.images.get()
 
@@ -110,7 +110,9 @@ def test_rejected_photo_on_edit_keeps_the_old_photos(admin_client):
             "images-1-position": "1",
         },
     )
-    response = admin_client.post(reverse("admin:catalog_product_change", args=[product.pk]), data)
+    response = admin_client.post(
+        reverse("admin:product_search_catalog_product_change", args=[product.pk]), data
+    )
 
     assert response.status_code == 200 and "not an image" in response.content.decode()
     product.refresh_from_db()
@@ -122,7 +124,9 @@ def test_adding_a_second_photo_on_edit(admin_client):
     product = ProductFactory(sku="ED1")
     upload = SimpleUploadedFile("side.png", make_photo_bytes(format="PNG"), content_type="image/png")
     data = _form(upload, sku="ED1", title=product.title)
-    response = admin_client.post(reverse("admin:catalog_product_change", args=[product.pk]), data)
+    response = admin_client.post(
+        reverse("admin:product_search_catalog_product_change", args=[product.pk]), data
+    )
     assert response.status_code == 302
     assert product.images.get().image.name.endswith(".png")
 
@@ -131,7 +135,7 @@ def test_changelist_shows_thumbnails_filters_and_search(admin_client):
     product = ProductFactory(sku="LIST1", title="Turtle Check Men Navy Blue Shirt")
     ProductFactory(sku="LIST2", title="Red Kurta", colour="Red")
     product_photo_add(product=product, photo=photo_prepare(io.BytesIO(make_photo_bytes())))
-    url = reverse("admin:catalog_product_changelist")
+    url = reverse("admin:product_search_catalog_product_changelist")
 
     page = admin_client.get(url).content.decode()
     assert _row(page, "LIST1").count('<img src="/media/products/') == 1

@@ -411,3 +411,13 @@ def test_the_command_reports_a_database_outage_as_its_error(photo_folder, reconn
     with pytest.raises(CommandError, match=r"^The database stopped answering at line 1 \(OperationalError: "):
         call_command("import_catalog", str(path), "--no-progress", "--allow-rejects", stdout=out)
     assert "Imported 0 products" in out.getvalue()
+
+
+def test_command_sample_names_the_shipped_catalogue_and_refuses_a_path_beside_it(tmp_path):
+    from catalog.management.commands.import_catalog import SAMPLE_CATALOG
+
+    assert SAMPLE_CATALOG == SAMPLE and SAMPLE_CATALOG.is_file()
+    with pytest.raises(CommandError, match="not both"):
+        call_command("import_catalog", str(SAMPLE), "--sample", "--no-progress")
+    with pytest.raises(CommandError, match="--sample"):
+        call_command("import_catalog", "--no-progress")

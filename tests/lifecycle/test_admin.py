@@ -27,17 +27,19 @@ def test_model_version_page_shows_status_progress_metrics_and_activates(admin_cl
     report = {"R@1": 51.0, "R@5": 80.0, "R@10": 91.0, "medr": 1.0, "meanr": 3.0, "mAP@10": 60.0}
     ModelVersion.objects.filter(pk=version.pk).update(metrics={"held_out": {"t2i": report, "i2t": report}})
 
-    listing = admin_client.get(reverse("admin:lifecycle_modelversion_changelist")).content.decode()
+    listing = admin_client.get(
+        reverse("admin:product_search_lifecycle_modelversion_changelist")
+    ).content.decode()
     row = _row(listing, "tiny-admin")
     assert '<td class="field-status">Ready</td>' in row
     assert "51.0 / 91.0" in row and "ready, 1/1 embedded" in row
     detail = admin_client.get(
-        reverse("admin:lifecycle_modelversion_change", args=[version.pk])
+        reverse("admin:product_search_lifecycle_modelversion_change", args=[version.pk])
     ).content.decode()
     assert "<th>mAP@10</th>" in detail and "<td>60.0</td>" in detail
 
     response = admin_client.post(
-        reverse("admin:lifecycle_modelversion_changelist"),
+        reverse("admin:product_search_lifecycle_modelversion_changelist"),
         {"action": "activate_selected", "_selected_action": [version.pk]},
         follow=True,
     )
@@ -53,7 +55,7 @@ def test_product_changelist_shows_and_filters_the_embedding_status(admin_client,
     model_version_activate(version=version)
     embedding_process_pending()
     ProductFactory(sku="WAIT1")  # created after the embedding: still pending
-    url = reverse("admin:catalog_product_changelist")
+    url = reverse("admin:product_search_catalog_product_changelist")
 
     page = admin_client.get(url).content.decode()
     assert '<td class="field-embedding_status">embedded</td>' in _row(page, embedded.sku)

@@ -67,3 +67,29 @@ def test_tokenizer_lowercases_pads_and_truncates():
     assert batch.token_ids.shape == (2, 6)
     assert batch.token_ids[1, -1] == batch.token_ids[0, 4]  # truncation keeps the closing [SEP]
     assert batch.attention_mask[0].tolist() == [1, 1, 1, 1, 1, 0]
+
+
+def test_bert_branch_loads_and_pools_minilm_as_sentence_transformers_does():
+    """docs/integration.md says why transformers loads MiniLM here: the result must be the sentence
+    embedding sentence-transformers computes for the same model (its Transformer + mean Pooling)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    from mlcore.text_tower import BertTextTower
+
+    titles = ["Navy slim fit check shirt", "Women Black Skinny Jeans with a longer title than the first"]
+    folder = str(minilm_folder())
+    reference = SentenceTransformer(
+        modules=[Transformer(folder), Pooling(384, pooling_mode="mean")], device="cpu"
+    )
+    expected = reference.encode(titles, convert_to_tensor=True)  # (2, 384)
+    tower = BertTextTower(embed_dim=8, pretrained=True).eval()
+    tokens = TitleTokenizer(minilm_folder() / "tokenizer.json", max_length=64)(titles)
+
+    with torch.inference_mode():
+        pooled = tower.pooled_features(tokens.token_ids, tokens.attention_mask)  # (2, 384)
+
+    assert torch.allclose(pooled, expected, atol=1e-5)

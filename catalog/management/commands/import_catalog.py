@@ -8,12 +8,20 @@ from tqdm import tqdm
 from catalog.importing import CatalogImportAborted, ImportReport, catalog_import, catalog_row_count
 from mlcore.splits import split_skus
 
+# Shipped inside the package, so that a shop that installed the wheel can try search at once.
+SAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "sample_catalog" / "catalog.jsonl"
+
 
 class Command(BaseCommand):
     help = "Import (upsert by sku) a JSONL or CSV product catalogue with its photos."
 
     def add_arguments(self, parser):
-        parser.add_argument("path", type=Path, help="catalog.jsonl or .csv; image paths relative to it")
+        parser.add_argument(
+            "path", type=Path, nargs="?", help="catalog.jsonl or .csv; image paths relative to it"
+        )
+        parser.add_argument(
+            "--sample", action="store_true", help="the 240-product sample catalogue shipped with the plugin"
+        )
         parser.add_argument("--report", type=Path, help="write rejected rows to this JSONL file")
         parser.add_argument(
             "--allow-rejects", action="store_true", help="exit 0 even if some rows were rejected"
@@ -23,7 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
-        path: Path = options["path"]
+        if options["sample"] == bool(options["path"]):
+            raise CommandError(
+                "Give the catalogue file, or --sample for the shipped sample catalogue (not both)"
+            )
+        path: Path = SAMPLE_CATALOG if options["sample"] else options["path"]
         if not path.is_file():
             raise CommandError(f"No catalogue file at {path}")
         if bool(options["split_file"]) != bool(options["split"]):
