@@ -18,7 +18,7 @@ DEFAULT_GROUPS = (
 
 
 def add_default_groups(apps, schema_editor):
-    SynonymGroup = apps.get_model("search", "SynonymGroup")
+    SynonymGroup = apps.get_model("product_search", "SynonymGroup")
     SynonymGroup.objects.bulk_create([SynonymGroup(terms=terms) for terms in DEFAULT_GROUPS])
 
 

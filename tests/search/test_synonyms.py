@@ -66,7 +66,7 @@ def test_a_synonym_group_applies_both_ways_in_full_text(tees):
 
 def test_a_group_edited_in_the_admin_changes_the_next_search(tees, admin_client):
     response = admin_client.post(
-        "/admin/search/synonymgroup/add/", {"terms": " Tee ,T-Shirt, tee ", "is_active": "on"}
+        "/admin/product_search/synonymgroup/add/", {"terms": " Tee ,T-Shirt, tee ", "is_active": "on"}
     )
     assert response.status_code == 302
     assert SynonymGroup.objects.get().terms == "tee, t-shirt"
@@ -76,7 +76,7 @@ def test_a_group_edited_in_the_admin_changes_the_next_search(tees, admin_client)
 
 
 def test_a_group_needs_two_different_terms(admin_client):
-    response = admin_client.post("/admin/search/synonymgroup/add/", {"terms": "tee, Tee", "is_active": "on"})
+    response = admin_client.post("/admin/product_search/synonymgroup/add/", {"terms": "tee, Tee", "is_active": "on"})
 
     assert response.status_code == 200
     assert "at least two different terms" in response.content.decode()
