@@ -14,14 +14,18 @@ from search.ranking import SearchFilters
 from search.selectors import search_by_text, search_version_get_active
 
 
-def search_top_ids(*, texts: Sequence[str], products: Sequence[Product], mode: str) -> list[list[int]]:
+def search_top_ids(
+    *, texts: Sequence[str], products: Sequence[Product], mode: str, correct_spelling: bool = True
+) -> list[list[int]]:
     """Per query text, the ids of the search API's top 10 when only `products` may be found."""
     filters = SearchFilters(product_ids=tuple(product.pk for product in products))
     pk_of = {product.sku: product.pk for product in products}
     return [
         [
             pk_of[hit.product["sku"]]
-            for hit in search_by_text(query=text, filters=filters, limit=10, mode=mode).hits
+            for hit in search_by_text(
+                query=text, filters=filters, limit=10, mode=mode, correct_spelling=correct_spelling
+            ).hits
         ]
         for text in texts
     ]
