@@ -38,7 +38,7 @@ from lifecycle.model_versions import (
 from lifecycle.models import ModelVersion
 from lifecycle.photo_features import DatabaseFeatureStore, photo_features_prune
 from lifecycle.selectors import model_version_get_active
-from lifecycle.signals import search_tuning_requested
+from lifecycle.signals import search_tuning_requested, training_texts_requested
 from mlcore.splits import split_skus
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,9 @@ class RetrainOptions:
     # "active": fine-tune the active model. Chosen on IndoFashion val (mlcore_train, 8 epochs):
     # fine-tuning the Myntra-trained default reached a lower score and type_p@10 than new heads.
     start: str = "scratch"
+    # Train on the queries shoppers clicked a product from too (search analytics, above a minimum
+    # count), beside the product's own texts.
+    learn_from_clicks: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,8 +92,20 @@ def _is_held_out(sku: str, share: float) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
-def retrain_items(*, split_file: str | None) -> tuple[list, list]:
-    """(train, held-out) mlcore CatalogItems from the active products that have a photo."""
+def retrain_extra_texts(*, skus: list[str]) -> dict[str, list[str]]:
+    """Texts that name these products beyond their own (training_texts_requested's receivers: the
+    queries shoppers clicked them from), by sku."""
+    extra: dict[str, list[str]] = {}
+    for _receiver, texts in training_texts_requested.send(sender=RetrainOptions, skus=skus):
+        for sku, more in (texts or {}).items():
+            known = extra.setdefault(sku, [])
+            known += [text for text in dict.fromkeys(more) if text not in known]
+    return extra
+
+
+def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) -> tuple[list, list]:
+    """(train, held-out) mlcore CatalogItems from the active products that have a photo; with
+    `learn_from_clicks`, the train items also carry the queries shoppers clicked them from."""
     from mlcore.data import CatalogItem
 
     products = (
@@ -128,6 +143,17 @@ def retrain_items(*, split_file: str | None) -> tuple[list, list]:
         share = lifecycle_settings.VALIDATION_SHARE
         train = [item for sku, item in items.items() if not _is_held_out(sku, share)]
         held_out = [item for sku, item in items.items() if _is_held_out(sku, share)]
+    if learn_from_clicks:
+        extra = retrain_extra_texts(skus=[item.product_id for item in train])
+        train = [
+            dataclasses.replace(
+                item,
+                texts=(*item.texts, *(text for text in extra[item.product_id] if text not in item.texts)),
+            )
+            if item.product_id in extra
+            else item
+            for item in train
+        ]
     if len(train) < 16 or len(held_out) < 8:
         raise ModelVersionError(
             f"Too few products with photos to retrain: {len(train)} to train on and {len(held_out)} held "
@@ -295,7 +321,9 @@ def retrain_run(
         dropped_features = photo_features_prune()
         if dropped_features:
             log(f"Dropped the stored features of {dropped_features} photos no product holds any more.")
-        train_items, held_out = retrain_items(split_file=options.split_file)
+        train_items, held_out = retrain_items(
+            split_file=options.split_file, learn_from_clicks=options.learn_from_clicks
+        )
         active = model_version_get_active()
         result = _train(
             version=version,

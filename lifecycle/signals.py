@@ -7,3 +7,8 @@ from django.dispatch import Signal
 # returns a dict: `settings` (search settings chosen for `version`), `score` and `active_score` (what the
 # activation gate compares), and any detail worth keeping in the version's metrics.
 search_tuning_requested = Signal()
+
+# Sent by a retrain before it trains, with `skus` (the products it trains on). A receiver returns a dict
+# sku -> extra texts that name the product (queries shoppers clicked it from), which training samples
+# beside the product's own texts.
+training_texts_requested = Signal()

@@ -309,3 +309,27 @@ def test_embed_and_activate_commands_explain_what_to_do():
         call_command("activate_model", "v9")
     with pytest.raises(CommandError, match="No earlier version"):
         call_command("activate_model", "--rollback")
+
+
+def test_retrain_trains_on_the_texts_receivers_give_for_its_training_products(sample_catalogue_with_tiny_model):
+    from lifecycle.retraining import retrain_items
+    from lifecycle.signals import training_texts_requested
+
+    asked: list[list[str]] = []
+
+    def clicked_queries(sender, skus, **kwargs):
+        asked.append(skus)
+        return {skus[0]: ["summer kurta", "summer kurta"], "NOT-A-TRAINING-SKU": ["never used"]}
+
+    training_texts_requested.connect(clicked_queries, weak=False, dispatch_uid="test-clicked-queries")
+    try:
+        plain_train, _ = retrain_items(split_file=None)
+        train, held_out = retrain_items(split_file=None, learn_from_clicks=True)
+    finally:
+        training_texts_requested.disconnect(dispatch_uid="test-clicked-queries")
+
+    assert not asked[1:] and [item.product_id for item in train] == asked[0]  # asked once, for train only
+    first = train[0]
+    assert first.texts == (*plain_train[0].texts, "summer kurta")
+    assert [item.texts for item in train[1:]] == [item.texts for item in plain_train[1:]]
+    assert all("never used" not in item.texts for item in train + held_out)

@@ -30,6 +30,11 @@ class Command(BaseCommand):
             default="scratch",
             help="train new heads on the pretrained trunk (default) or fine-tune the active model",
         )
+        parser.add_argument(
+            "--no-clicks",
+            action="store_true",
+            help="do not train on the queries shoppers clicked products from",
+        )
 
     def handle(self, *args, **options):
         retrain_options = RetrainOptions(
@@ -41,6 +46,7 @@ class Command(BaseCommand):
             activate=not options["no_activate"],
             force=options["force"],
             start=options["start"],
+            learn_from_clicks=not options["no_clicks"],
         )
         if options["run_async"]:
             try:
