@@ -311,7 +311,7 @@ def test_embed_and_activate_commands_explain_what_to_do():
         call_command("activate_model", "--rollback")
 
 
-def test_retrain_trains_on_the_texts_receivers_give_for_its_training_products(sample_catalogue_with_tiny_model):
+def test_retrain_trains_on_the_texts_receivers_give_for_its_products(sample_catalogue_with_tiny_model):
     from lifecycle.retraining import retrain_items
     from lifecycle.signals import training_texts_requested
 

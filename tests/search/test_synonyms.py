@@ -76,7 +76,9 @@ def test_a_group_edited_in_the_admin_changes_the_next_search(tees, admin_client)
 
 
 def test_a_group_needs_two_different_terms(admin_client):
-    response = admin_client.post("/admin/product_search/synonymgroup/add/", {"terms": "tee, Tee", "is_active": "on"})
+    response = admin_client.post(
+        "/admin/product_search/synonymgroup/add/", {"terms": "tee, Tee", "is_active": "on"}
+    )
 
     assert response.status_code == 200
     assert "at least two different terms" in response.content.decode()
