@@ -173,6 +173,10 @@ FULLTEXT_RANK_FUNCTIONS = ("ts_rank", "ts_rank_cd")
 # A full-text rank counts the query's words a product matches up to this many (the first ones):
 # longer queries are descriptions pasted whole, ranked on those and ts_rank.
 COUNTED_QUERY_WORDS = 16
+# The full-text ranking orders its best FULLTEXT_POOL_FACTOR x k matches (at least FULLTEXT_MIN_POOL) by
+# words matched, chosen by an unweighted ts_rank (fulltext_sql).
+FULLTEXT_POOL_FACTOR = 4
+FULLTEXT_MIN_POOL = 500
 # A query word: letters and digits, with inner hyphens and apostrophes ("t-shirt", "men's").
 QUERY_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
@@ -198,15 +202,17 @@ def fulltext_sql(
             f"unknown full-text rank function {rank_function!r}; use one of {FULLTEXT_RANK_FUNCTIONS}"
         )
     where, params = filters.where_sql()
-    # Words matched = the query's words found in the document, one `@@` each (a binary search in the
-    # row's tsvector, nothing copied per row), for the first COUNTED_QUERY_WORDS words: a fixed count,
-    # so the statement's text does not depend on the query. A word is matched by any of its
-    # alternatives (synonyms). "Every word in title or attributes" is one tsquery of all the words'
-    # lexemes weighted A or B, exact however long the query.
+    # Two steps, so that per-row work beyond the GIN match and one rank runs on a few rows only: the
+    # best FULLTEXT_POOL_FACTOR x k matches by a rank that weighs every part of the document alike
+    # (how many of the query's lexemes a product has, wherever), then among them the words matched
+    # (one `@@` per query word, for the first COUNTED_QUERY_WORDS words; a word is matched by any of
+    # its alternatives, i.e. synonyms), then `rank_function` (title over attributes over description).
+    # "Every word in title or attributes" is one tsquery of the words' lexemes weighted A or B.
     words_matched = " + ".join(
         f"coalesce((p.search_document @@ query.word_queries[{index}])::int, 0)"
         for index in range(1, COUNTED_QUERY_WORDS + 1)
     )
+    pool = max(int(k) * FULLTEXT_POOL_FACTOR, FULLTEXT_MIN_POOL)
     sql = (
         "WITH alternatives AS (\n"
         "  SELECT word.position, string_agg('(' || alternative_query::text || ')', ' | ') AS query_text\n"
@@ -221,6 +227,11 @@ def fulltext_sql(
         "  ARRAY(SELECT query_text::tsquery FROM alternatives ORDER BY position) AS word_queries,\n"
         "  (SELECT string_agg('(' || regexp_replace(query_text, $re$('(?:[^']|'')*')$re$, '\\1:AB', 'g')\n"
         "     || ')', ' & ') FROM alternatives)::tsquery AS named_query\n"
+        "), pool AS (\n"
+        "  SELECT p.id FROM catalog_product p, query\n"
+        f"  WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.tsquery AND {where}\n"
+        "  ORDER BY ts_rank('{1,1,1,1}', p.search_document, query.tsquery) DESC, p.id\n"
+        f"  LIMIT {pool}\n"
         ")\n"
         "SELECT p.id,\n"
         f"  {words_matched}\n"
@@ -228,8 +239,7 @@ def fulltext_sql(
         f"      / (1 + {rank_function}(p.search_document, query.tsquery)) AS rank,\n"
         "  coalesce(p.search_document @@ query.named_query, false) AS named_by_every_word,\n"
         f"  {RESULT_SELECT}\n"
-        "FROM catalog_product p, query\n"
-        f"WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.tsquery AND {where}\n"
+        "FROM pool JOIN catalog_product p ON p.id = pool.id, query\n"
         f"ORDER BY rank DESC, p.id LIMIT {int(k)}"
     )
     return sql, params
