@@ -22,7 +22,7 @@ def test_unknown_words_are_corrected_to_the_nearest_catalogue_words():
     "query",
     [
         "navy check shirt",  # every word is the catalogue's
-        "party shirt",  # an English word no product uses is meant, not mistyped
+        "party shirt",  # no catalogue word is one edit from "party"
         "tee 32 xl",  # short words and numbers: one edit from too many others
         "zzzzqqqq",  # nothing near
     ],
