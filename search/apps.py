@@ -11,3 +11,5 @@ class SearchConfig(AppConfig):
         from search.tuning import tune_for_retrain
 
         search_tuning_requested.connect(tune_for_retrain, weak=False, dispatch_uid="search-tuning")
+        # A merchandising rule saved or deleted takes effect in this process at once.
+        from search import signals  # noqa: F401

@@ -25,6 +25,7 @@ from lifecycle.selectors import model_version_get_active
 from search.conf import search_setting_for_version, search_settings
 from search.exceptions import ModelFilesMissingError, NoActiveModel, NoActiveModelError
 from search.filters import FACETS
+from search.merchandising import merchandising_apply
 from search.ranking import (
     Candidate,
     SearchFilters,
@@ -159,6 +160,7 @@ def search_by_text(
         ranking = reciprocal_rank_fusion([ranking[:k], text_ranking], k=int(search_settings.RRF_K))
         if search_settings.EVERY_WORD_FIRST:
             ranking = every_word_matches_first(ranking, text_ranking)
+    ranking = merchandising_apply(ranking=ranking, query=query, filters=filters)
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
 
@@ -178,6 +180,7 @@ def search_by_photo(*, photo: Image.Image, filters: SearchFilters, limit: int, o
         k=_candidate_count(offset=offset, limit=limit),
         filters=filters,
     )
+    ranking = merchandising_apply(ranking=ranking, query=None, filters=filters)
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
 
@@ -229,6 +232,7 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
         k=_candidate_count(offset=offset, limit=limit),
         filters=filters,
     )
+    ranking = merchandising_apply(ranking=ranking, query=None, filters=filters)
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
 
