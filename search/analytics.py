@@ -155,12 +155,15 @@ def _flush_searches(batch: int) -> int:
     written = 0
     while records := buffer.buffer_read(buffer.SEARCHES, batch):
         # A flush that died after writing and before dropping its batch left it in Redis: write only
-        # the searches the log does not hold yet, so nothing is counted twice.
-        present = {
-            str(pk)
-            for pk in SearchLog.objects.filter(pk__in=[r["id"] for r in records]).values_list("pk", flat=True)
-        }
-        logs = _search_logs([record for record in records if record["id"] not in present])
+        # the searches the log does not hold yet (once each), so nothing is counted twice.
+        ids = [record["id"] for record in records]
+        seen = {str(pk) for pk in SearchLog.objects.filter(pk__in=ids).values_list("pk", flat=True)}
+        fresh = []
+        for record in records:
+            if record["id"] not in seen:
+                seen.add(record["id"])
+                fresh.append(record)
+        logs = _search_logs(fresh)
         with transaction.atomic():
             SearchLog.objects.bulk_create(logs)
             _popular_queries_count(logs)

@@ -184,3 +184,12 @@ def merchandising_apply(
     )
     pins = [rule for rule in actions[MerchandisingRule.Action.PIN] if rule.product_id not in hidden]
     return _pinned(ranking, pins, filters) if pins else ranking
+
+
+def merchandising_rule_save(*, rule: MerchandisingRule) -> MerchandisingRule:
+    """Validate and save a rule; this process applies it from the next search (others within
+    MERCHANDISING_CACHE_S)."""
+    rule.full_clean()
+    rule.save()
+    merchandising_rules_forget()
+    return rule
