@@ -224,3 +224,9 @@ def test_the_command_flushes_and_prunes(small_catalog, capsys):
     call_command("search_analytics", "--prune")
     assert "Wrote 1 searches and 0 events" in capsys.readouterr().out
     assert SearchLog.objects.count() == 1
+
+
+def test_the_report_needs_permission_to_view_the_search_log(db, client, django_user_model):
+    staff = django_user_model.objects.create_user(username="clerk", password="x" * 12, is_staff=True)
+    client.force_login(staff)
+    assert client.get(reverse("admin:search_searchlog_report")).status_code == 403
