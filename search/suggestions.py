@@ -27,6 +27,9 @@ MAX_WORDS = 6
 # Of a page of suggestions, at most this many of each kind; titles fill what is left.
 SHARE = {"query": 4, "category": 2, "brand": 2, "colour": 2}
 KINDS = ("query", "category", "brand", "colour", "product")
+# Titles are matched from this many characters typed: one letter starts a word of most titles, so
+# it would cost the longest query for suggestions nobody reads.
+TITLE_MIN_CHARACTERS = 2
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def suggestions_for_prefix(*, text: str, limit: int) -> list[Suggestion]:
     chosen = [suggestion for kind in KINDS[:-1] for suggestion in picked[kind]][:limit]
     shown = {suggestion.text.lower() for suggestion in chosen}
     room = limit - len(chosen)
-    if room > 0:
+    if room > 0 and sum(len(word) for word in typed) >= TITLE_MIN_CHARACTERS:
         with connection.cursor() as cursor:
             cursor.execute(title_suggestions_sql(room + len(shown)), [title_prefix_tsquery(typed)])
             rows = cursor.fetchall()

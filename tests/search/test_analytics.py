@@ -230,3 +230,24 @@ def test_the_report_needs_permission_to_view_the_search_log(db, client, django_u
     staff = django_user_model.objects.create_user(username="clerk", password="x" * 12, is_staff=True)
     client.force_login(staff)
     assert client.get(reverse("admin:search_searchlog_report")).status_code == 403
+
+
+def _queued_flushes(broker) -> int:
+    messages = [json.loads(raw) for raw in broker.lrange("embed", 0, -1)]
+    return sum(message["headers"]["task"] == "search.tasks.analytics_flush" for message in messages)
+
+
+def test_searches_queue_one_flush_per_interval_for_a_worker_that_knows_the_task(small_catalog, settings):
+    import redis
+
+    from workers.celery_app import app
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = _queued_flushes(broker)
+
+    for _ in range(3):
+        search({"q": "navy shirt"})
+
+    assert _queued_flushes(broker) == before + 1  # the first search of the interval queued it
+    app.loader.import_default_modules()
+    assert "search.tasks.analytics_flush" in app.tasks

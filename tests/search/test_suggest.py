@@ -86,6 +86,12 @@ def test_titles_match_unstemmed_word_prefixes(shop):
     assert ("product", "Nike Men Running Shoes") in listed(suggest({"q": "runn"}))
 
 
+def test_one_letter_suggests_no_titles_yet(shop):
+    kinds = {kind for kind, _ in listed(suggest({"q": "n"}))}
+    assert kinds == {"query", "brand", "colour"}
+    assert "product" in {kind for kind, _ in listed(suggest({"q": "na"}))}
+
+
 def test_limit_and_nothing_to_match(shop):
     assert len(suggest({"q": "n", "limit": 2}).json()["suggestions"]) == 2
     assert listed(suggest({"q": "zzzq"})) == []
