@@ -179,6 +179,7 @@ def test_suggestions_as_you_type_and_a_click_recorded_with_its_search(page, tiny
     page.fill("#q", "")
     page.type("#q", "Navy")
     page.wait_for_selector('#suggestions li[data-kind="colour"]')
+    _screenshot(page, "storefront-suggestions.png")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")  # the product suggestion, after the colour
     page.keyboard.press("Enter")
@@ -190,7 +191,6 @@ def test_suggestions_as_you_type_and_a_click_recorded_with_its_search(page, tiny
     page.click("#results .card:nth-child(2) .add-to-cart")
     page.wait_for_selector(f'#results .card[data-sku="{first}"][data-recorded~="click"]')
     page.wait_for_selector('#results .card:nth-child(2)[data-recorded~="add_to_cart"]')
-    _screenshot(page, "storefront-suggestions.png")
 
     assert search_analytics_flush().done
     click = SearchEvent.objects.select_related("search").get(kind="click")
