@@ -254,6 +254,8 @@ CORS_ALLOW_HEADERS = ["accept", "content-type", "x-api-key"]
 PRODUCT_SEARCH_API_KEYS = _env_list("SEARCH_API_KEYS", "")
 _search_anon_rate = os.environ.get("SEARCH_THROTTLE_ANON_RATE", "120/min")
 PRODUCT_SEARCH_THROTTLE_ANON_RATE = None if _search_anon_rate.lower() == "off" else _search_anon_rate
+# Search analytics (docs/analytics.md): every search and its clicks recorded, without client addresses.
+PRODUCT_SEARCH_ANALYTICS_ENABLED = _env_bool("SEARCH_ANALYTICS", True)
 
 LOGGING = {
     "version": 1,

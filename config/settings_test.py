@@ -15,6 +15,10 @@ from config.settings import *  # noqa: E402, F403
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
 CACHES["default"]["LOCATION"] = os.environ.get("TEST_CACHE_URL", "redis://127.0.0.1:6379/14")  # noqa: F405
+# The search analytics buffer gets a Redis database nobody flushes: the cache's is cleared by search
+# tests and the broker's by worker tests, in every checkout sharing this Redis (its keys carry the test
+# database's name, so checkouts do not read each other's).
+PRODUCT_SEARCH_ANALYTICS_REDIS_URL = os.environ.get("TEST_ANALYTICS_REDIS_URL", "redis://127.0.0.1:6379/13")
 CACHES["default"]["KEY_PREFIX"] = "test" + os.environ.get("TEST_DB_SUFFIX", "")  # noqa: F405
 # Worker tests make one batch of every pending product, so that a kill lands inside it.
 PRODUCT_SEARCH_EMBED_BATCH_SIZE = int(os.environ.get("TEST_EMBED_BATCH_SIZE", "32"))

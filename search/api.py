@@ -21,7 +21,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +29,8 @@ from rest_framework.views import APIView
 from catalog.conf import catalog_settings
 from catalog.photos import PhotoRejected, photo_decode_upload
 from search.access import AnonymousSearchThrottle, ApiKeySearchThrottle, HasApiKeyWhenConfigured
+from search.analytics import EventRejected, search_event_record
+from search.analytics_recording import search_record
 from search.conf import search_settings
 from search.exceptions import (
     PhotoTooLarge,
@@ -37,6 +39,7 @@ from search.exceptions import (
     search_unavailable_as_api_error,
 )
 from search.filters import FACETS, FILTER_COLUMNS
+from search.models import SearchEvent, SearchLog
 from search.ranking import SearchFilters
 from search.selectors import (
     MODES,
@@ -46,6 +49,8 @@ from search.selectors import (
     search_by_text,
     search_similar,
 )
+from search.suggestions import KINDS as SUGGESTION_KINDS
+from search.suggestions import suggestions_for_prefix
 
 # Parameters DRF itself reads (renderer choice); always allowed.
 FRAMEWORK_PARAMETERS = {"format"}
@@ -272,6 +277,11 @@ class RelaxationSerializer(serializers.Serializer):
 class SearchPageSerializer(serializers.Serializer):
     """The response of every ranking endpoint."""
 
+    search_id = serializers.UUIDField(
+        allow_null=True,
+        help_text="This search's id: send it with click and add-to-cart events (POST events/). Null when "
+        "analytics are off or could not record the search.",
+    )
     mode = serializers.CharField()
     model_version = ModelVersionSummarySerializer()
     took_ms = serializers.FloatField()
@@ -324,6 +334,7 @@ def page_payload(*, request: Request, page: SearchPage) -> dict[str, Any]:
         query["offset"] = str(page.offset + page.limit)
         next_url = request.build_absolute_uri(request.path + "?" + urlencode(query.lists(), doseq=True))
     return {
+        "search_id": None,
         "mode": page.mode,
         "model_version": {"id": page.model_version.pk, "name": page.model_version.name},
         "took_ms": 0.0,
@@ -344,9 +355,14 @@ def _relaxation_json(step: dict[str, Any]) -> dict[str, Any]:
     return {"step": step["step"], "param": step["param"], "value": value}
 
 
-def page_response(*, request: Request, page: SearchPage, started: float) -> Response:
+def page_response(
+    *, request: Request, page: SearchPage, started: float, kind: str, query: str, filters: SearchFilters
+) -> Response:
     payload = page_payload(request=request, page=page)
     payload["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    payload["search_id"] = search_record(
+        kind=kind, query=query, filters=filters, page=page, latency_ms=payload["took_ms"]
+    )
     response = Response(payload)
     # Where the time went (encode, fulltext, rank, total), shown by browsers' developer tools.
     stages = {name.removesuffix("_ms"): value for name, value in page.timings_ms.items()}
@@ -388,15 +404,23 @@ class SearchApi(SearchApiView):
         reject_repeated_parameters(request.query_params, serializer.fields)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        filters = SearchFilterSerializer.to_filters(data)
         page = search_by_text(
             query=data["q"],
-            filters=SearchFilterSerializer.to_filters(data),
+            filters=filters,
             limit=data["limit"],
             offset=data["offset"],
             mode=data.get("mode"),
             correct_spelling=data["correct_spelling"],
         )
-        return page_response(request=request, page=page, started=started)
+        return page_response(
+            request=request,
+            page=page,
+            started=started,
+            kind=SearchLog.Kind.TEXT,
+            query=data["q"],
+            filters=filters,
+        )
 
 
 class PhotoSearchApi(SearchApiView):
@@ -449,13 +473,11 @@ class PhotoSearchApi(SearchApiView):
                 raise UnsupportedPhoto(message) from error
             raise ValidationError({"photo": [message]}) from error
         data = serializer.validated_data
-        page = search_by_photo(
-            photo=image,
-            filters=SearchFilterSerializer.to_filters(data),
-            limit=data["limit"],
-            offset=data["offset"],
+        filters = SearchFilterSerializer.to_filters(data)
+        page = search_by_photo(photo=image, filters=filters, limit=data["limit"], offset=data["offset"])
+        return page_response(
+            request=request, page=page, started=started, kind=SearchLog.Kind.PHOTO, query="", filters=filters
         )
-        return page_response(request=request, page=page, started=started)
 
 
 def _product_or_404(sku: str):
@@ -524,10 +546,151 @@ class SimilarProductsApi(SearchApiView):
         serializer.is_valid(raise_exception=True)
         product = _product_or_404(sku)
         data = serializer.validated_data
-        page = search_similar(
-            product=product,
-            filters=SearchFilterSerializer.to_filters(data),
-            limit=data["limit"],
-            offset=data["offset"],
+        filters = SearchFilterSerializer.to_filters(data)
+        page = search_similar(product=product, filters=filters, limit=data["limit"], offset=data["offset"])
+        return page_response(
+            request=request,
+            page=page,
+            started=started,
+            kind=SearchLog.Kind.SIMILAR,
+            query=sku,
+            filters=filters,
         )
-        return page_response(request=request, page=page, started=started)
+
+
+class SuggestionSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="What to show, and to search for when chosen.")
+    kind = serializers.ChoiceField(
+        choices=SUGGESTION_KINDS,
+        help_text="`query` (searched often, with results), `category`, `brand`, `colour` or `product`.",
+    )
+    param = serializers.CharField(
+        allow_null=True, help_text="The filter that selects a category, brand or colour (its value: `text`)."
+    )
+    sku = serializers.CharField(allow_null=True, help_text="The product of a `product` suggestion.")
+
+    class Meta:
+        ref_name = "Suggestion"
+
+
+class SuggestionsSerializer(serializers.Serializer):
+    q = serializers.CharField(help_text="What was typed, as given.")
+    suggestions = SuggestionSerializer(many=True)
+
+    class Meta:
+        ref_name = "Suggestions"
+
+
+class SuggestApi(SearchApiView):
+    """Completions for what a shopper has typed so far (search/suggestions.py)."""
+
+    class FilterSerializer(serializers.Serializer):
+        q = serializers.CharField(
+            max_length=100,
+            trim_whitespace=False,
+            validators=[QUERY_TEXT],
+            help_text="What the shopper has typed so far, e.g. `nav` or `navy sh`: each word is matched as "
+            "the start of a word, without case. At most 100 characters.",
+            error_messages={
+                "required": "Give what was typed so far in `q`, e.g. ?q=nav.",
+                "blank": "Nothing typed yet: give at least one character in `q`.",
+            },
+        )
+
+        def get_fields(self) -> dict[str, serializers.Field]:
+            maximum, default = (
+                int(search_settings.SUGGEST_MAX_LIMIT),
+                int(search_settings.SUGGEST_DEFAULT_LIMIT),
+            )
+            limit = serializers.IntegerField(
+                min_value=1,
+                max_value=maximum,
+                required=False,
+                default=default,
+                help_text=f"Suggestions at most: 1 to {maximum} (default {default}).",
+            )
+            return {**super().get_fields(), "limit": limit}
+
+        class Meta:
+            ref_name = "SuggestParameters"
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: SuggestionsSerializer, **COMMON_ERRORS},
+        operation_id="suggest",
+        description="Completions as the shopper types: popular queries that had results, categories, "
+        "brands, colours, then product titles. Each word typed matches the start of a word, any case.",
+    )
+    def get(self, request: Request) -> Response:
+        serializer = self.FilterSerializer(data=request.query_params)
+        reject_unknown_parameters(request.query_params.keys(), serializer.fields.keys())
+        reject_repeated_parameters(request.query_params, serializer.fields)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        suggestions = suggestions_for_prefix(text=data["q"], limit=data["limit"])
+        return Response(
+            {
+                "q": data["q"],
+                "suggestions": [
+                    {"text": item.text, "kind": item.kind, "param": item.param, "sku": item.sku}
+                    for item in suggestions
+                ],
+            }
+        )
+
+
+class SearchEventApi(SearchApiView):
+    """A shopper's click or add-to-cart on a search result, for analytics."""
+
+    parser_classes = [JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        search_id = serializers.UUIDField(
+            help_text="The `search_id` of the search response that showed the product."
+        )
+        sku = serializers.CharField(
+            max_length=64, validators=[NO_NULL_CHARACTERS], help_text="The product's sku."
+        )
+        type = serializers.ChoiceField(
+            choices=SearchEvent.Kind.values, help_text="`click` (the shopper opened it) or `add_to_cart`."
+        )
+
+        class Meta:
+            ref_name = "SearchEventInput"
+
+    class OutputSerializer(serializers.Serializer):
+        position = serializers.IntegerField(
+            help_text="The product's position in the search's ranking (1 is first)."
+        )
+
+        class Meta:
+            ref_name = "SearchEventAccepted"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: OutputSerializer,
+            **COMMON_ERRORS,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Invalid event: a field's messages, e.g. an unknown `search_id`, or a `sku` "
+                "that search did not show.",
+            ),
+        },
+        operation_id="search_event",
+    )
+    def post(self, request: Request) -> Response:
+        reject_unknown_parameters(request.query_params.keys(), [])
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Send a JSON object: {search_id, sku, type}."]})
+        serializer = self.InputSerializer(data=request.data)
+        reject_unknown_parameters(request.data.keys(), serializer.fields.keys())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            position = search_event_record(
+                search_id=str(data["search_id"]), sku=data["sku"], kind=data["type"]
+            )
+        except EventRejected as error:
+            raise ValidationError({error.field: [str(error)]}) from error
+        return Response({"position": position}, status=202)

@@ -13,3 +13,10 @@ class SearchConfig(AppConfig):
         from search.tuning import tune_for_retrain
 
         search_tuning_requested.connect(tune_for_retrain, weak=False, dispatch_uid="search-tuning")
+        # ...and for the queries shoppers clicked its products from, to train on (search/learning.py).
+        from lifecycle.signals import training_texts_requested
+        from search.learning import training_texts_for_retrain
+
+        training_texts_requested.connect(training_texts_for_retrain, weak=False, dispatch_uid="search-clicks")
+        # A merchandising rule saved or deleted takes effect in this process at once.
+        from search import signals  # noqa: F401

@@ -70,6 +70,30 @@ DEFAULTS: dict[str, Any] = {
     # DRF throttle rates ("120/min"; None switches it off): per client IP without a key, per key with one.
     "THROTTLE_ANON_RATE": "120/min",
     "THROTTLE_API_KEY_RATE": "1200/min",
+    # Analytics (search/analytics.py, docs/analytics.md): every search and its shoppers' clicks and
+    # add-to-carts, buffered in Redis (this URL; None: REDIS_URL) and written in batches.
+    "ANALYTICS_ENABLED": True,
+    "ANALYTICS_REDIS_URL": None,
+    # A flush is queued at most this often (the first search after a flush queues the next one).
+    "ANALYTICS_FLUSH_INTERVAL_S": 30,
+    "ANALYTICS_FLUSH_BATCH": 1000,
+    # Searches and their events older than this are deleted (the flush task prunes once an hour).
+    "ANALYTICS_RETENTION_DAYS": 90,
+    # Merchandising rules (search/merchandising.py): how long a server process keeps its copy of them.
+    "MERCHANDISING_CACHE_S": 10,
+    # Suggestions as you type (search/suggestions.py).
+    "SUGGEST_DEFAULT_LIMIT": 10,
+    "SUGGEST_MAX_LIMIT": 20,
+    # How long a process keeps brands, categories, colours and popular queries in memory.
+    "SUGGEST_CACHE_S": 60,
+    # A query is suggested to others once it was searched (with results) this often: one shopper's
+    # typing (a name, an order number) is never shown to the next.
+    "SUGGEST_MIN_QUERY_SEARCHES": 3,
+    "SUGGEST_POPULAR_QUERIES": 2000,
+    # Learning from clicks (search/learning.py): a retrain trains on each query shoppers clicked a
+    # product from in at least this many searches, beside the product's own texts.
+    "CLICK_TRAINING_ENABLED": True,
+    "CLICK_TRAINING_MIN_CLICKS": 3,
 }
 
 

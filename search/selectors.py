@@ -26,6 +26,7 @@ from lifecycle.selectors import model_version_get_active
 from search.conf import search_setting_for_version, search_settings
 from search.exceptions import ModelFilesMissingError, NoActiveModel, NoActiveModelError
 from search.filters import FACETS
+from search.merchandising import merchandising_apply
 from search.ranking import (
     Candidate,
     SearchFilters,
@@ -226,6 +227,7 @@ def search_by_text(
     vector = query_encode_text(version=version, text=expansion.vector_text)
     timings["encode_ms"] = (time.perf_counter() - started) * 1000
     k = _candidate_count(offset=offset, limit=limit)
+    requested_filters = filters
     enough = int(search_settings.RELAX_BELOW)
     relaxed: list[dict[str, Any]] = []
     ranking = _rank_text(
@@ -258,9 +260,9 @@ def search_by_text(
         )
     if ranking.fulltext_matches == 0 and ranking.candidates:
         relaxed.insert(0, {"step": "words", "param": None, "value": None})
-    page = _page(
-        ranking=ranking.candidates, version=version, mode=mode, offset=offset, limit=limit, timings=timings
-    )
+    # The shop's rules apply to the whole ranking, before the page is cut (search/merchandising.py).
+    candidates = merchandising_apply(ranking=ranking.candidates, query=searched, filters=requested_filters)
+    page = _page(ranking=candidates, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
     page.corrected_query = corrected
     page.relaxed = relaxed
     return page
@@ -281,6 +283,7 @@ def search_by_photo(*, photo: Image.Image, filters: SearchFilters, limit: int, o
         k=_candidate_count(offset=offset, limit=limit),
         filters=filters,
     )
+    ranking = merchandising_apply(ranking=ranking, query=None, filters=filters)
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
 
@@ -332,6 +335,7 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
         k=_candidate_count(offset=offset, limit=limit),
         filters=filters,
     )
+    ranking = merchandising_apply(ranking=ranking, query=None, filters=filters)
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
     return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
 

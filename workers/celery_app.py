@@ -44,4 +44,4 @@ app.conf.update(
     },
     worker_hijack_root_logger=False,
 )
-app.autodiscover_tasks(["lifecycle"])
+app.autodiscover_tasks(["lifecycle", "search"])

@@ -35,6 +35,20 @@ def _no_throttling(settings):
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_rules_or_suggestions():
+    """Each process keeps the merchandising rules and the suggestion vocabulary for a few seconds; a
+    test's rolled-back rows must not outlive it there."""
+    from search.merchandising import merchandising_rules_forget
+    from search.suggestions import suggestion_vocabulary_forget
+
+    merchandising_rules_forget()
+    suggestion_vocabulary_forget()
+    yield
+    merchandising_rules_forget()
+    suggestion_vocabulary_forget()
+
+
 def index_build(version: ModelVersion) -> None:
     """The version's HNSW indexes, as model_version_build leaves them (checks first run deferred FKs)."""
     with connection.cursor() as cursor:

@@ -94,8 +94,8 @@ def _screenshot(page, name: str) -> Path:
     return path
 
 
-def test_storefront_mechanics_with_a_tiny_model(page, tiny_model_path):
-    """Search box, grid, facet chips, search by photo and "more like this" against the real API."""
+def _tiny_shop(tiny_model_path) -> None:
+    """Four check shirts, one per colour, searched with a tiny (untrained) model."""
     for colour in ("navy", "red", "green", "yellow"):
         product_create(
             sku=colour.upper(),
@@ -108,6 +108,11 @@ def test_storefront_mechanics_with_a_tiny_model(page, tiny_model_path):
     version = model_version_register_checkpoint(path=tiny_model_path, name="tiny-e2e")
     model_version_build(version=version)
     model_version_activate(version=version)
+
+
+def test_storefront_mechanics_with_a_tiny_model(page, tiny_model_path):
+    """Search box, grid, facet chips, search by photo and "more like this" against the real API."""
+    _tiny_shop(tiny_model_path)
 
     page.goto(page.base_url + "/")
     assert sorted(_search(page, "check shirt")) == ["GREEN", "NAVY", "RED", "YELLOW"]
@@ -153,6 +158,50 @@ def test_storefront_mechanics_with_a_tiny_model(page, tiny_model_path):
     page.click("button[type=submit]")
     assert "Type what you are looking for" in page.text_content("#status")
     _screenshot(page, "storefront-tiny-model.png")
+
+
+def test_suggestions_as_you_type_and_a_click_recorded_with_its_search(page, tiny_model_path, redis_url):
+    """Typing shows suggestions (debounced); choosing one searches it; a click on a result is sent
+    with the search's id and lands in the analytics log."""
+    from search.analytics import search_analytics_flush
+    from search.analytics_buffer import buffer_clear
+    from search.models import SearchEvent
+
+    buffer_clear()
+    _tiny_shop(tiny_model_path)
+    suggested = []
+    page.on("request", lambda request: suggested.append(request.url) if "/suggest/" in request.url else None)
+    page.goto(page.base_url + "/")
+
+    page.type("#q", "yel ch", delay=20)  # typed faster than the debounce: one request, not six
+    page.wait_for_selector("#suggestions li")
+    shown = page.eval_on_selector_all(
+        "#suggestions li",
+        "items => items.map(item => [item.dataset.kind, item.querySelector('.text').textContent])",
+    )
+    assert shown == [["product", "yellow check shirt"]]
+    assert len(suggested) == 1 and "q=yel+ch" in suggested[0]
+    page.fill("#q", "")
+    page.type("#q", "Navy")
+    page.wait_for_selector('#suggestions li[data-kind="colour"]')
+    _screenshot(page, "storefront-suggestions.png")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")  # the product suggestion, after the colour
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#status:has-text("for “navy check shirt”")')
+    assert page.is_hidden("#suggestions")
+    first = page.eval_on_selector("#results .card", "card => card.dataset.sku")
+
+    page.click("#results .card .title")
+    page.click("#results .card:nth-child(2) .add-to-cart")
+    page.wait_for_selector(f'#results .card[data-sku="{first}"][data-recorded~="click"]')
+    page.wait_for_selector('#results .card:nth-child(2)[data-recorded~="add_to_cart"]')
+
+    assert search_analytics_flush().done
+    click = SearchEvent.objects.select_related("search").get(kind="click")
+    assert (click.sku, click.position, click.search.normalized_query) == (first, 1, "navy check shirt")
+    assert SearchEvent.objects.filter(kind="add_to_cart", position=2).count() == 1
+    buffer_clear()
 
 
 def _sample_rows() -> list[dict]:

@@ -1,5 +1,6 @@
-// The storefront: a search box, a results grid, filter chips from the facets, search by photo and
-// "more like this", all through the search API. No framework, no external asset.
+// The storefront: a search box with suggestions as you type, a results grid, filter chips from the
+// facets, search by photo and "more like this", all through the search API; clicks and add-to-carts
+// are sent back with the search's id (analytics). No framework, no external asset.
 "use strict";
 
 (function () {
@@ -9,6 +10,10 @@
   const FACET_LABELS = { category: "Category", colour: "Colour", brand: "Brand", gender: "For" };
   const FACET_VALUES_SHOWN = 8;
   const PAGE = 24;
+  // Suggestions wait for a pause in typing, so a fast typist sends one request, not one per key.
+  const SUGGEST_DELAY_MS = 150;
+  const SUGGESTIONS_SHOWN = 8;
+  const SUGGESTION_LABELS = { query: "search", category: "category", brand: "brand", colour: "colour", product: "product" };
 
   const form = document.getElementById("search-form");
   const input = document.getElementById("q");
@@ -21,6 +26,7 @@
   const activeBox = document.getElementById("active-filters");
   const moreButton = document.getElementById("more");
   const cardTemplate = document.getElementById("card-template");
+  const suggestionList = document.getElementById("suggestions");
 
   // What is shown: a text query, a photo, or the products like one product; plus the filters.
   // `asTyped`: the shopper chose "search instead for" the words as typed, without spelling correction.
@@ -98,7 +104,7 @@
 
   function render(body, append) {
     if (!append) results.replaceChildren();
-    for (const product of body.results) results.appendChild(card(product));
+    for (const product of body.results) results.appendChild(card(product, body.search_id));
     const shown = results.children.length;
     statusLine.textContent =
       `${shown} result${shown === 1 ? "" : "s"} for ${describe()} · ${body.took_ms} ms · model ${body.model_version.name}` +
@@ -146,9 +152,10 @@
     notice.hidden = !notice.children.length;
   }
 
-  function card(product) {
+  function card(product, searchId) {
     const node = cardTemplate.content.firstElementChild.cloneNode(true);
     node.dataset.sku = product.sku;
+    node.dataset.searchId = searchId || "";
     node.dataset.score = product.score;
     const image = node.querySelector("img");
     if (product.photo_url) image.src = product.photo_url;
@@ -159,6 +166,13 @@
       .join(" · ");
     node.querySelector(".price").textContent =
       product.price === null ? "" : `${product.currency || ""} ${product.price}`.trim();
+    const opened = () => sendEvent(node, "click");
+    image.addEventListener("click", opened);
+    node.querySelector(".title").addEventListener("click", opened);
+    node.querySelector(".add-to-cart").addEventListener("click", () => {
+      node.classList.add("in-cart");
+      sendEvent(node, "add_to_cart");
+    });
     node.querySelector(".similar").addEventListener("click", () => {
       state = { ...state, kind: "similar", sku: product.sku };
       run();
@@ -166,6 +180,126 @@
     });
     return node;
   }
+
+  // A click or add-to-cart on a result, sent with the id of the search that showed it. Analytics only:
+  // a failure is not the shopper's problem, so it is not shown.
+  async function sendEvent(node, type) {
+    if (!node.dataset.searchId) return;
+    try {
+      const response = await fetch(`${api}events/`, {
+        method: "POST",
+        headers: { ...headers(), "Content-Type": "application/json" },
+        body: JSON.stringify({ search_id: node.dataset.searchId, sku: node.dataset.sku, type }),
+        keepalive: true,
+      });
+      if (response.ok) node.dataset.recorded = `${node.dataset.recorded || ""} ${type}`.trim();
+    } catch (error) {
+      // The shopper's page goes on; the event is lost.
+    }
+  }
+
+  // Suggestions as you type: debounced, the latest answer only, arrows and Enter to choose.
+  let suggestTimer = null;
+  let suggestRequest = null;
+  let suggestionItems = [];
+  let selectedSuggestion = -1;
+
+  function hideSuggestions() {
+    clearTimeout(suggestTimer);
+    if (suggestRequest) suggestRequest.abort();
+    suggestionList.hidden = true;
+    suggestionList.replaceChildren();
+    input.setAttribute("aria-expanded", "false");
+    suggestionItems = [];
+    selectedSuggestion = -1;
+  }
+
+  async function fetchSuggestions(typed) {
+    if (suggestRequest) suggestRequest.abort();
+    suggestRequest = new AbortController();
+    const params = new URLSearchParams({ q: typed, limit: String(SUGGESTIONS_SHOWN) });
+    let body;
+    try {
+      const response = await fetch(`${api}suggest/?${params}`, { headers: headers(), signal: suggestRequest.signal });
+      if (!response.ok) return hideSuggestions();
+      body = await response.json();
+    } catch (error) {
+      return; // aborted by a newer keystroke, or the service is away: no suggestions, no error
+    }
+    if (input.value.trim() !== typed) return; // typed on since
+    showSuggestions(body.suggestions);
+  }
+
+  function showSuggestions(items) {
+    suggestionList.replaceChildren();
+    suggestionItems = items;
+    selectedSuggestion = -1;
+    items.forEach((item, index) => {
+      const node = document.createElement("li");
+      node.role = "option";
+      node.id = `suggestion-${index}`;
+      node.dataset.kind = item.kind;
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = item.text;
+      const kind = document.createElement("span");
+      kind.className = "kind";
+      kind.textContent = SUGGESTION_LABELS[item.kind] || item.kind;
+      node.append(text, kind);
+      // mousedown, not click: it comes before the input's blur, which hides the list.
+      node.addEventListener("mousedown", (event) => {
+        event.preventDefault();
+        chooseSuggestion(index);
+      });
+      suggestionList.appendChild(node);
+    });
+    suggestionList.hidden = !items.length;
+    input.setAttribute("aria-expanded", String(Boolean(items.length)));
+  }
+
+  function highlight(index) {
+    selectedSuggestion = index;
+    suggestionList.querySelectorAll("li").forEach((node, position) => {
+      node.setAttribute("aria-selected", String(position === index));
+    });
+    input.setAttribute("aria-activedescendant", index >= 0 ? `suggestion-${index}` : "");
+  }
+
+  // A chosen suggestion is searched for by its text; a product's title finds that product first.
+  function chooseSuggestion(index) {
+    const item = suggestionItems[index];
+    if (!item) return;
+    input.value = item.text;
+    hideSuggestions();
+    form.requestSubmit();
+  }
+
+  input.addEventListener("input", () => {
+    clearTimeout(suggestTimer);
+    const typed = input.value.trim();
+    if (!typed) return hideSuggestions();
+    suggestTimer = setTimeout(() => fetchSuggestions(typed), SUGGEST_DELAY_MS);
+  });
+
+  input.addEventListener("keydown", (event) => {
+    if (suggestionList.hidden || !suggestionItems.length) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const last = suggestionItems.length - 1;
+      // -1 is the typed text itself: the arrows cycle through it and the suggestions.
+      let next = selectedSuggestion + (event.key === "ArrowDown" ? 1 : -1);
+      if (next > last) next = -1;
+      if (next < -1) next = last;
+      highlight(next);
+    } else if (event.key === "Enter" && selectedSuggestion >= 0) {
+      event.preventDefault();
+      chooseSuggestion(selectedSuggestion);
+    } else if (event.key === "Escape") {
+      hideSuggestions();
+    }
+  });
+
+  input.addEventListener("blur", () => hideSuggestions());
 
   function chip(label, count, active, onClick) {
     const node = document.createElement("button");
@@ -222,6 +356,7 @@
       showError("Type what you are looking for, e.g. navy check shirt.");
       return;
     }
+    hideSuggestions();
     state = { ...state, kind: "text", q, asTyped: false };
     const url = new URL(window.location);
     url.searchParams.set("q", q);

@@ -23,9 +23,7 @@ def add_default_groups(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    initial = True
-
-    dependencies = []
+    dependencies = [("product_search", "0001_initial")]
 
     operations = [
         migrations.CreateModel(
@@ -42,7 +40,7 @@ class Migration(migrations.Migration):
                 ("is_active", models.BooleanField(default=True)),
                 ("updated_at", models.DateTimeField(auto_now=True)),
             ],
-            options={"ordering": ("terms",), "verbose_name": "synonym group"},
+            options={'db_table': 'search_synonymgroup', "ordering": ("terms",), "verbose_name": "synonym group"},
         ),
         migrations.RunPython(add_default_groups, migrations.RunPython.noop),
     ]

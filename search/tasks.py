@@ -1,0 +1,28 @@
+"""Celery tasks of search: writing the analytics buffer to the log, and pruning the log."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError as DatabaseOperationalError
+
+from search.analytics import search_analytics_flush, search_analytics_prune
+from search.analytics_buffer import buffer_prune_due
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseOperationalError,), retry_backoff=True, max_retries=5)
+def analytics_flush() -> dict:
+    """Write the buffered searches and events; prune past the retention at most once an hour. Safe to
+    run twice: a search already in the log is not written again."""
+    report = search_analytics_flush()
+    pruned = search_analytics_prune() if buffer_prune_due() else None
+    if report.searches or report.events:
+        logger.info("Search analytics: wrote %d searches and %d events", report.searches, report.events)
+    return {
+        "searches": report.searches,
+        "events": report.events,
+        "pruned_searches": pruned.searches if pruned else 0,
+    }
