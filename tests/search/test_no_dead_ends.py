@@ -23,7 +23,7 @@ def test_unknown_words_are_corrected_to_the_nearest_catalogue_words():
     [
         "navy check shirt",  # every word is the catalogue's
         "party shirt",  # no catalogue word is one edit from "party"
-        "tee 32 xl",  # short words and numbers: one edit from too many others
+        "xl 32 s",  # words of one or two letters and numbers
         "zzzzqqqq",  # nothing near
     ],
 )
@@ -31,6 +31,13 @@ def test_known_short_and_faraway_words_are_left_as_typed(query):
     vocabulary = Vocabulary({"navy": 40, "check": 12, "shirt": 50, "pants": 3, "tea": 1})
 
     assert query_correct_spelling(query, vocabulary=vocabulary).corrected is None
+
+
+def test_three_letter_words_are_corrected_unless_a_synonym_names_them():
+    vocabulary = Vocabulary({"grey": 40, "tea": 1})
+
+    assert query_correct_spelling("gry tee", vocabulary=vocabulary).corrected == "grey tea"
+    assert query_correct_spelling("gry tee", vocabulary=vocabulary, known={"tee"}).corrected == "grey tee"
 
 
 def test_the_most_used_of_equally_close_words_wins_and_long_words_allow_two_edits():
