@@ -148,7 +148,7 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
         train = [
             dataclasses.replace(
                 item,
-                texts=(*item.texts, *(text for text in extra[item.product_id] if text not in item.texts)),
+                clicked_texts=tuple(text for text in extra[item.product_id] if text not in item.texts),
             )
             if item.product_id in extra
             else item

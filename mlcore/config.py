@@ -109,6 +109,9 @@ class TrainingConfig:
     # attribute phrase, product text, description sentences) instead of its title, drawn afresh each
     # epoch; 0 trains on titles alone. Validation and model selection stay on titles.
     text_variant_share: float = 0.0
+    # Share of the pairs of a product with clicked queries (CatalogItem.clicked_texts) that train on one
+    # of them instead: what shoppers typed to find it.
+    clicked_share: float = 0.5
     # Random horizontal flips (cpu-fast flips the cached feature map, full flips the photo).
     augment: bool = True
     # cpu-fast only: also extract and cache the trunk prefix of every mirrored photo (exact flip

@@ -29,6 +29,8 @@ class CatalogItem:
     image_key: str = ""
     # Other texts that name the product (mlcore.product_text.text_variants), for training.
     texts: tuple[str, ...] = ()
+    # Queries shoppers found the product with (clicked it from), for training: TrainingConfig.clicked_share.
+    clicked_texts: tuple[str, ...] = ()
 
     @property
     def title_key(self) -> str:

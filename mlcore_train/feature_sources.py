@@ -165,18 +165,25 @@ class TextFeatureSource:
         cache: bool,
         variant_share: float = 0.0,
         seed: int = 0,
+        clicked_share: float = 0.0,
     ):
         self.model, self.device = model, device
         self.variant_share = variant_share
+        self.clicked_share = clicked_share
         self.rng = random.Random(seed)
-        # Titles first (text i is item i's title), then every item's other texts.
+        # Titles first (text i is item i's title), then every item's other texts, then clicked queries.
         self.titles = [item.title for item in items]
         self.variants: list[list[int]] = [[] for _ in items]
+        self.clicked: list[list[int]] = [[] for _ in items]
         texts = list(self.titles)
         if variant_share > 0:
             for index, item in enumerate(items):
                 self.variants[index] = list(range(len(texts), len(texts) + len(item.texts)))
                 texts.extend(item.texts)
+        if clicked_share > 0:
+            for index, item in enumerate(items):
+                self.clicked[index] = list(range(len(texts), len(texts) + len(item.clicked_texts)))
+                texts.extend(item.clicked_texts)
         self.texts = texts
         self.token_ids = model.tokenizer.encode_ids(self.texts)
         self.pooled: torch.Tensor | None = None
@@ -217,12 +224,20 @@ class TextFeatureSource:
         return pooled
 
     def _text_indices(self, indices: list[int]) -> list[int]:
-        """The text each item trains with in this batch: its title, or with probability variant_share one
-        of its other texts, if it has any."""
-        if self.variant_share <= 0:
+        """The text each item trains with in this batch: with probability clicked_share one of the queries
+        it was clicked from, if any; else with probability variant_share one of its other texts, if it
+        has any; else its title."""
+        if self.variant_share <= 0 and self.clicked_share <= 0:
             return list(indices)
         chosen = []
         for index in indices:
+            clicked = self.clicked[index]
+            if clicked and self.rng.random() < self.clicked_share:
+                chosen.append(self.rng.choice(clicked))
+                continue
+            if self.variant_share <= 0:
+                chosen.append(index)
+                continue
             variants = self.variants[index]
             use_variant = self.rng.random() < self.variant_share
             chosen.append(self.rng.choice(variants) if variants and use_variant else index)

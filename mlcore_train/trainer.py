@@ -445,7 +445,13 @@ def train(
         model, val_items, config, device, cache, rng, show_progress, store=feature_store
     )
     train_texts = TextFeatureSource(
-        model, train_items, device, cache, variant_share=config.text_variant_share, seed=config.seed
+        model,
+        train_items,
+        device,
+        cache,
+        variant_share=config.text_variant_share,
+        seed=config.seed,
+        clicked_share=config.clicked_share,
     )
     val_texts = TextFeatureSource(model, val_items, device, cache)
     feature_time = time.time() - started

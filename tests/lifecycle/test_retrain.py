@@ -330,6 +330,5 @@ def test_retrain_trains_on_the_texts_receivers_give_for_its_products(sample_cata
 
     assert not asked[1:] and [item.product_id for item in train] == asked[0]  # asked once, for train only
     first = train[0]
-    assert first.texts == (*plain_train[0].texts, "summer kurta")
-    assert [item.texts for item in train[1:]] == [item.texts for item in plain_train[1:]]
-    assert all("never used" not in item.texts for item in train + held_out)
+    assert first.clicked_texts == ("summer kurta",) and first.texts == plain_train[0].texts
+    assert [item.clicked_texts for item in train[1:] + held_out] == [()] * (len(train) - 1 + len(held_out))

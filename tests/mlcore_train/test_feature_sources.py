@@ -103,3 +103,40 @@ def test_a_share_of_pairs_trains_on_the_products_other_texts(synthetic_catalog):
     # Validation reads the titles whatever the share.
     source = TextFeatureSource(model, items, torch.device("cpu"), cache=True, variant_share=1.0)
     assert torch.allclose(source.eval_embeddings(), titles, atol=1e-5)
+
+
+def test_a_product_clicked_from_a_query_trains_on_it_for_the_clicked_share(synthetic_catalog):
+    import dataclasses
+
+    import torch
+
+    from mlcore.embedding import encode_titles
+    from mlcore.model import create_model
+    from mlcore_train.feature_sources import TextFeatureSource
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:4]
+    items[0] = dataclasses.replace(items[0], texts=("a variant",), clicked_texts=("what shoppers typed",))
+    model = create_model(
+        ModelConfig(text_branch="bert", text_trainable_layers=0, image_size=64, embed_dim=16)
+    )
+    model.eval()
+    titles = encode_titles(model, [item.title for item in items])
+    clicked = encode_titles(model, ["what shoppers typed"])[0]
+
+    def trained_with(clicked_share: float, variant_share: float = 1.0) -> torch.Tensor:
+        source = TextFeatureSource(
+            model,
+            items,
+            torch.device("cpu"),
+            cache=True,
+            variant_share=variant_share,
+            clicked_share=clicked_share,
+        )
+        with torch.no_grad():
+            return torch.nn.functional.normalize(source.train_embeddings([0, 1, 2, 3]), dim=-1)
+
+    assert torch.allclose(trained_with(1.0)[0], clicked, atol=1e-5)
+    assert not torch.allclose(trained_with(0.0)[0], clicked, atol=1e-3)  # its variant, then
+    # Products nobody clicked train as before: on their titles when no variant is drawn.
+    assert torch.allclose(trained_with(1.0, variant_share=0.0)[1:], titles[1:], atol=1e-5)
