@@ -96,8 +96,9 @@ def retrain_extra_texts(*, skus: list[str]) -> dict[str, list[str]]:
     """Texts that name these products beyond their own (training_texts_requested's receivers: the
     queries shoppers clicked them from), by sku."""
     extra: dict[str, list[str]] = {}
-    for _receiver, texts in training_texts_requested.send(sender=RetrainOptions, skus=skus):
-        for sku, more in (texts or {}).items():
+    for _receiver, answer in training_texts_requested.send(sender=RetrainOptions, skus=skus):
+        texts = cast(dict[str, list[str]], answer or {})  # the signal's stubs type answers as str
+        for sku, more in texts.items():
             known = extra.setdefault(sku, [])
             known += [text for text in dict.fromkeys(more) if text not in known]
     return extra
