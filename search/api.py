@@ -271,7 +271,7 @@ class SearchPageSerializer(serializers.Serializer):
     search_id = serializers.UUIDField(
         allow_null=True,
         help_text="This search's id: send it with click and add-to-cart events (POST events/). Null when "
-        "analytics are off or could not record the search.",
+        "analytics are off.",
     )
     mode = serializers.CharField()
     model_version = ModelVersionSummarySerializer()
