@@ -5,9 +5,10 @@ in one run, and how fast the flush writes the buffer to the log.
 
 On the bench database (the 9,583 Myntra products embedded with the default model, as
 bench/search_latency.py uses it). Two real servers (`manage.py runserver --noreload --nothreading`,
-DEBUG off, throttling off) answer on loopback, one with `SEARCH_ANALYTICS=1`, one with `=0`; each
-test-split title is sent to both, in an order drawn at random per pair, one request at a time, in
-`vector` mode (the quicker, steadier search, where a cost shows most) and in `hybrid` mode. The
+DEBUG off, throttling off, one math thread each) answer on loopback, one with `SEARCH_ANALYTICS=1`,
+one with `=0`; each test-split title is sent to both, in an order drawn at random per pair, one
+request at a time, in `vector` mode (the quicker, steadier search, where a cost shows most) and in
+`hybrid` mode. The
 recording server appends to a Redis buffer of its own (Redis database 12, so no developer's worker
 sees its flush tasks) and this script flushes that buffer at the end, timed. The append itself (what
 recording adds to a request) is also timed alone, in this process, on the same Redis.
@@ -34,6 +35,9 @@ sys.path.insert(0, str(ROOT))
 # The buffer and the broker of both servers and of this process: a Redis database no worker reads.
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/12"
 os.environ["REDIS_URL"] = BENCH_REDIS_URL
+# One math thread per server: on two cores shared with other work, a second one spins against it and
+# the query encoding goes from ~16 ms to ~500 ms (measured 2026-12-01), burying the cost measured here.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from bench.benchmarks_file import markdown_table, write_section  # noqa: E402
 from bench.search_latency import free_port, percentiles, start_server  # noqa: E402
@@ -163,15 +167,18 @@ def main() -> None:
 
 GET /api/v1/search/?q=<test-split title>&limit=24&mode=vector|hybrid, {arguments.requests} queries per mode
 each sent to two `manage.py runserver --noreload --nothreading` servers (DEBUG
-off) on the same database, one recording searches (`SEARCH_ANALYTICS=1`: a pipelined append to the
+off, `OMP_NUM_THREADS={os.environ["OMP_NUM_THREADS"]}`) on the same database, one recording searches
+(`SEARCH_ANALYTICS=1`: a pipelined append to the
 Redis buffer per search, a flush task queued at most every {search_settings.ANALYTICS_FLUSH_INTERVAL_S} s)
 and one not (`=0`), in a random order per pair, after 20 warm-up pairs; {Product.objects.count():,} Myntra
 products, model version `{version.name}` on CPU.
 
 {table}
 
-**{summary}.** Recording adds one Redis round trip to a search ({np.median(append_ms):.2f} ms at the median
-when timed alone); the search's p50 has not moved when the interval of the paired difference holds 0.
+**{summary}.** Recording is one Redis round trip ({np.median(append_ms):.2f} ms at the median when timed
+alone), made after the response is sent; the search's p50 has not moved when the interval of the paired
+difference holds 0 (an A/A run, both servers off, read +0.26 ms, -0.05 to +0.72, for `vector` on
+2026-12-01: the two server processes differ by about that much).
 The flush then wrote the {buffered} buffered searches to the log in {flush_s * 1000:.0f} ms
 ({buffered / max(flush_s, 1e-9):,.0f} searches/s), off the search's path. Machine: {os.cpu_count()} CPU
 cores, 1-minute load average {load_before:.1f} before the run and {os.getloadavg()[0]:.1f} after it.

@@ -1,11 +1,13 @@
-"""Recording a search as the API answers it: one pipelined append to the Redis buffer, and now and
-then a flush queued for a worker. Nothing here waits on the database or can fail a search."""
+"""Recording a search as the API answers it: one pipelined append to the Redis buffer, made once the
+response has been sent (search.api.SearchPageResponse), and now and then a flush queued for a worker.
+Nothing here waits on the database, holds up a shopper, or can fail a search."""
 
 from __future__ import annotations
 
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -41,11 +43,33 @@ def _flush_schedule(countdown_s: int) -> None:
         logger.warning("Could not queue the analytics flush (%s); the buffer waits for the next one", error)
 
 
+@dataclass(frozen=True)
+class SearchRecord:
+    """A search to record once its response is sent (SearchRecord.send)."""
+
+    search_id: str
+    record: dict[str, Any]
+
+    def send(self) -> None:
+        """Append the search to the buffer; queue a flush when one is due. Never raises: a Redis
+        that is down loses the record (an event naming it is then refused as unknown)."""
+        interval = int(search_settings.ANALYTICS_FLUSH_INTERVAL_S)
+        try:
+            flush_due = buffer_append_search(
+                search_id=self.search_id, record=self.record, flush_interval_s=interval
+            )
+        except BufferUnavailable as error:
+            logger.warning("Search analytics buffer unavailable (%s): this search is not recorded", error)
+            return
+        if flush_due:
+            _flush_schedule(interval)
+
+
 def search_record(
     *, kind: str, query: str, filters: SearchFilters, page: SearchPage, latency_ms: float
-) -> str | None:
-    """Buffer one answered search; returns its search id (None when analytics are off). No client
-    address or other shopper identifier is kept."""
+) -> SearchRecord | None:
+    """The record of one answered search, with its new search id (None when analytics are off). No
+    client address or other shopper identifier is kept. The caller sends it after the response."""
     if not search_settings.ANALYTICS_ENABLED:
         return None
     search_id = str(uuid.uuid4())
@@ -64,13 +88,4 @@ def search_record(
         "latency_ms": round(latency_ms, 2),
         "model_version_id": page.model_version.pk,
     }
-    interval = int(search_settings.ANALYTICS_FLUSH_INTERVAL_S)
-    try:
-        flush_due = buffer_append_search(search_id=search_id, record=record, flush_interval_s=interval)
-    except BufferUnavailable as error:
-        # Fail open: the shopper gets results; the search has no id, so no events are sent for it.
-        logger.warning("Search analytics buffer unavailable (%s): this search is not recorded", error)
-        return None
-    if flush_due:
-        _flush_schedule(interval)
-    return search_id
+    return SearchRecord(search_id=search_id, record=record)

@@ -9,7 +9,7 @@ twice (`limit=1&limit=2`), which would otherwise silently keep its last value; f
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -280,7 +280,7 @@ class SearchPageSerializer(serializers.Serializer):
     search_id = serializers.UUIDField(
         allow_null=True,
         help_text="This search's id: send it with click and add-to-cart events (POST events/). Null when "
-        "analytics are off or could not record the search.",
+        "analytics are off.",
     )
     mode = serializers.CharField()
     model_version = ModelVersionSummarySerializer()
@@ -355,15 +355,29 @@ def _relaxation_json(step: dict[str, Any]) -> dict[str, Any]:
     return {"step": step["step"], "param": step["param"], "value": value}
 
 
+class SearchPageResponse(Response):
+    """A ranking response that records its search after it is sent: the WSGI server calls close()
+    once the body is out, so the shopper never waits for the analytics buffer's round trip."""
+
+    def __init__(self, data: dict[str, Any], *, after_close: Callable[[], None] | None = None) -> None:
+        super().__init__(data)
+        self._after_close = after_close
+
+    def close(self) -> None:
+        super().close()
+        if self._after_close is not None:
+            after_close, self._after_close = self._after_close, None
+            after_close()
+
+
 def page_response(
     *, request: Request, page: SearchPage, started: float, kind: str, query: str, filters: SearchFilters
 ) -> Response:
     payload = page_payload(request=request, page=page)
     payload["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    payload["search_id"] = search_record(
-        kind=kind, query=query, filters=filters, page=page, latency_ms=payload["took_ms"]
-    )
-    response = Response(payload)
+    record = search_record(kind=kind, query=query, filters=filters, page=page, latency_ms=payload["took_ms"])
+    payload["search_id"] = record.search_id if record else None
+    response = SearchPageResponse(payload, after_close=record.send if record else None)
     # Where the time went (encode, fulltext, rank, total), shown by browsers' developer tools.
     stages = {name.removesuffix("_ms"): value for name, value in page.timings_ms.items()}
     stages["total"] = payload["took_ms"]

@@ -140,12 +140,27 @@ def test_events_are_throttled_like_every_api_call(small_catalog, settings):
     assert statuses == [202, 202, 429]
 
 
-def test_search_answers_when_the_analytics_redis_is_down(small_catalog):
+def test_search_answers_when_the_analytics_redis_is_down(small_catalog, caplog):
     with override_settings(PRODUCT_SEARCH_ANALYTICS_REDIS_URL="redis://127.0.0.1:1/0"):  # nobody listens
         response = search({"q": "navy shirt"})
 
-    assert response.status_code == 200 and response.json()["search_id"] is None
-    assert len(response.json()["results"]) == 5
+    assert response.status_code == 200 and len(response.json()["results"]) == 5
+    assert "this search is not recorded" in caplog.text
+    assert analytics_buffer.buffer_length(analytics_buffer.SEARCHES) == 0
+    # Recorded after the response was sent, so it has an id; an event naming it is refused as unknown.
+    event = send_event({"search_id": response.json()["search_id"], "sku": "N1", "type": "click"})
+    assert event.status_code == 400 and "search_id" in event.json()
+
+
+def test_the_search_is_recorded_only_once_its_response_is_closed(small_catalog):
+    from search.api import SearchPageResponse
+
+    recorded = []
+    response = SearchPageResponse({"search_id": "x"}, after_close=lambda: recorded.append("sent"))
+    assert recorded == []  # not while the response is built or sent
+    response.close()
+    response.close()
+    assert recorded == ["sent"]
 
 
 def test_recording_switched_off_keeps_nothing(small_catalog, settings):
