@@ -7,7 +7,7 @@ Luma (453 products, never seen by the shipped model) in its own bench database
 sentence of each description of half the `train` products (chosen by a hash of the sku) is logged as a
 search whose result the shopper clicked `--clicks` times, as the storefront's events would record it.
 `manage.py retrain` then runs twice on the same split (bench/new_shops.py's: Luma's `train` styles, a
-tenth held out as `val`), without the clicks (`--no-clicks`) and with them, each version activated to be
+tenth held out as `val`), without the clicks and with them (`--clicks`), each version activated to be
 measured. Measured through the search code (bench/new_shops.rank_queries), each query among the
 products of its split:
 

@@ -68,8 +68,9 @@ class RetrainOptions:
     # fine-tuning the Myntra-trained default reached a lower score and type_p@10 than new heads.
     start: str = "scratch"
     # Train on the queries shoppers clicked a product from too (search analytics, above a minimum
-    # count), beside the product's own texts.
-    learn_from_clicks: bool = True
+    # count). Off by default: on Luma (bench/click_learning.py) it lifted photo retrieval for those
+    # queries and others but lowered text-vector and hybrid search.
+    learn_from_clicks: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -90,9 +90,8 @@ DEFAULTS: dict[str, Any] = {
     # typing (a name, an order number) is never shown to the next.
     "SUGGEST_MIN_QUERY_SEARCHES": 3,
     "SUGGEST_POPULAR_QUERIES": 2000,
-    # Learning from clicks (search/learning.py): a retrain trains on each query shoppers clicked a
-    # product from in at least this many searches, beside the product's own texts.
-    "CLICK_TRAINING_ENABLED": True,
+    # Learning from clicks (search/learning.py, `retrain --clicks`): a retrain trains on each query
+    # shoppers clicked a product from in at least this many searches, beside the product's own texts.
     "CLICK_TRAINING_MIN_CLICKS": 3,
 }
 

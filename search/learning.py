@@ -37,7 +37,5 @@ def clicked_queries(*, skus: list[str], min_clicks: int | None = None) -> dict[s
 
 
 def training_texts_for_retrain(sender: Any, *, skus: list[str], **kwargs: Any) -> dict[str, list[str]]:
-    """lifecycle.signals.training_texts_requested's receiver."""
-    if not search_settings.CLICK_TRAINING_ENABLED:
-        return {}
+    """lifecycle.signals.training_texts_requested's receiver (sent by `retrain --clicks`)."""
     return clicked_queries(skus=skus)

@@ -45,10 +45,8 @@ def test_a_query_counts_once_it_led_to_clicks_in_enough_searches(settings):
     }
 
 
-def test_a_retrain_asks_search_for_the_clicked_queries_unless_switched_off(settings):
+def test_a_retrain_asks_search_for_the_clicked_queries(settings):
     settings.PRODUCT_SEARCH_CLICK_TRAINING_MIN_CLICKS = 2
     _clicked("summer kurta", "K1", searches=2)
 
     assert retrain_extra_texts(skus=["K1", "K2"]) == {"K1": ["summer kurta"]}
-    settings.PRODUCT_SEARCH_CLICK_TRAINING_ENABLED = False
-    assert retrain_extra_texts(skus=["K1", "K2"]) == {}

@@ -31,9 +31,9 @@ class Command(BaseCommand):
             help="train new heads on the pretrained trunk (default) or fine-tune the active model",
         )
         parser.add_argument(
-            "--no-clicks",
+            "--clicks",
             action="store_true",
-            help="do not train on the queries shoppers clicked products from",
+            help="train on the queries shoppers clicked products from too (search analytics)",
         )
 
     def handle(self, *args, **options):
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             activate=not options["no_activate"],
             force=options["force"],
             start=options["start"],
-            learn_from_clicks=not options["no_clicks"],
+            learn_from_clicks=options["clicks"],
         )
         if options["run_async"]:
             try:
