@@ -51,6 +51,9 @@ def start_server(port: int, server_log: IO[bytes]) -> subprocess.Popen:
         **os.environ,
         "DATABASE_URL": os.environ["DATABASE_URL"],
         "DEBUG": "0",
+        # Search analytics would queue flushes on the broker's Redis; their cost after the response is
+        # bench/analytics_overhead.py's to measure.
+        "SEARCH_ANALYTICS": "0",
         "SECRET_KEY": "bench-only-secret-key-not-used-elsewhere-0123456789",
         "SEARCH_THROTTLE_ANON_RATE": "off",
         "ALLOWED_HOSTS": "127.0.0.1",
