@@ -230,28 +230,24 @@ def search_by_text(
     requested_filters = filters
     enough = int(search_settings.RELAX_BELOW)
     relaxed: list[dict[str, Any]] = []
-    ranking = _rank_text(
-        version=version,
-        vector=vector,
-        words=expansion.alternatives,
-        mode=mode,
-        k=k,
-        filters=filters,
-        timings=timings,
-    )
-    while len(ranking.candidates) < enough and (to_relax := _filter_to_relax(filters)) is not None:
-        name, value = to_relax
-        relaxed.append({"step": "filter", "param": name, "value": value})
-        filters = _without_filter(filters, name)
-        wider = _rank_text(
+
+    def rank(under: SearchFilters) -> _TextRanking:
+        return _rank_text(
             version=version,
             vector=vector,
             words=expansion.alternatives,
             mode=mode,
             k=k,
-            filters=filters,
+            filters=under,
             timings=timings,
         )
+
+    ranking = rank(filters)
+    while len(ranking.candidates) < enough and (to_relax := _filter_to_relax(filters)) is not None:
+        name, value = to_relax
+        relaxed.append({"step": "filter", "param": name, "value": value})
+        filters = _without_filter(filters, name)
+        wider = rank(filters)
         # What matched every filter stays first; the products the relaxed search adds follow.
         found = {candidate.product_id for candidate in ranking.candidates}
         ranking = _TextRanking(
