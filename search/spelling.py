@@ -11,13 +11,16 @@ split's titles and attribute phrases mistyped as bench/typo_tolerance.py does, b
 words restored: a guard that also left English words as typed (the MiniLM WordPiece vocabulary) restored
 fewer (89.7% and 89.6% against 91.9% and 91.4%: typos often make other English words, "blue" -> "clue");
 correcting three-letter words too ("gry" -> "grey") restored more (94.6% and 94.7%) and changed no word
-of the clean queries that it had left alone.
+of the clean queries that it had left alone; never correcting to words under three letters, and
+replacing catalogue words that a 20 times more used word is one edit from when the query's words then
+co-occur in some product's title and attributes ("back" -> "black"), 95.2% and 96.0%. Preferring a
+correction that keeps the first letter restored fewer (94.4% and 95.3%).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -30,6 +33,8 @@ from search.process_cache import CheckedCache, table_generation
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MIN_CORRECTED_LENGTH = 3
 TWO_EDITS_FROM_LENGTH = 8
+# A catalogue word is a suspected typo of a neighbour this many times as used (query_correct_spelling).
+DOMINANT_NEIGHBOUR = 20
 
 _VOCABULARY_SQL = """
 SELECT word, ndoc FROM ts_stat($$
@@ -57,6 +62,23 @@ class Vocabulary:
     def __contains__(self, word: str) -> bool:
         return word in self.frequencies
 
+    def dominant_neighbour(self, word: str) -> str | None:
+        """A catalogue word one edit from this catalogue word that DOMINANT_NEIGHBOUR times as many
+        products use (the most used such), or None."""
+        if word not in self.frequencies or len(word) < MIN_CORRECTED_LENGTH:
+            return None
+        choices = [
+            candidate
+            for length in (len(word) - 1, len(word), len(word) + 1)
+            for candidate in self.by_length.get(length, ())
+            if candidate != word
+            and self.frequencies[candidate] >= DOMINANT_NEIGHBOUR * self.frequencies[word]
+        ]
+        matches = extract(word, choices, scorer=DamerauLevenshtein.distance, score_cutoff=1, limit=None)
+        if not matches:
+            return None
+        return max(matches, key=lambda match: (self.frequencies[match[0]], match[0]))[0]
+
     def nearest(self, word: str) -> str | None:
         """The vocabulary word closest to `word` within the edits its length allows, the most used one
         among equally close words; None when there is none."""
@@ -65,7 +87,7 @@ class Vocabulary:
         max_edits = 2 if len(word) >= TWO_EDITS_FROM_LENGTH else 1
         choices = [
             candidate
-            for length in range(len(word) - max_edits, len(word) + max_edits + 1)
+            for length in range(max(len(word) - max_edits, MIN_CORRECTED_LENGTH), len(word) + max_edits + 1)
             for candidate in self.by_length.get(length, ())
         ]
         matches = extract(
@@ -100,10 +122,19 @@ vocabulary_cache = CheckedCache(
 
 
 def query_correct_spelling(
-    query: str, *, vocabulary: Vocabulary | None = None, known: Collection[str] = ()
+    query: str,
+    *,
+    vocabulary: Vocabulary | None = None,
+    known: Collection[str] = (),
+    has_match: Callable[[str], bool] | None = None,
 ) -> SpellingCorrection:
     """The query with each word the catalogue does not use replaced by its nearest catalogue word;
-    `known`: more words to leave as typed (the synonyms' words)."""
+    `known`: more words to leave as typed (the synonyms' words).
+
+    A typo can make another word the catalogue uses ("back" for "black"). When no product has every
+    word of the query (`has_match`, default catalogue_has_every_word), each word that a far more used
+    catalogue word is one edit from (DOMINANT_NEIGHBOUR times the products) is replaced by it, if the
+    query then matches."""
     vocabulary = vocabulary or vocabulary_cache.get()
     changes: list[tuple[str, str]] = []
 
@@ -119,4 +150,29 @@ def query_correct_spelling(
         return nearest
 
     corrected = WORD.sub(replace, query)
+    suspects = {
+        word: neighbour
+        for word in {match.group(0) for match in WORD.finditer(corrected)}
+        if word.lower() not in known and (neighbour := vocabulary.dominant_neighbour(word.lower()))
+    }
+    if suspects:
+        has_match = has_match or catalogue_has_every_word
+        if not has_match(corrected):
+            replaced = WORD.sub(lambda match: suspects.get(match.group(0), match.group(0)), corrected)
+            if has_match(replaced):
+                changes += list(suspects.items())
+                corrected = replaced
     return SpellingCorrection(query=query, corrected=corrected if changes else None, changes=changes)
+
+
+def catalogue_has_every_word(query: str) -> bool:
+    """Whether an active product's title and attributes (search document weights A and B, not the
+    description) hold every word of the query: a GIN lookup."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM catalog_product WHERE is_active AND search_document @@"
+            " regexp_replace(plainto_tsquery('english', %s)::text, $re$('(?:[^']|'')*')$re$, '\\1:AB', 'g')"
+            "::tsquery)",
+            [query],
+        )
+        return bool(cursor.fetchone()[0])

@@ -106,3 +106,32 @@ def test_a_hybrid_query_no_product_has_a_word_of_is_answered_by_meaning_and_says
 
 def skus_of(body):
     return [result["sku"] for result in body["results"]]
+
+
+def test_a_typo_that_makes_a_rarer_catalogue_word_is_replaced_when_the_query_then_matches():
+    vocabulary = Vocabulary({"back": 2, "black": 400, "shirt": 300, "pack": 3})
+    titles = ["black shirt", "back pack"]
+
+    def has_match(query: str) -> bool:
+        return any(set(query.lower().split()) <= set(title.split()) for title in titles)
+
+    corrected = query_correct_spelling("back shirt", vocabulary=vocabulary, has_match=has_match)
+    assert corrected.corrected == "black shirt" and corrected.changes == [("back", "black")]
+    # A query whose words co-occur as typed is left alone, rare words and all.
+    assert query_correct_spelling("back pack", vocabulary=vocabulary, has_match=has_match).corrected is None
+
+
+def test_the_catalogue_check_reads_titles_and_attributes_not_descriptions(active_version):
+    from search.spelling import catalogue_has_every_word
+
+    add_product(
+        active_version,
+        sku="B",
+        image=None,
+        text=basis(0),
+        title="Black Shirt",
+        description="Buttons at the back.",
+    )
+
+    assert catalogue_has_every_word("black shirt")
+    assert not catalogue_has_every_word("back shirt")
