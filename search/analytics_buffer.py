@@ -46,7 +46,10 @@ def _client(url: str) -> redis.Redis:
 
 
 def buffer_client() -> redis.Redis:
-    return _client(search_settings.ANALYTICS_REDIS_URL or settings.REDIS_URL)
+    # REDIS_URL as this project names it; a host shop without that setting gets the local default.
+    return _client(
+        search_settings.ANALYTICS_REDIS_URL or getattr(settings, "REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
 
 
 def _key(name: str) -> str:
