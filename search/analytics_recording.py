@@ -35,7 +35,7 @@ def _filters_record(filters: SearchFilters) -> dict[str, Any]:
 
 
 def _flush_schedule(countdown_s: int) -> None:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         return  # no worker: the admin's report and `manage.py search_analytics` flush
     try:
         analytics_flush.apply_async(countdown=countdown_s, retry=False)
