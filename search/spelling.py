@@ -13,8 +13,10 @@ fewer (89.7% and 89.6% against 91.9% and 91.4%: typos often make other English w
 correcting three-letter words too ("gry" -> "grey") restored more (94.6% and 94.7%) and changed no word
 of the clean queries that it had left alone; never correcting to words under three letters, and
 replacing catalogue words that a 20 times more used word is one edit from when the query's words then
-co-occur in some product's title and attributes ("back" -> "black"), 95.2% and 96.0%. Preferring a
-correction that keeps the first letter restored fewer (94.4% and 95.3%).
+co-occur in some product's title and attributes ("back" -> "black"), 95.2% and 96.0%; among equally
+close words, one not shorter than the typed word first (a letter left out is the likelier typo: "wmen"
+is "women" before "men"), 95.1% and 96.7%. Preferring a correction that keeps the first letter
+restored fewer (94.4% and 95.3%).
 """
 
 from __future__ import annotations
@@ -95,7 +97,10 @@ class Vocabulary:
         )
         if not matches:
             return None
-        best = min(matches, key=lambda match: (match[1], -self.frequencies[match[0]], match[0]))
+        best = min(
+            matches,
+            key=lambda match: (match[1], len(match[0]) < len(word), -self.frequencies[match[0]], match[0]),
+        )
         return best[0]
 
 
