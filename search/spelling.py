@@ -2,7 +2,9 @@
 
 The vocabulary is the catalogue's own: every word of the active products' titles, brands, genders,
 colours, article types and attribute values, with the number of products that use it (PostgreSQL's
-`ts_stat` over a `simple` tsvector: lower-cased words, not stemmed). A query word that is not in it is
+`ts_stat` over a `simple` tsvector: lower-cased words, not stemmed). Words only the descriptions use are
+known too (a description sentence searched is not "corrected": Luma test, hybrid, R@10 .921 without
+them, .974 with), but never a correction. A query word that is not in it is
 replaced by the vocabulary word within a small Damerau-Levenshtein distance (1 edit for words of 3 to 7
 letters, 2 from 8) that the most products use, closest first: "navvy chek shirt" -> "navy check shirt".
 Words of one or two letters, numbers and the synonyms' words are left alone. Only the catalogue's own
@@ -47,6 +49,13 @@ SELECT word, ndoc FROM ts_stat($$
     FROM catalog_product WHERE is_active
 $$)
 """
+# Words of the descriptions (as much as the full-text document reads): words the shop uses, so a query
+# holding them is not corrected, but never what a mistyped word is corrected to.
+_DESCRIPTION_WORDS_SQL = """
+SELECT word FROM ts_stat($$
+    SELECT to_tsvector('simple', left(coalesce(description, ''), 2000)) FROM catalog_product WHERE is_active
+$$)
+"""
 
 
 @dataclass
@@ -54,6 +63,8 @@ class Vocabulary:
     """Catalogue words and how many products use each, with the words grouped by length for lookups."""
 
     frequencies: dict[str, int]
+    # Words the catalogue uses only in descriptions: known, never a correction.
+    described: frozenset[str] = frozenset()
     by_length: dict[int, list[str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,19 +73,19 @@ class Vocabulary:
             self.by_length.setdefault(len(word), []).append(word)
 
     def __contains__(self, word: str) -> bool:
-        return word in self.frequencies
+        return word in self.frequencies or word in self.described
 
     def dominant_neighbour(self, word: str) -> str | None:
         """A catalogue word one edit from this catalogue word that DOMINANT_NEIGHBOUR times as many
         products use (the most used such), or None."""
-        if word not in self.frequencies or len(word) < MIN_CORRECTED_LENGTH:
+        if word not in self or len(word) < MIN_CORRECTED_LENGTH:
             return None
         choices = [
             candidate
             for length in (len(word) - 1, len(word), len(word) + 1)
             for candidate in self.by_length.get(length, ())
             if candidate != word
-            and self.frequencies[candidate] >= DOMINANT_NEIGHBOUR * self.frequencies[word]
+            and self.frequencies[candidate] >= DOMINANT_NEIGHBOUR * max(self.frequencies.get(word, 0), 1)
         ]
         matches = extract(word, choices, scorer=DamerauLevenshtein.distance, score_cutoff=1, limit=None)
         if not matches:
@@ -116,7 +127,10 @@ class SpellingCorrection:
 def vocabulary_build() -> Vocabulary:
     with connection.cursor() as cursor:
         cursor.execute(_VOCABULARY_SQL)
-        return Vocabulary({word: int(count) for word, count in cursor.fetchall()})
+        frequencies = {word: int(count) for word, count in cursor.fetchall()}
+        cursor.execute(_DESCRIPTION_WORDS_SQL)
+        described = frozenset(word for (word,) in cursor.fetchall() if word not in frequencies)
+    return Vocabulary(frequencies, described)
 
 
 vocabulary_cache = CheckedCache(

@@ -135,3 +135,10 @@ def test_the_catalogue_check_reads_titles_and_attributes_not_descriptions(active
 
     assert catalogue_has_every_word("black shirt")
     assert not catalogue_has_every_word("back shirt")
+
+
+def test_words_the_shop_uses_only_in_descriptions_are_left_as_typed_and_never_a_correction():
+    vocabulary = Vocabulary({"shirt": 50, "socks": 30}, described=frozenset({"wicks"}))
+
+    assert query_correct_spelling("wicks sweat", vocabulary=vocabulary).corrected is None
+    assert query_correct_spelling("wickss shirt", vocabulary=vocabulary).corrected is None
