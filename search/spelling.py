@@ -49,12 +49,13 @@ SELECT word, ndoc FROM ts_stat($$
     FROM catalog_product WHERE is_active
 $$)
 """
-# Words of the descriptions (as much as the full-text document reads): words the shop uses, so a query
-# holding them is not corrected, but never what a mistyped word is corrected to.
+# Words of the descriptions (as much as the full-text document reads) that two products or more use:
+# words the shop uses, so a query holding them is not corrected, but never what a mistyped word is
+# corrected to. (A word of one description is as often a typo as a word.)
 _DESCRIPTION_WORDS_SQL = """
 SELECT word FROM ts_stat($$
     SELECT to_tsvector('simple', left(coalesce(description, ''), 2000)) FROM catalog_product WHERE is_active
-$$)
+$$) WHERE ndoc >= 2
 """
 
 
