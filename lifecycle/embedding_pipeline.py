@@ -102,16 +102,33 @@ def _photo_vectors(
             return with_maps, maps
         return with_maps, encoder.encode_images_from_prefix_maps(maps)
     if with_maps:
-        computed = encoder.pooled_from_prefix_maps(maps)
-        new = {photo.content_sha256: value for photo, value in zip(with_maps, computed, strict=True)}
-        store.put_many(trunk=pooled_key, features=new)
-        pooled.update(new)
+        _keep(
+            store,
+            trunk=pooled_key,
+            photos=with_maps,
+            computed=encoder.pooled_from_prefix_maps(maps),
+            into=pooled,
+        )
     embeddable = [photo for photo in photos if photo.content_sha256 in pooled]
     if not embeddable:
         return [], np.empty((0, encoder.dim), dtype=np.float32)
     return embeddable, encoder.encode_images_from_pooled(
         np.stack([pooled[photo.content_sha256] for photo in embeddable])
     )
+
+
+def _keep(
+    store: DatabaseFeatureStore,
+    *,
+    trunk: str,
+    photos: list[ProductImage],
+    computed: np.ndarray,
+    into: dict[str, np.ndarray],
+) -> None:
+    """Store what was computed for these photos under `trunk`, and add it to `into`."""
+    new = {photo.content_sha256: value for photo, value in zip(photos, computed, strict=True)}
+    store.put_many(trunk=trunk, features=new)
+    into.update(new)
 
 
 def _photo_prefix_maps(
@@ -142,10 +159,7 @@ def _photo_prefix_maps(
     if trunk is None:
         return embeddable, encoder.encode_images(opened)
     if opened:
-        computed = encoder.encode_prefix_maps(opened)
-        new = {photo.content_sha256: value for photo, value in zip(to_compute, computed, strict=True)}
-        store.put_many(trunk=trunk, features=new)
-        stored.update(new)
+        _keep(store, trunk=trunk, photos=to_compute, computed=encoder.encode_prefix_maps(opened), into=stored)
     return embeddable, np.stack([stored[photo.content_sha256] for photo in embeddable])
 
 
