@@ -9,6 +9,15 @@ from tests.search.conftest import add_product, basis, index_build, unit
 from tests.search.test_api_search import get
 
 
+def _titles_match(titles):
+    def which_match(queries):
+        return [
+            any(set(query.lower().split()) <= set(title.split()) for title in titles) for query in queries
+        ]
+
+    return which_match
+
+
 def test_unknown_words_are_corrected_to_the_nearest_catalogue_words():
     vocabulary = Vocabulary({"navy": 40, "check": 12, "shirt": 50, "shorts": 9, "black": 30, "jeans": 8})
 
@@ -41,10 +50,16 @@ def test_three_letter_words_are_corrected_unless_a_synonym_names_them():
 
 
 def test_the_most_used_of_equally_close_words_wins_and_long_words_allow_two_edits():
-    vocabulary = Vocabulary({"shirts": 5, "shorts": 50, "sweatshirt": 7})
+    vocabulary = Vocabulary({"shirts": 5, "shorts": 50, "sweatshirt": 7, "sweaters": 3})
+    no_product_decides = _titles_match([])
 
-    assert query_correct_spelling("shrts", vocabulary=vocabulary).corrected == "shorts"
+    assert (
+        query_correct_spelling("shrts", vocabulary=vocabulary, which_match=no_product_decides).corrected
+        == "shorts"
+    )
     assert query_correct_spelling("swetshirtt", vocabulary=vocabulary).corrected == "sweatshirt"
+    assert query_correct_spelling("wwaters", vocabulary=vocabulary).corrected == "sweaters"  # from 7 letters
+    assert query_correct_spelling("wwater", vocabulary=vocabulary).corrected is None
 
 
 @pytest.fixture
@@ -110,19 +125,34 @@ def skus_of(body):
 
 def test_a_typo_that_makes_a_rarer_catalogue_word_is_replaced_when_the_query_then_matches():
     vocabulary = Vocabulary({"back": 2, "black": 400, "shirt": 300, "pack": 3})
-    titles = ["black shirt", "back pack"]
+    which_match = _titles_match(["black shirt", "back pack"])
 
-    def has_match(query: str) -> bool:
-        return any(set(query.lower().split()) <= set(title.split()) for title in titles)
-
-    corrected = query_correct_spelling("back shirt", vocabulary=vocabulary, has_match=has_match)
+    corrected = query_correct_spelling("back shirt", vocabulary=vocabulary, which_match=which_match)
     assert corrected.corrected == "black shirt" and corrected.changes == [("back", "black")]
     # A query whose words co-occur as typed is left alone, rare words and all.
-    assert query_correct_spelling("back pack", vocabulary=vocabulary, has_match=has_match).corrected is None
+    assert (
+        query_correct_spelling("back pack", vocabulary=vocabulary, which_match=which_match).corrected is None
+    )
+
+
+def test_among_close_corrections_the_combination_some_product_has_wins():
+    # "shit" is one edit from both; "shift" is used more, but no product is a blue shift.
+    vocabulary = Vocabulary({"blue": 300, "shift": 90, "shirt": 80, "dress": 50})
+    which_match = _titles_match(["blue shirt", "shift dress"])
+
+    correction = query_correct_spelling("blie shit", vocabulary=vocabulary, which_match=which_match)
+    assert correction.corrected == "blue shirt"
+    assert correction.changes == [("blie", "blue"), ("shit", "shirt")]
+    # With no product to tell them apart, the likeliest word per word stands.
+    nothing = _titles_match([])
+    assert (
+        query_correct_spelling("blie shit", vocabulary=vocabulary, which_match=nothing).corrected
+        == "blue shift"
+    )
 
 
 def test_the_catalogue_check_reads_titles_and_attributes_not_descriptions(active_version):
-    from search.spelling import catalogue_has_every_word
+    from search.spelling import catalogue_has_every_word, catalogue_matches
 
     add_product(
         active_version,
@@ -135,6 +165,7 @@ def test_the_catalogue_check_reads_titles_and_attributes_not_descriptions(active
 
     assert catalogue_has_every_word("black shirt")
     assert not catalogue_has_every_word("back shirt")
+    assert catalogue_matches(["back shirt", "Shirt, black!", "shirt buttons"]) == [False, True, False]
 
 
 def test_words_the_shop_uses_only_in_descriptions_are_left_as_typed_and_never_a_correction():
