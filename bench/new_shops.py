@@ -292,12 +292,13 @@ def choose_template(results: list[dict]) -> tuple[str, list[list[str]]]:
         for row in shop["rows"]:
             if row["split"] == shop["choice_split"] and row["mode"] == "hybrid":
                 table[row["template"]][(shop["shop"], row["kind"])] = row["metrics"][2]
-    baseline = table[TEMPLATES[0]]
-    keys = sorted(baseline)
-    rows, best, best_mean = [], TEMPLATES[0], -1.0
+    # The title-only text is the baseline when it was measured (--templates may leave it out).
+    baseline = table.get(TEMPLATES[0], {})
+    keys = sorted({key for scores in table.values() for key in scores})
+    rows, best, best_mean = [], next(iter(table), TEMPLATES[0]), -1.0
     for template, scores in table.items():
         mean = float(np.mean([scores[key] for key in keys]))
-        admissible = all(scores[key] >= baseline[key] - TEMPLATE_TOLERANCE for key in keys)
+        admissible = all(scores[key] >= baseline[key] - TEMPLATE_TOLERANCE for key in baseline)
         rows.append(
             [
                 f"`{template}`",
