@@ -29,8 +29,9 @@ from catalog.product_text import product_text
 from catalog.selectors import PHOTO_ORDER, product_photos_in_order
 from lifecycle.conf import lifecycle_settings
 from lifecycle.encoders import encoder_for_version
-from lifecycle.models import ModelVersion, ProductEmbedding
+from lifecycle.models import ModelVersion, ProductEmbedding, TextFeatures
 from lifecycle.photo_features import DatabaseFeatureStore
+from mlcore.text_features import text_content_key
 
 if TYPE_CHECKING:
     from mlcore.inference import Encoder
@@ -65,7 +66,7 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
         product_photos_in_order().filter(product__in=embeddable).order_by("product_id", *PHOTO_ORDER)
     )
     photos, photo_vectors = _photo_vectors(encoder=encoder, photos=photos, report=report)
-    text_vectors = encoder.encode_texts([product_text(product) for product in embeddable])
+    text_vectors = _text_vectors(encoder=encoder, texts=[product_text(product) for product in embeddable])
     rows = [
         ProductEmbedding(model_version=version, product=product, kind="text", embedding=vector)
         for product, vector in zip(embeddable, text_vectors, strict=True)
@@ -79,6 +80,24 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
     ProductEmbedding.objects.bulk_create(rows)
     report.photos = len(photos)
     return report
+
+
+def _text_vectors(*, encoder: Encoder, texts: list[str]) -> np.ndarray:
+    """The texts' vectors. What the text tower's frozen part gives a text is kept (TextFeatures) and
+    read back, so a text already embedded by any version that shares that part runs through this
+    version's trained layers and projection only."""
+    trunk = encoder.text_features_key
+    if trunk is None:
+        return encoder.encode_texts(texts)
+    store = DatabaseFeatureStore(TextFeatures)
+    keys = [text_content_key(text) for text in texts]
+    found = store.get_many(trunk=trunk, keys=keys)
+    missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}
+    if missing:
+        computed = dict(zip(missing, encoder.text_features(list(missing.values())), strict=True))
+        store.put_many(trunk=trunk, features=computed)
+        found.update(computed)
+    return encoder.encode_texts_from_features([found[key] for key in keys])
 
 
 def _photo_vectors(

@@ -132,3 +132,27 @@ class PhotoFeatures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trunk} features of {self.content_sha256[:12]}"
+
+
+class TextFeatures(models.Model):
+    """What MiniLM's frozen part gives a product text (mlcore.text_features), kept so that embedding with
+    a new version runs only the version's own trained layers and projection over it."""
+
+    # mlcore.text_features.text_content_key: a digest of the exact product text.
+    content_sha256 = models.CharField(max_length=64)
+    # mlcore.text_features.text_features_key: kind, token limit, digest of the frozen weights.
+    trunk = models.CharField(max_length=160)
+    # A float16 .npy array: (hidden,) pooled, or (tokens, hidden) hidden states.
+    features = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["trunk", "content_sha256"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trunk", "content_sha256"], name="one_feature_set_per_text_and_trunk"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trunk} features of text {self.content_sha256[:12]}"

@@ -1,4 +1,5 @@
-"""The photo feature store in PostgreSQL: each photo's frozen-trunk output, computed once.
+"""The feature stores in PostgreSQL: each photo's frozen-trunk output and each product text's frozen
+MiniLM output, computed once.
 
 Written when a photo is first embedded; read by every later embedding with a version that shares the
 trunk and by retraining, so those run only the model's tail and head over stored maps.
@@ -13,29 +14,35 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Sum
 from django.db.models.functions import Length
 
-from catalog.models import ProductImage
+from catalog.models import Product, ProductImage
 from catalog.photos import photo_open
+from catalog.product_text import product_text
 from lifecycle.encoders import encoder_for_version
-from lifecycle.models import ModelVersion, PhotoFeatures
+from lifecycle.models import ModelVersion, PhotoFeatures, TextFeatures
 from mlcore.photo_features import features_from_bytes, features_to_bytes
+from mlcore.text_features import text_content_key
 
 logger = logging.getLogger(__name__)
 
 
 class DatabaseFeatureStore:
-    """mlcore.photo_features.PhotoFeatureStore over the PhotoFeatures table."""
+    """mlcore.photo_features.PhotoFeatureStore over the PhotoFeatures table (or, given TextFeatures, the
+    same over product texts)."""
+
+    def __init__(self, table: type[PhotoFeatures] | type[TextFeatures] = PhotoFeatures):
+        self.table = table
 
     def get_many(self, *, trunk: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        rows = PhotoFeatures.objects.filter(trunk=trunk, content_sha256__in=set(keys)).values_list(
+        rows = self.table.objects.filter(trunk=trunk, content_sha256__in=set(keys)).values_list(
             "content_sha256", "features"
         )
         return {key: features_from_bytes(bytes(data)) for key, data in rows}
 
     def put_many(self, *, trunk: str, features: Mapping[str, np.ndarray]) -> None:
         # Two workers may compute the same photo at once: the first row stays, both are the same pixels.
-        PhotoFeatures.objects.bulk_create(
+        self.table.objects.bulk_create(
             [
-                PhotoFeatures(content_sha256=key, trunk=trunk, features=features_to_bytes(value))
+                self.table(content_sha256=key, trunk=trunk, features=features_to_bytes(value))
                 for key, value in features.items()
             ],
             ignore_conflicts=True,
@@ -46,6 +53,23 @@ def photo_features_prune() -> int:
     """Delete the features of photos no product holds any more; returns how many rows went."""
     held = ProductImage.objects.filter(content_sha256=OuterRef("content_sha256"))
     deleted, _ = PhotoFeatures.objects.exclude(Exists(held)).delete()
+    return deleted
+
+
+def text_features_prune(*, chunk: int = 5000) -> int:
+    """Delete the kept features of texts no active product has any more (a title edited, a template
+    changed, a product gone); returns how many rows went."""
+    current = {
+        text_content_key(product_text(product))
+        for product in Product.objects.filter(is_active=True).iterator()
+    }
+    stale = [
+        key for key in TextFeatures.objects.values_list("content_sha256", flat=True) if key not in current
+    ]
+    deleted = 0
+    for start in range(0, len(stale), chunk):
+        removed, _ = TextFeatures.objects.filter(content_sha256__in=stale[start : start + chunk]).delete()
+        deleted += removed
     return deleted
 
 

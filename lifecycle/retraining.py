@@ -36,7 +36,7 @@ from lifecycle.model_versions import (
     model_version_set_progress,
 )
 from lifecycle.models import ModelVersion
-from lifecycle.photo_features import DatabaseFeatureStore, photo_features_prune
+from lifecycle.photo_features import DatabaseFeatureStore, photo_features_prune, text_features_prune
 from lifecycle.selectors import model_version_get_active
 from lifecycle.signals import search_tuning_requested, training_texts_requested
 from mlcore.splits import split_skus
@@ -323,6 +323,9 @@ def retrain_run(
         dropped_features = photo_features_prune()
         if dropped_features:
             log(f"Dropped the stored features of {dropped_features} photos no product holds any more.")
+        dropped_texts = text_features_prune()
+        if dropped_texts:
+            log(f"Dropped the stored features of {dropped_texts} texts no product has any more.")
         train_items, held_out = retrain_items(
             split_file=options.split_file, learn_from_clicks=options.learn_from_clicks
         )

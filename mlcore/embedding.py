@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from mlcore.image_preprocessing import preprocess
 from mlcore.image_tower import ImageTower
 from mlcore.model import DualEncoder
+from mlcore.photo_features import FEATURE_DTYPE
+from mlcore.text_tower import BertTextTower
 
 
 def _eval_mode(model: DualEncoder) -> bool:
@@ -147,3 +150,63 @@ def compute_prefix_maps(
     ]
     _restore_mode(model, was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.float16)
+
+
+@torch.inference_mode()
+def compute_text_features(
+    model: DualEncoder, texts: Sequence[str], batch_size: int = 128, device: torch.device | str = "cpu"
+) -> list[np.ndarray]:
+    """Per text, what MiniLM's frozen part gives it, float16 (mlcore.text_features)."""
+    tower = model.text_tower
+    if not isinstance(tower, BertTextTower) or tower.trainable_layers < 0:
+        raise ValueError("this model's text tower has no frozen part to keep")
+    was_training = _eval_mode(model)
+    id_lists = model.tokenizer.encode_ids(list(texts))
+    order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
+    features: list[np.ndarray] = [np.empty(0, dtype=FEATURE_DTYPE)] * len(id_lists)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        tokens = model.tokenizer.pad([id_lists[i] for i in chunk]).to(device)
+        if tower.is_frozen:
+            pooled = tower.pooled_features(tokens.token_ids, tokens.attention_mask).float().cpu()
+            for row, index in enumerate(chunk):
+                features[index] = pooled[row].numpy().astype(FEATURE_DTYPE)
+        else:
+            hidden = tower.frozen_hidden_states(tokens.token_ids, tokens.attention_mask).float().cpu()
+            for row, index in enumerate(chunk):
+                features[index] = hidden[row, : len(id_lists[index])].numpy().astype(FEATURE_DTYPE)
+    _restore_mode(model, was_training)
+    return features
+
+
+@torch.inference_mode()
+def encode_text_features(
+    model: DualEncoder,
+    features: Sequence[np.ndarray],
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """(n, retrieval_dim) L2-normalised float32 text vectors on CPU from kept features: the trained
+    layers (if any) and the projection head only."""
+    tower = model.text_tower
+    assert isinstance(tower, BertTextTower)
+    was_training = _eval_mode(model)
+    output = torch.empty(len(features), model.config.retrieval_dim)
+    order = sorted(range(len(features)), key=lambda i: len(features[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        if tower.is_frozen:
+            pooled = torch.from_numpy(np.stack([features[i] for i in chunk]).astype(np.float32)).to(device)
+            projected = tower.projection(pooled)
+        else:
+            longest = max(len(features[i]) for i in chunk)
+            hidden = torch.zeros(len(chunk), longest, tower.hidden_size)
+            mask = torch.zeros(len(chunk), longest, dtype=torch.long)
+            for row, index in enumerate(chunk):
+                length = len(features[index])
+                hidden[row, :length] = torch.from_numpy(features[index].astype(np.float32))
+                mask[row, :length] = 1
+            projected = tower.forward_from_frozen(hidden.to(device), mask.to(device))
+        output[torch.tensor(chunk)] = model.retrieval_embedding(projected).float().cpu()
+    _restore_mode(model, was_training)
+    return output

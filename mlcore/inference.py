@@ -16,14 +16,17 @@ from mlcore.config import ModelConfig
 from mlcore.device import resolve_device
 from mlcore.embedding import (
     compute_prefix_maps,
+    compute_text_features,
     encode_photos,
     encode_pooled_features,
     encode_prefix_maps,
+    encode_text_features,
     encode_titles,
     pooled_from_prefix_maps,
 )
 from mlcore.model import DualEncoder
 from mlcore.photo_features import pooled_key, trunk_key
+from mlcore.text_features import text_features_key
 
 
 class Encoder:
@@ -97,3 +100,16 @@ class Encoder:
     def encode_texts(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         """(n, dim) float32; texts are batched by token length."""
         return encode_titles(self.model, list(texts), batch_size=batch_size, device=self.device).numpy()
+
+    @cached_property
+    def text_features_key(self) -> str | None:
+        """What the text tower's frozen part computes (mlcore.text_features), or None when none is frozen."""
+        return text_features_key(self.model)
+
+    def text_features(self, texts: list[str]) -> list[np.ndarray]:
+        """Per text, the float16 output of the text tower's frozen part: what a feature store keeps."""
+        return compute_text_features(self.model, texts, device=self.device)
+
+    def encode_texts_from_features(self, features: list[np.ndarray]) -> np.ndarray:
+        """(n, dim) float32 text vectors from kept features: the trained layers and projection only."""
+        return encode_text_features(self.model, features, device=self.device).numpy()

@@ -45,10 +45,10 @@ def trunk_key(tower: ImageTower, *, mirrored: bool = False) -> str | None:
     if tower.prefix_is_trainable:
         return None
     suffix = "-mirrored" if mirrored else ""
-    return f"{tower.cache_key()}-{_weights_digest(tower._prefix_modules())}{suffix}"
+    return f"{tower.cache_key()}-{weights_digest(tower._prefix_modules())}{suffix}"
 
 
-def _weights_digest(modules: Iterable[torch.nn.Module]) -> str:
+def weights_digest(modules: Iterable[torch.nn.Module]) -> str:
     digest = hashlib.sha256()
     for module in modules:
         for name, tensor in sorted(module.state_dict().items()):
@@ -68,7 +68,7 @@ def pooled_key(tower: ImageTower) -> str | None:
     if not tower.tail_is_frozen:
         return None
     views = "mirror" if tower.mirror_average else "single"
-    digest = _weights_digest(tower._frozen_modules())
+    digest = weights_digest(tower._frozen_modules())
     return f"{tower.backbone.name}-{tower.image_size}px-pooled-{tower.pooling}-{views}-{digest}"
 
 
