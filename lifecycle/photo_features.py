@@ -87,6 +87,13 @@ def photo_features_storage() -> dict[str, float]:
     }
 
 
+def text_features_storage() -> dict[str, float]:
+    """Rows, bytes of feature data and bytes per kept text feature row, for the benchmarks."""
+    rows = TextFeatures.objects.count()
+    data_bytes = TextFeatures.objects.aggregate(total=Sum(Length("features")))["total"] or 0
+    return {"rows": rows, "bytes": float(data_bytes), "bytes_per_text": data_bytes / rows if rows else 0.0}
+
+
 def photo_features_backfill(
     *, version: ModelVersion, batch_size: int = 64, on_batch: Callable[[int], None] | None = None
 ) -> int:
