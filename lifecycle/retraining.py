@@ -71,6 +71,10 @@ class RetrainOptions:
     # count). Off by default: on Luma (bench/click_learning.py) it lifted photo retrieval for those
     # queries and others but lowered text-vector and hybrid search.
     learn_from_clicks: bool = False
+    # MiniLM layers trained with new heads (None: the active model's recipe). 0 freezes the text tower:
+    # each product text's pooled features are kept (lifecycle.TextFeatures), so training and every later
+    # re-embedding run the projection heads alone, at some cost in quality (docs/mlcore.md).
+    text_trainable_layers: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -194,6 +198,8 @@ def _training_configs(*, active: ModelVersion | None, options: RetrainOptions) -
     training_config = TrainingConfig.from_dict(recipe)
     if options.epochs:
         training_config.epochs = options.epochs
+    if options.text_trainable_layers is not None:
+        model_config.text_trainable_layers = options.text_trainable_layers
     return model_config, training_config
 
 

@@ -332,3 +332,15 @@ def test_retrain_trains_on_the_texts_receivers_give_for_its_products(sample_cata
     first = train[0]
     assert first.clicked_texts == ("summer kurta",) and first.texts == plain_train[0].texts
     assert [item.clicked_texts for item in train[1:] + held_out] == [()] * (len(train) - 1 + len(held_out))
+
+
+def test_retrain_keeps_the_active_models_text_layers_unless_told(active_tiny_version):
+    from lifecycle.retraining import _training_configs
+
+    active_tiny_version.config = {**active_tiny_version.config, "model": {"text_trainable_layers": 2}}
+
+    kept, _ = _training_configs(active=active_tiny_version, options=RetrainOptions())
+    frozen, _ = _training_configs(active=active_tiny_version, options=RetrainOptions(text_trainable_layers=0))
+
+    assert kept.text_trainable_layers == 2
+    assert frozen.text_trainable_layers == 0

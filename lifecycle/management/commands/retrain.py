@@ -35,6 +35,12 @@ class Command(BaseCommand):
             action="store_true",
             help="train on the queries shoppers clicked products from too (search analytics)",
         )
+        parser.add_argument(
+            "--text-trainable-layers",
+            type=int,
+            help="MiniLM layers to train (default: the active model's); 0 freezes the text tower, so "
+            "training and re-embedding run the heads alone",
+        )
 
     def handle(self, *args, **options):
         retrain_options = RetrainOptions(
@@ -47,6 +53,7 @@ class Command(BaseCommand):
             force=options["force"],
             start=options["start"],
             learn_from_clicks=options["clicks"],
+            text_trainable_layers=options["text_trainable_layers"],
         )
         if options["run_async"]:
             try:
