@@ -201,6 +201,8 @@ def main() -> None:
 
     def reembedding(path: Path, label: str) -> None:
         second = model_version_register_checkpoint(path=path, name=f"{name}-{path.name}")
+        # Loaded once per process, like the raw encoder above and a worker's: not part of the pass.
+        encoder_for_version(second)
         started = time.perf_counter()
         embedding_backfill_version(version=second)
         seconds = time.perf_counter() - started

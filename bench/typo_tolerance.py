@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -83,13 +85,30 @@ def main() -> None:
     if not products:
         raise SystemExit("No test-split products in the bench database (--catalog to import them).")
     types = {product.pk: product.article_type for product in products}
+    from search.spelling import query_correct_spelling
+    from search.synonyms import synonym_cache
+
+    known = synonym_cache.get().words
+
+    def correction_ms(texts: list[str]) -> list[float]:
+        """Time to correct each query as search does before encoding it (the `understand` stage)."""
+        spent = []
+        for text in texts:
+            begun = time.perf_counter()
+            query_correct_spelling(text, known=known)
+            spent.append((time.perf_counter() - begun) * 1000)
+        return spent
+
     rows, examples = [], []
+    timings: dict[str, list[float]] = {"clean": [], "typo'd": []}
     started = time.perf_counter()
     for kind in KINDS:
         queries = shop_queries(products=products, kinds=[kind], per_kind=arguments.per_kind)
         rng = random.Random(f"typos-{kind}")
         typod = [mistype(query.text, rng) for query in queries]
         examples += [(query.text, typo) for query, typo in zip(queries[:3], typod[:3], strict=True)]
+        timings["clean"] += correction_ms([query.text for query in queries])
+        timings["typo'd"] += correction_ms(typod)
         conditions = {
             "clean": ([query.text for query in queries], True),
             "typo'd, corrected (default)": (typod, True),
@@ -133,6 +152,12 @@ def main() -> None:
             + ", ".join(f"{kind} {gap:+.3f}" for kind, gap in gaps.items())
             + ". Examples: "
             + "; ".join(f"“{clean}” → “{typo}”" for clean, typo in examples)
+            + ". Time to correct a query before it is encoded (search/spelling.py, the API's `understand`"
+            " stage), p50 / p95: "
+            + ", ".join(
+                f"{condition} {np.percentile(spent, 50):.1f} / {np.percentile(spent, 95):.1f} ms"
+                for condition, spent in timings.items()
+            )
             + f". Run time {elapsed / 60:.1f} min.",
         ]
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from django.db.models import Exists, OuterRef, Sum
@@ -40,10 +41,12 @@ class DatabaseFeatureStore:
 
     def put_many(self, *, trunk: str, features: Mapping[str, np.ndarray]) -> None:
         # Two workers may compute the same photo at once: the first row stays, both are the same pixels.
-        self.table.objects.bulk_create(
+        # Sorted keys: two workers inserting overlapping batches take the rows' locks in one order.
+        table: Any = self.table  # both tables have the same three fields
+        table.objects.bulk_create(
             [
-                self.table(content_sha256=key, trunk=trunk, features=features_to_bytes(value))
-                for key, value in features.items()
+                table(content_sha256=key, trunk=trunk, features=features_to_bytes(features[key]))
+                for key in sorted(features)
             ],
             ignore_conflicts=True,
         )
