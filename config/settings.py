@@ -10,7 +10,8 @@ Environment variables (docs/deployment.md has the production set):
 - `DATABASE_REPLICA_URL`: a streaming read replica of that server, which the search API reads from while
   it is at most `REPLICA_MAX_LAG_SECONDS` (default 5) behind (search/read_replica.py); unset: none.
 - `REDIS_URL`: the Celery broker (default `redis://127.0.0.1:6379/0`); `CACHE_URL`: the shared cache
-  that holds throttle counts (default database 1 of the same Redis).
+  that holds throttle counts (default database 1 of the same Redis). `EMBED_QUEUES`: the queues each
+  embedding run goes to (comma-separated, e.g. `embed,train`; default the `embed` queue alone).
 - `MEDIA_ROOT`: where product photos are stored (default `var/media/`); `SERVE_MEDIA=0` when the front
   web server serves them (production), else the app does (the demo).
 - `SECRET_KEY`: required in production; unset, the checkout's random key `var/secret_key` (created by
@@ -240,6 +241,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+# Queues each embedding run is sent to (lifecycle/conf.py); e.g. EMBED_QUEUES=embed,train lets a GPU
+# `train` worker share the embedding with the `embed` workers. Unset: the `embed` queue alone.
+if os.environ.get("EMBED_QUEUES"):
+    PRODUCT_SEARCH_EMBED_QUEUES = _env_list("EMBED_QUEUES", "")
 # No Redis (e.g. a demo without it): tasks run in the calling process instead of a worker.
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
