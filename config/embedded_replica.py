@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config import embedded_postgres
 from config.embedded_postgres import DATABASE_NAME, USER, EmbeddedPostgresError
@@ -111,26 +112,34 @@ def is_running() -> bool:
     return _postmaster_pid(data_dir()) is not None
 
 
+def _row(connection: Any, sql: str, params: tuple = ()) -> tuple:
+    """The one row a query returns."""
+    row = connection.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row
+
+
 def _ensure_primary_can_stream() -> None:
     """Check the primary's WAL settings and allow local replication connections (reloading if needed)."""
     import psycopg
 
     with psycopg.connect(_primary_url(), autocommit=True) as connection:
-        wal_level = connection.execute("SHOW wal_level").fetchone()[0]
-        senders = int(connection.execute("SHOW max_wal_senders").fetchone()[0])
+        wal_level = _row(connection, "SHOW wal_level")[0]
+        senders = int(_row(connection, "SHOW max_wal_senders")[0])
         if wal_level not in {"replica", "logical"} or senders < 1:
             raise EmbeddedPostgresError(
                 f"The primary runs with wal_level={wal_level} and max_wal_senders={senders}: a streaming "
                 "replica needs wal_level=replica and max_wal_senders >= 1 (set them in its postgresql.conf "
                 "and restart it: `python -m config.embedded_postgres stop` then `start`)."
             )
-        allowed = connection.execute(
+        allowed = _row(
+            connection,
             "SELECT count(*) FROM pg_hba_file_rules WHERE type = 'local' AND error IS NULL"
             " AND 'replication' = ANY(database) AND ('all' = ANY(user_name) OR %s = ANY(user_name))",
             (USER,),
-        ).fetchone()[0]
+        )[0]
         if not allowed:
-            hba_file = Path(connection.execute("SHOW hba_file").fetchone()[0])
+            hba_file = Path(_row(connection, "SHOW hba_file")[0])
             with hba_file.open("a") as hba:
                 hba.write(
                     f"\n# Added by config.embedded_replica: the local streaming replica.\n"
@@ -218,14 +227,15 @@ def replication_status() -> ReplicationStatus:
     import psycopg
 
     with psycopg.connect(_primary_url(), autocommit=True) as primary:
-        primary_lsn = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        primary_lsn = _row(primary, "SELECT pg_current_wal_lsn()")[0]
     with psycopg.connect(url("postgres"), autocommit=True) as replica:
-        in_recovery, receiving, behind = replica.execute(
+        in_recovery, receiving, behind = _row(
+            replica,
             "SELECT pg_is_in_recovery(),"
             " EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),"
             " greatest(pg_wal_lsn_diff(%s::pg_lsn, coalesce(pg_last_wal_replay_lsn(), '0/0'::pg_lsn)), 0)",
             (str(primary_lsn),),
-        ).fetchone()
+        )
     return ReplicationStatus(bool(in_recovery), bool(receiving), int(behind))
 
 
@@ -234,14 +244,15 @@ def wait_for_catch_up(*, timeout_s: float = 30.0) -> None:
     import psycopg
 
     with psycopg.connect(_primary_url(), autocommit=True) as primary:
-        target = str(primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+        target = str(_row(primary, "SELECT pg_current_wal_lsn()")[0])
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(url("postgres"), autocommit=True) as replica:
         while True:
-            behind = replica.execute(
+            behind = _row(
+                replica,
                 "SELECT pg_wal_lsn_diff(%s::pg_lsn, coalesce(pg_last_wal_replay_lsn(), '0/0'::pg_lsn))",
                 (target,),
-            ).fetchone()[0]
+            )[0]
             if behind <= 0:
                 return
             if time.monotonic() > deadline:
