@@ -7,8 +7,11 @@ Environment variables (docs/deployment.md has the production set):
 - `DATABASE_URL`: a PostgreSQL server with the pgvector extension available. Unset: the embedded
   PostgreSQL 18 + pgvector in `EMBEDDED_PG_DIR` (default `.pgdata/`), which `make db` and every
   `manage.py` command but help start; other processes that find it down say to run `make db`.
+- `DATABASE_REPLICA_URL`: a streaming read replica of that server, which the search API reads from while
+  it is at most `REPLICA_MAX_LAG_SECONDS` (default 5) behind (search/read_replica.py); unset: none.
 - `REDIS_URL`: the Celery broker (default `redis://127.0.0.1:6379/0`); `CACHE_URL`: the shared cache
-  that holds throttle counts (default database 1 of the same Redis).
+  that holds throttle counts (default database 1 of the same Redis). `EMBED_QUEUES`: the queues each
+  embedding run goes to (comma-separated, e.g. `embed,train`; default the `embed` queue alone).
 - `MEDIA_ROOT`: where product photos are stored (default `var/media/`); `SERVE_MEDIA=0` when the front
   web server serves them (production), else the app does (the demo).
 - `SECRET_KEY`: required in production; unset, the checkout's random key `var/secret_key` (created by
@@ -137,19 +140,44 @@ def _database() -> dict[str, Any]:
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {},
         }
-    database: dict[str, Any] = dict(
-        dj_database_url.parse(configured, conn_max_age=60, conn_health_checks=True)
-    )
-    options = database.setdefault("OPTIONS", {})
     # A server that went away must fail a request in seconds (503), not hang it until the proxy gives up.
-    options.setdefault("connect_timeout", 5)
+    return _database_from_url(configured, connect_timeout=5)
+
+
+def _database_from_url(url: str, *, connect_timeout: int) -> dict[str, Any]:
+    database: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    options = database.setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", connect_timeout)
     # A socket folder given as `?host=` lands in OPTIONS, which psql (dbshell) never sees: make it HOST.
     if not database.get("HOST") and "host" in options:
         database["HOST"] = options.pop("host")
+    # A port given as `?port=` (beside a socket folder) names the socket file: make it PORT.
+    if not database.get("PORT") and "port" in options:
+        database["PORT"] = options.pop("port")
+    return database
+
+
+def _replica_database() -> dict[str, Any] | None:
+    """The streaming read replica search reads from (search/read_replica.py), when one is configured."""
+    configured = os.environ.get("DATABASE_REPLICA_URL")
+    if not configured:
+        return None
+    # A replica that does not answer is passed over for the primary: find out fast.
+    database = _database_from_url(configured, connect_timeout=2)
+    # The test runner makes no database on a standby (it cannot write): it reads the primary's.
+    database["TEST"] = {"MIRROR": "default"}
     return database
 
 
 DATABASES = {"default": _database()}
+# DATABASE_REPLICA_URL unset: one database and no router, exactly as before.
+_replica = _replica_database()
+if _replica is not None:
+    DATABASES["replica"] = _replica
+    # Search reads inside search.read_replica.search_read go to the replica; writes never do.
+    DATABASE_ROUTERS = ["search.read_replica.SearchReadRouter"]
+    if os.environ.get("REPLICA_MAX_LAG_SECONDS"):
+        PRODUCT_SEARCH_REPLICA_MAX_LAG_SECONDS = float(os.environ["REPLICA_MAX_LAG_SECONDS"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Each process keeps one connection per thread for CONN_MAX_AGE; the server's thread count (gunicorn
@@ -213,6 +241,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+# Queues each embedding run is sent to (lifecycle/conf.py); e.g. EMBED_QUEUES=embed,train lets a GPU
+# `train` worker share the embedding with the `embed` workers. Unset: the `embed` queue alone.
+if os.environ.get("EMBED_QUEUES"):
+    PRODUCT_SEARCH_EMBED_QUEUES = _env_list("EMBED_QUEUES", "")
 # No Redis (e.g. a demo without it): tasks run in the calling process instead of a worker.
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 

@@ -22,6 +22,11 @@ DEFAULTS: dict[str, Any] = {
     "LOADED_MODELS_PER_PROCESS": 2,
     # Products per embedding batch: one transaction, one forward pass.
     "EMBED_BATCH_SIZE": 32,
+    # Celery queues an embedding run is sent to. None: one run, on the queue Celery routes
+    # `embed_pending` to (`embed` in workers/celery_app.py). A list, e.g. ["embed", "train"]: one run on
+    # each, so that the workers of every queue share the dirty products (claimed FOR UPDATE SKIP LOCKED,
+    # so none is embedded twice): a GPU `train` worker then helps embed a large import.
+    "EMBED_QUEUES": None,
     # A retrained version is activated only if it beats the active one by this much on the held-out
     # products: search mAP@10 in percent on the shop's own queries when search measured both
     # (search/tuning.py), else the difference of the model's R@1+R@5+R@10 sums over both directions.

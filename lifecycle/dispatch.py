@@ -10,6 +10,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
+from lifecycle.conf import lifecycle_settings
 from lifecycle.embedding_queue import embedding_queue_claim, redis_url
 from lifecycle.model_versions import ModelVersionError, model_version_fail, model_version_reap_abandoned
 from lifecycle.models import ModelVersion
@@ -20,15 +21,23 @@ logger = logging.getLogger(__name__)
 
 
 def embedding_schedule() -> bool:
-    """Queue a run of embed_pending unless one is queued already. Returns whether one was queued."""
+    """Queue a run of embed_pending unless one is queued already, on each queue of EMBED_QUEUES (None:
+    where Celery routes it). Returns whether any was queued."""
     # Without a worker (a host shop that runs no Celery, a demo without Redis) the work runs here.
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         embed_pending.apply()
         return True
+    queues = lifecycle_settings.EMBED_QUEUES
+    queued = False
     try:
-        if not embedding_queue_claim():
-            return False
-        embed_pending.apply_async(retry=False)
+        for queue in [None] if queues is None else list(queues):
+            if not embedding_queue_claim(queue):
+                continue
+            if queue is None:
+                embed_pending.apply_async(retry=False)
+            else:
+                embed_pending.apply_async(kwargs={"queue": queue}, queue=queue, retry=False)
+            queued = True
     except (redis.exceptions.RedisError, OperationalError) as error:
         logger.warning(
             "Could not queue the embedding task (Redis at %s: %s). The change is saved and the "
@@ -37,8 +46,7 @@ def embedding_schedule() -> bool:
             redis_url(),
             error,
         )
-        return False
-    return True
+    return queued
 
 
 def retrain_request_async(*, options: RetrainOptions) -> ModelVersion:

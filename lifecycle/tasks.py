@@ -37,16 +37,21 @@ logger = logging.getLogger(__name__)
     soft_time_limit=EMBED_PENDING_SOFT_TIME_LIMIT_S,
     time_limit=EMBED_PENDING_TIME_LIMIT_S,
 )
-def embed_pending(self: Task) -> dict:
-    """Embed every product marked dirty, for the active version and any being built."""
-    embedding_queue_mark_started()
+def embed_pending(self: Task, queue: str | None = None) -> dict:
+    """Embed every product marked dirty, for the active version and any being built.
+
+    `queue`: the queue embedding_schedule sent this run to, whose flag it clears (None: the one queue
+    Celery routes it to). Workers of several queues run it at once without embedding a product twice:
+    each batch is claimed FOR UPDATE SKIP LOCKED."""
+    embedding_queue_mark_started(queue)
     report = embedding_process_pending()
     if report.products:
         logger.info(
-            "Embedded %d products (%d photos, %d failed photos)",
+            "Embedded %d products (%d photos, %d failed photos)%s",
             report.products,
             report.photos,
             len(report.failed_photos),
+            f" from queue {queue}" if queue else "",
         )
     return {"products": report.products, "photos": report.photos, "failed_photos": report.failed_photos}
 

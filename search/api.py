@@ -4,6 +4,8 @@ Read-only and anonymous by default (no session or CSRF), throttled, with optiona
 (search/access.py). Every view rejects parameters it does not know, so a typo (`colr=Navy`) is a 400
 that lists the allowed ones instead of a silently unfiltered result, and a one-value parameter given
 twice (`limit=1&limit=2`), which would otherwise silently keep its last value; filters may repeat.
+The reads (searches, product details, suggestions) run through search_read: on the read replica
+when one is configured and close enough behind, else on the primary (search/read_replica.py).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from search.exceptions import (
 from search.filters import FACETS, FILTER_COLUMNS
 from search.models import SearchEvent, SearchLog
 from search.ranking import SearchFilters
+from search.read_replica import search_read
 from search.selectors import (
     MODES,
     SearchPage,
@@ -419,7 +422,8 @@ class SearchApi(SearchApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         filters = SearchFilterSerializer.to_filters(data)
-        page = search_by_text(
+        page = search_read(
+            search_by_text,
             query=data["q"],
             filters=filters,
             limit=data["limit"],
@@ -488,14 +492,16 @@ class PhotoSearchApi(SearchApiView):
             raise ValidationError({"photo": [message]}) from error
         data = serializer.validated_data
         filters = SearchFilterSerializer.to_filters(data)
-        page = search_by_photo(photo=image, filters=filters, limit=data["limit"], offset=data["offset"])
+        page = search_read(
+            search_by_photo, photo=image, filters=filters, limit=data["limit"], offset=data["offset"]
+        )
         return page_response(
             request=request, page=page, started=started, kind=SearchLog.Kind.PHOTO, query="", filters=filters
         )
 
 
 def _product_or_404(sku: str):
-    product = product_get_by_sku(sku=sku)
+    product = search_read(product_get_by_sku, sku=sku)
     if product is None:
         raise NotFound(f"No product with sku {sku!r}.")
     return product
@@ -561,7 +567,9 @@ class SimilarProductsApi(SearchApiView):
         product = _product_or_404(sku)
         data = serializer.validated_data
         filters = SearchFilterSerializer.to_filters(data)
-        page = search_similar(product=product, filters=filters, limit=data["limit"], offset=data["offset"])
+        page = search_read(
+            search_similar, product=product, filters=filters, limit=data["limit"], offset=data["offset"]
+        )
         return page_response(
             request=request,
             page=page,
@@ -641,7 +649,7 @@ class SuggestApi(SearchApiView):
         reject_repeated_parameters(request.query_params, serializer.fields)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        suggestions = suggestions_for_prefix(text=data["q"], limit=data["limit"])
+        suggestions = search_read(suggestions_for_prefix, text=data["q"], limit=data["limit"])
         return Response(
             {
                 "q": data["q"],

@@ -90,6 +90,15 @@ DEFAULTS: dict[str, Any] = {
     # typing (a name, an order number) is never shown to the next.
     "SUGGEST_MIN_QUERY_SEARCHES": 3,
     "SUGGEST_POPULAR_QUERIES": 2000,
+    # A read replica (search/read_replica.py, docs/deployment.md): the database alias the API's search
+    # reads go to when it is configured (config/settings.py adds it from DATABASE_REPLICA_URL), answers,
+    # and is at most REPLICA_MAX_LAG_SECONDS behind the primary; else they go to the primary. Each
+    # process measures the lag at most every REPLICA_CHECK_SECONDS, and tries a replica it could not
+    # reach again after REPLICA_RETRY_SECONDS.
+    "REPLICA_ALIAS": "replica",
+    "REPLICA_MAX_LAG_SECONDS": 5.0,
+    "REPLICA_CHECK_SECONDS": 1.0,
+    "REPLICA_RETRY_SECONDS": 10.0,
     # Learning from clicks (search/learning.py, `retrain --clicks`): a retrain trains on each query
     # shoppers clicked a product from in at least this many searches, beside the product's own texts.
     "CLICK_TRAINING_MIN_CLICKS": 3,

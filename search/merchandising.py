@@ -20,7 +20,6 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,6 +27,7 @@ from search.conf import search_settings
 from search.models import MerchandisingRule
 from search.query_text import query_normalize
 from search.ranking import ATTRIBUTE_NAMES, RESULT_SELECT, Candidate, SearchFilters
+from search.read_replica import search_connection
 
 # Rule fields that a candidate's own attributes answer; the others are read from the product rows.
 CANDIDATE_FIELDS = {"brand", "article_type", "colour", "gender"}
@@ -91,7 +91,7 @@ def _matching_products(rule: MerchandisingRule, ranking: Sequence[Candidate]) ->
             c.product_id for c in ranking if str(c.attributes.get(rule.field) or "").strip().lower() == value
         }
     ids = [candidate.product_id for candidate in ranking]
-    with connection.cursor() as cursor:
+    with search_connection().cursor() as cursor:
         if rule.field == MerchandisingRule.Field.ATTRIBUTE:
             # Attribute names as the shop wrote them ("Pattern"), compared without case like values.
             cursor.execute(
@@ -133,7 +133,7 @@ def _pinned_candidates(product_ids: list[int], filters: SearchFilters) -> dict[i
     red is not shown a pinned blue shirt) and are active."""
     restricted = dataclasses.replace(filters, product_ids=tuple(product_ids))
     where, params = restricted.where_sql()
-    with connection.cursor() as cursor:
+    with search_connection().cursor() as cursor:
         cursor.execute(f"SELECT p.id, {RESULT_SELECT} FROM catalog_product p WHERE {where}", params)
         rows = cursor.fetchall()
     return {

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from django.db import connection
+from search.read_replica import search_connection
 
 T = TypeVar("T")
 
@@ -51,6 +51,6 @@ class CheckedCache(Generic[T]):
 
 def table_generation(table: str, *, where: str = "TRUE") -> tuple:
     """(rows, latest updated_at) of a table's rows: changes whenever a row is added, changed or removed."""
-    with connection.cursor() as cursor:
+    with search_connection().cursor() as cursor:
         cursor.execute(f"SELECT count(*), max(updated_at) FROM {table} WHERE {where}")  # noqa: S608
         return tuple(cursor.fetchone())

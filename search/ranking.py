@@ -21,13 +21,14 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 
 from catalog.selectors import PRIMARY_PHOTO_SQL
 from lifecycle.models import ModelVersion
 from lifecycle.vector_indexes import vector_expression
 from search.conf import search_settings
 from search.filters import FILTER_COLUMNS
+from search.read_replica import search_connection
 
 # What a result shows, read in the ranking query itself (no second product query).
 RESULT_COLUMNS = ("sku", "title", "brand", "colour", "gender", "article_type", "price", "currency")
@@ -272,7 +273,10 @@ def rank_by_vectors(
     kinds = [kind for kind in ("image", "text") if kind in vectors]
     sql, params = ranking_sql(version=version, kinds=kinds, image_weight=image_weight, k=k, filters=filters)
     params.update({f"q_{kind}": vector_literal(vectors[kind]) for kind in kinds})
-    with transaction.atomic(), connection.cursor() as cursor:
+    # On the replica when search_read chose it: set_config(..., true) is the transaction's own, on
+    # whichever server runs it.
+    connection = search_connection()
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         _set_scan_options(cursor, k=k)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -308,7 +312,7 @@ def rank_by_fulltext(
     synonyms, search/synonyms.py)."""
     sql, params = fulltext_sql(k=k, filters=filters, rank_function=rank_function)
     words = [list(group) for group in alternatives] if alternatives is not None else fulltext_words(text)
-    with connection.cursor() as cursor:
+    with search_connection().cursor() as cursor:
         cursor.execute(sql, {**params, "words": json.dumps(words)})
         rows = cursor.fetchall()
     return [

@@ -35,6 +35,7 @@ from search.ranking import (
     rank_by_vectors,
     reciprocal_rank_fusion,
 )
+from search.read_replica import search_read_alias
 from search.spelling import query_correct_spelling, vocabulary_cache
 from search.synonyms import query_expand_synonyms, synonym_cache
 
@@ -61,6 +62,8 @@ class SearchPage:
     corrected_query: str | None = None
     # What was relaxed because the query and filters left too few results, in the order applied.
     relaxed: list[dict[str, Any]] = field(default_factory=list)
+    # The database alias that answered: `default` (the primary) or the read replica (search_read).
+    read_from: str = "default"
 
 
 def search_version_get_active() -> ModelVersion:
@@ -132,6 +135,7 @@ def _page(
         has_more=len(ranking) > offset + limit and offset + limit < int(search_settings.MAX_WINDOW),
         facets=facet_counts(ranking),
         timings_ms=timings,
+        read_from=search_read_alias(),
     )
 
 

@@ -35,12 +35,12 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from django.db import connection
 from rapidfuzz.distance import DamerauLevenshtein
 from rapidfuzz.process import extract
 
 from search.conf import search_settings
 from search.process_cache import CheckedCache, table_generation
+from search.read_replica import search_connection
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MIN_CORRECTED_LENGTH = 3
@@ -141,7 +141,7 @@ class SpellingCorrection:
 
 
 def vocabulary_build() -> Vocabulary:
-    with connection.cursor() as cursor:
+    with search_connection().cursor() as cursor:
         cursor.execute(_VOCABULARY_SQL)
         frequencies = {word: int(count) for word, count in cursor.fetchall()}
         cursor.execute(_DESCRIPTION_WORDS_SQL)
@@ -245,7 +245,7 @@ def catalogue_matches(queries: Sequence[str]) -> list[bool]:
     B, not the description) hold every word of it: GIN lookups in one round trip."""
     if not queries:
         return []
-    with connection.cursor() as cursor:
+    with search_connection().cursor() as cursor:
         cursor.execute(_MATCHES_SQL, [list(queries)])
         return [bool(found) for (found,) in cursor.fetchall()]
 

@@ -14,12 +14,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import Count
 
 from catalog.models import Product
 from search.conf import search_settings
 from search.models import PopularQuery
+from search.read_replica import search_connection
 
 WORD = re.compile(r"\w+")
 # Most words typed that are matched; further ones are ignored (a suggestion is for a short prefix).
@@ -138,7 +138,7 @@ def suggestions_for_prefix(*, text: str, limit: int) -> list[Suggestion]:
     shown = {suggestion.text.lower() for suggestion in chosen}
     room = limit - len(chosen)
     if room > 0 and sum(len(word) for word in typed) >= TITLE_MIN_CHARACTERS:
-        with connection.cursor() as cursor:
+        with search_connection().cursor() as cursor:
             cursor.execute(title_suggestions_sql(room + len(shown)), [title_prefix_tsquery(typed)])
             rows = cursor.fetchall()
         titles = [

@@ -30,6 +30,25 @@ def _media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(scope="session")
+def embedded_replica():
+    """A real streaming replica of the embedded server (config/embedded_replica.py), in a folder of this
+    test run's own (beside `.pgdata/`), copied fresh when first asked for and removed at the end."""
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("The replica tests copy the embedded PostgreSQL; DATABASE_URL names another server.")
+    from config import embedded_postgres, embedded_replica
+
+    folder = embedded_postgres.PROJECT_ROOT / f".pgdata-test-replica{os.environ.get('TEST_DB_SUFFIX', '')}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EMBEDDED_PG_REPLICA_DIR", str(folder))
+        embedded_replica.destroy()  # what a killed run left
+        embedded_replica.start()
+        try:
+            yield embedded_replica
+        finally:
+            embedded_replica.destroy()
+
+
 @pytest.fixture
 def redis_url(settings) -> str:
     """The real Redis. In CI its absence fails the test; locally it skips with how to start it."""

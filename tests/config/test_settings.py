@@ -150,3 +150,51 @@ def test_the_checkout_key_is_used_once_manage_py_created_it(isolated_env, tmp_pa
     )
 
     assert result.stdout.strip() == "the-checkout-key"
+
+
+DATABASES_AND_ROUTERS = (
+    "import json, config.settings as s; print(json.dumps({'databases': s.DATABASES, "
+    "'routers': getattr(s, 'DATABASE_ROUTERS', None), "
+    "'max_lag': getattr(s, 'PRODUCT_SEARCH_REPLICA_MAX_LAG_SECONDS', None)}))"
+)
+
+
+def test_without_a_replica_url_there_is_one_database_and_no_router(isolated_env):
+    result = run_python(["-c", DATABASES_AND_ROUTERS], env=isolated_env)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report["databases"]) == ["default"]
+    assert report["routers"] is None and report["max_lag"] is None
+
+
+def test_a_replica_url_adds_the_replica_and_the_search_router(isolated_env):
+    env = {
+        **isolated_env,
+        "DATABASE_REPLICA_URL": "postgresql://search@/shop?host=/run/replica&port=5433",
+        "REPLICA_MAX_LAG_SECONDS": "2.5",
+    }
+
+    result = run_python(["-c", DATABASES_AND_ROUTERS], env=env)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    replica = report["databases"]["replica"]
+    assert (replica["ENGINE"], replica["NAME"], replica["HOST"], replica["PORT"]) == (
+        "django.db.backends.postgresql",
+        "shop",
+        "/run/replica",
+        5433,
+    )
+    # It must be passed over quickly when down, and the test runner must not try to create a database on it
+    assert replica["OPTIONS"] == {"connect_timeout": 2}
+    assert replica["TEST"] == {"MIRROR": "default"}
+    assert report["databases"]["default"]["ENGINE"] == "config.embedded_postgres_backend"
+    assert report["routers"] == ["search.read_replica.SearchReadRouter"]
+    assert report["max_lag"] == 2.5
+
+    deploy = run_python(
+        ["-c", DEPLOY_CHECK],
+        env={**env, **PRODUCTION_ENVIRONMENT, "DATABASE_URL": "postgres://search@db.internal/search"},
+    )
+    assert deploy.returncode == 0, deploy.stderr
