@@ -205,6 +205,7 @@ def test_search_reads_the_primary_when_the_replica_is_down(
     small_catalog, active_version, replica_database, settings
 ):
     # Given a replica search has just read from, its state remembered for an hour
+    replica_database.wait_for_catch_up()
     settings.PRODUCT_SEARCH_REPLICA_CHECK_SECONDS = 3600
     assert _search().read_from == REPLICA
     add_product(active_version, sku="NEW", image=basis(0), text=basis(0))
