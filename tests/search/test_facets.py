@@ -220,6 +220,31 @@ def test_similar_products_count_over_candidates(linen_catalog):
     assert response.json()["facets_basis"] == candidates(CANDIDATES, "vector_query")
 
 
+def test_photo_search_counts_over_candidates_each_facet_without_its_own_filter(small_catalog):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import make_photo_bytes
+
+    photo = SimpleUploadedFile("query.jpg", make_photo_bytes(), content_type="image/jpeg")
+    response = APIClient().post(
+        "/api/v1/search/image/", {"photo": photo, "colour": "Red"}, format="multipart"
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert [result["sku"] for result in body["results"]] == ["R4", "R5"]
+    assert body["facets_basis"] == candidates(2, "vector_query")
+    assert {value["value"]: value["count"] for value in body["facets"]["colour"]} == {
+        "Navy Blue": 2,
+        "Red": 2,
+        "Blue": 1,
+    }
+    assert {value["value"]: value["count"] for value in body["facets"]["category"]} == {
+        "Tops": 1,
+        "Shirts": 1,
+    }
+
+
 def test_hidden_products_are_not_counted(linen_catalog):
     from search.merchandising import merchandising_rule_save
     from search.models import MerchandisingRule
