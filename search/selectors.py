@@ -259,7 +259,7 @@ def search_by_text(
     relaxed.
 
     Facets (search/facets.py; `facets=False` skips them, for evaluations that read only the hits):
-    a hybrid query's count every product its words match under the filters, up to FACET_MAX_MATCHES;
+    a hybrid query's facets count every product its words match under the filters, up to FACET_MAX_MATCHES;
     beyond it, and in `vector` mode, they count the FACET_CANDIDATES nearest products."""
     version = search_version_get_active()
     mode = mode or search_setting_for_version("DEFAULT_MODE", version)
