@@ -10,6 +10,7 @@ when one is configured and close enough behind, else on the primary (search/read
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -40,6 +41,7 @@ from search.exceptions import (
     UnsupportedPhoto,
     search_unavailable_as_api_error,
 )
+from search.facets import BASIS_KINDS, CANDIDATE_REASONS
 from search.filters import FACETS, FILTER_COLUMNS
 from search.models import SearchEvent, SearchLog
 from search.ranking import SearchFilters
@@ -260,6 +262,34 @@ class FacetsSerializer(serializers.Serializer):
         ref_name = "Facets"
 
 
+class FacetsBasisSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=BASIS_KINDS,
+        help_text="`all_matches`: every product the query matches under the filters (hybrid full text); "
+        "`candidates`: the query's nearest products under the filters, as many as "
+        "PRODUCT_SEARCH_FACET_CANDIDATES (a similarity ranking has no matching set).",
+    )
+    size = serializers.IntegerField(
+        help_text="Products counted over with every filter applied. A facet whose own filter is set counts "
+        "under the other filters only, so that the other values of a chosen facet keep their counts."
+    )
+    reason = serializers.ChoiceField(
+        choices=CANDIDATE_REASONS,
+        allow_null=True,
+        help_text="Why `candidates`: `vector_query` (vector mode, photo, similar products), "
+        "`no_word_matches` (no product has the query's words; results by meaning alone), "
+        "`too_many_matches` (more products match than are counted). Null for `all_matches`.",
+    )
+    matches_more_than = serializers.IntegerField(
+        allow_null=True,
+        help_text="With `too_many_matches`: the limit the matching products went over "
+        "(PRODUCT_SEARCH_FACET_MAX_MATCHES), else null.",
+    )
+
+    class Meta:
+        ref_name = "FacetsBasis"
+
+
 class ModelVersionSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -292,7 +322,11 @@ class SearchPageSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null.")
     results = SearchResultSerializer(many=True)
-    facets = FacetsSerializer(help_text="Counts over the best-ranked products that match the filters.")
+    facets = FacetsSerializer(
+        help_text="Counts per facet value over the products `facets_basis` names; each facet counts under "
+        "every filter but its own."
+    )
+    facets_basis = FacetsBasisSerializer(help_text="Which products the facets count over.")
     corrected_query = serializers.CharField(
         allow_null=True,
         help_text="Text search: the query as searched when spelling correction changed it "
@@ -345,7 +379,8 @@ def page_payload(*, request: Request, page: SearchPage) -> dict[str, Any]:
         "offset": page.offset,
         "next": next_url,
         "results": [_result_json(request, hit.product, hit.score) for hit in page.hits],
-        "facets": page.facets,  # already FacetsSerializer's shape (search.selectors.facet_counts)
+        "facets": page.facets,  # already FacetsSerializer's shape (search.facets)
+        "facets_basis": None if page.facets_basis is None else dataclasses.asdict(page.facets_basis),
         "corrected_query": page.corrected_query,
         "relaxed": [_relaxation_json(step) for step in page.relaxed],
     }

@@ -32,8 +32,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_WINDOW": 500,
     # Nearest neighbours taken from each HNSW index: at least this many, and twice offset + limit.
     "MIN_CANDIDATES": 50,
-    # Facet counts are over this many best-ranked products matching the filters.
-    "FACET_POOL": 50,
+    # Facets (search/facets.py, docs/search.md "Facets"): a query whose matching set is defined (hybrid
+    # full text, a filter-only browse) counts over all of it, each facet under the other facets'
+    # filters; one matching more than FACET_MAX_MATCHES products (with one facet filter left off), and
+    # a vector query, which has no matching set, count over the FACET_CANDIDATES nearest products. The
+    # response's `facets_basis` says which. The count reads at most FACET_MAX_MATCHES + 1 rows.
+    "FACET_CANDIDATES": 50,
+    "FACET_MAX_MATCHES": 10000,
     # pgvector iterative index scan: index tuples visited at most when filters discard many.
     "MAX_SCAN_TUPLES": 20000,
     # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).

@@ -24,7 +24,12 @@ def search_top_ids(
         [
             pk_of[hit.product["sku"]]
             for hit in search_by_text(
-                query=text, filters=filters, limit=10, mode=mode, correct_spelling=correct_spelling
+                query=text,
+                filters=filters,
+                limit=10,
+                mode=mode,
+                correct_spelling=correct_spelling,
+                facets=False,  # only the hits are measured
             ).hits
         ]
         for text in texts

@@ -167,6 +167,15 @@ def _pinned(
     return rest
 
 
+def merchandising_hidden_product_ids(*, query: str | None, filters: SearchFilters) -> frozenset[int]:
+    """The products a hide rule in force keeps out of this search (its facets do not count them)."""
+    return frozenset(
+        rule.product_id
+        for rule in merchandising_rules_for(query=query, filters=filters)
+        if rule.action == MerchandisingRule.Action.HIDE and rule.product_id is not None
+    )
+
+
 def merchandising_apply(
     *, ranking: list[Candidate], query: str | None, filters: SearchFilters
 ) -> list[Candidate]:

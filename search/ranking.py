@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -59,13 +59,9 @@ class SearchFilters:
         for name, values in sorted(self.values.items()):
             if not values:
                 continue
-            if name not in FILTER_COLUMNS:
-                raise ValueError(f"Unknown filter {name!r}; filters are {', '.join(FILTER_COLUMNS)}")
-            column = name
-            # Exact values (as the facets list them): the planner then knows from the column
-            # statistics how selective the filter is, and picks the HNSW scan or an exact scan.
-            conditions.append(f"{alias}.{column} = ANY(%(f_{name})s)")
-            params[f"f_{name}"] = [value.strip() for value in values]
+            condition, value_params = self.value_condition(name, alias)
+            conditions.append(condition)
+            params.update(value_params)
         if self.min_price is not None:
             conditions.append(f"{alias}.price >= %(min_price)s")
             params["min_price"] = self.min_price
@@ -79,6 +75,19 @@ class SearchFilters:
             conditions.append(f"{alias}.id <> %(exclude_id)s")
             params["exclude_id"] = self.exclude_product_id
         return " AND ".join(conditions), params
+
+    def value_condition(self, name: str, alias: str = "p") -> tuple[str, dict[str, Any]]:
+        """The SQL condition of one attribute filter (`name`, one of FILTER_COLUMNS) and its parameter."""
+        if name not in FILTER_COLUMNS:
+            raise ValueError(f"Unknown filter {name!r}; filters are {', '.join(FILTER_COLUMNS)}")
+        # Exact values (as the facets list them): the planner then knows from the column
+        # statistics how selective the filter is, and picks the HNSW scan or an exact scan.
+        values = [value.strip() for value in self.values.get(name, ())]
+        return f"{alias}.{name} = ANY(%(f_{name})s)", {f"f_{name}": values}
+
+    def without(self, *names: str) -> SearchFilters:
+        """These filters less the attribute filters `names` (the price range and the rest stay)."""
+        return replace(self, values={key: value for key, value in self.values.items() if key not in names})
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,21 @@ FULLTEXT_MIN_POOL = 500
 QUERY_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
+# The query's words as tsqueries (the `words` parameter: per word, its alternatives), one row each,
+# and the tsquery any product matching one of them matches: the full-text ranking's and the facets'.
+FULLTEXT_ALTERNATIVES_CTE = (
+    "alternatives AS (\n"
+    "  SELECT word.position, string_agg('(' || alternative_query::text || ')', ' | ') AS query_text\n"
+    "  FROM jsonb_array_elements(%(words)s::jsonb) WITH ORDINALITY AS word(alternatives, position)\n"
+    "  CROSS JOIN LATERAL jsonb_array_elements_text(word.alternatives) AS alternative\n"
+    "  CROSS JOIN LATERAL plainto_tsquery('english', alternative) AS alternative_query\n"
+    "  WHERE numnode(alternative_query) > 0\n"
+    "  GROUP BY word.position\n"
+    ")"
+)
+FULLTEXT_TSQUERY = "(SELECT string_agg('(' || query_text || ')', ' | ') FROM alternatives)::tsquery"
+
+
 def query_words(text: str) -> list[str]:
     return QUERY_WORD.findall(text)
 
@@ -215,16 +239,8 @@ def fulltext_sql(
     )
     pool = max(int(k) * FULLTEXT_POOL_FACTOR, FULLTEXT_MIN_POOL)
     sql = (
-        "WITH alternatives AS (\n"
-        "  SELECT word.position, string_agg('(' || alternative_query::text || ')', ' | ') AS query_text\n"
-        "  FROM jsonb_array_elements(%(words)s::jsonb) WITH ORDINALITY AS word(alternatives, position)\n"
-        "  CROSS JOIN LATERAL jsonb_array_elements_text(word.alternatives) AS alternative\n"
-        "  CROSS JOIN LATERAL plainto_tsquery('english', alternative) AS alternative_query\n"
-        "  WHERE numnode(alternative_query) > 0\n"
-        "  GROUP BY word.position\n"
-        "), query AS (\n"
-        "  SELECT (SELECT string_agg('(' || query_text || ')', ' | ') FROM alternatives)::tsquery\n"
-        "    AS tsquery,\n"
+        f"WITH {FULLTEXT_ALTERNATIVES_CTE}, query AS (\n"
+        f"  SELECT {FULLTEXT_TSQUERY} AS tsquery,\n"
         "  ARRAY(SELECT query_text::tsquery FROM alternatives ORDER BY position) AS word_queries,\n"
         "  (SELECT string_agg('(' || regexp_replace(query_text, $re$('(?:[^']|'')*')$re$, '\\1:AB', 'g')\n"
         "     || ')', ' & ') FROM alternatives)::tsquery AS named_query\n"

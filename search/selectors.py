@@ -1,15 +1,15 @@
 """Reads of search: text, photo and similar-product rankings, facets, product details.
 
 The active model version encodes the query (its encoder is loaded once per process,
-catalog/encoders.py); search/ranking.py ranks in pgvector. Views call only these functions.
+catalog/encoders.py); search/ranking.py ranks in pgvector; search/facets.py counts the facets. Views
+call only these functions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,17 @@ from lifecycle.models import ModelVersion, ProductEmbedding
 from lifecycle.selectors import model_version_get_active
 from search.conf import search_setting_for_version, search_settings
 from search.exceptions import ModelFilesMissingError, NoActiveModel, NoActiveModelError
-from search.filters import FACETS
-from search.merchandising import merchandising_apply
+from search.facets import (
+    NO_WORD_MATCHES,
+    TOO_MANY_MATCHES,
+    VECTOR_QUERY,
+    FacetBasis,
+    FacetCounts,
+    facet_count_candidates,
+    facet_count_matches,
+    products_newest_first,
+)
+from search.merchandising import merchandising_apply, merchandising_hidden_product_ids
 from search.ranking import (
     Candidate,
     SearchFilters,
@@ -57,6 +66,8 @@ class SearchPage:
     limit: int
     has_more: bool
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Which products the facets count over (search/facets.py); None when facets were not asked for.
+    facets_basis: FacetBasis | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     # The query as searched when spelling correction changed it ("showing results for ..."), else None.
     corrected_query: str | None = None
@@ -95,24 +106,43 @@ def query_encode_photo(*, version: ModelVersion, photo: Image.Image) -> np.ndarr
 
 
 def _candidate_count(*, offset: int, limit: int) -> int:
-    return max(
-        int(search_settings.MIN_CANDIDATES),
-        2 * (offset + limit),
-        int(search_settings.FACET_POOL),
+    return max(int(search_settings.MIN_CANDIDATES), 2 * (offset + limit))
+
+
+# Ranks the query's k nearest products under some filters, best first (rank_by_vectors, bound to a
+# query's vectors): what a vector query's facets count over.
+Nearest = Callable[[SearchFilters, int], list[Candidate]]
+
+
+def _facets_over_candidates(
+    *,
+    nearest: Nearest,
+    filters: SearchFilters,
+    ranked: list[Candidate],
+    k: int,
+    hidden: Collection[int],
+    reason: str,
+    matches_more_than: int | None = None,
+) -> FacetCounts:
+    """Facets over the FACET_CANDIDATES nearest products, from the ranking already made (`ranked`,
+    with `k` per index) when it reaches that deep."""
+    return facet_count_candidates(
+        filters=filters,
+        nearest=nearest,
+        size=int(search_settings.FACET_CANDIDATES),
+        reason=reason,
+        ranked=ranked,
+        ranked_k=k,
+        hidden=hidden,
+        matches_more_than=matches_more_than,
     )
 
 
-def facet_counts(candidates: Sequence[Candidate]) -> dict[str, list[dict[str, Any]]]:
-    """Value counts of the facet columns over the best FACET_POOL candidates."""
-    pool = candidates[: int(search_settings.FACET_POOL)]
-    facets = {}
-    for name, column in FACETS.items():
-        counts = Counter(candidate.attributes[column] for candidate in pool if candidate.attributes[column])
-        facets[name] = [
-            {"value": value, "count": count, "param": column}
-            for value, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        ]
-    return facets
+def _timed_facets(count: Callable[[], FacetCounts], timings: dict[str, float]) -> FacetCounts:
+    started = time.perf_counter()
+    counted = count()
+    timings["facets_ms"] = (time.perf_counter() - started) * 1000
+    return counted
 
 
 def _page(
@@ -123,6 +153,7 @@ def _page(
     offset: int,
     limit: int,
     timings: dict[str, float],
+    facets: FacetCounts | None,
 ) -> SearchPage:
     window = ranking[offset : offset + limit]
     hits = [SearchHit(product=candidate.attributes, score=candidate.score) for candidate in window]
@@ -133,7 +164,8 @@ def _page(
         offset=offset,
         limit=limit,
         has_more=len(ranking) > offset + limit and offset + limit < int(search_settings.MAX_WINDOW),
-        facets=facet_counts(ranking),
+        facets=facets.facets if facets is not None else {},
+        facets_basis=facets.basis if facets is not None else None,
         timings_ms=timings,
         read_from=search_read_alias(),
     )
@@ -143,6 +175,8 @@ def _page(
 class _TextRanking:
     candidates: list[Candidate]
     fulltext_matches: int | None  # None: vector mode, no full-text ranking
+    # The vector ranking alone (k per index), under the filters of the last ranking made.
+    vector_candidates: list[Candidate]
 
 
 def _rank_text(
@@ -161,20 +195,29 @@ def _rank_text(
         text_ranking = rank_by_fulltext(alternatives=words, k=k, filters=filters)
         timings["fulltext_ms"] = timings.get("fulltext_ms", 0.0) + (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    image_weight = float(search_setting_for_version("IMAGE_WEIGHT", version))
-    ranking = rank_by_vectors(
-        version=version,
-        vectors=_text_query_vectors(vector, image_weight=image_weight),
-        image_weight=image_weight,
-        k=k,
-        filters=filters,
-    )
+    vector_ranking = ranking = _text_nearest(version=version, vector=vector)(filters, k)
     if text_ranking is not None:
         ranking = reciprocal_rank_fusion([ranking[:k], text_ranking], k=int(search_settings.RRF_K))
         if search_settings.EVERY_WORD_FIRST:
             ranking = every_word_matches_first(ranking, text_ranking)
     timings["rank_ms"] = timings.get("rank_ms", 0.0) + (time.perf_counter() - started) * 1000
-    return _TextRanking(ranking, None if text_ranking is None else len(text_ranking))
+    return _TextRanking(ranking, None if text_ranking is None else len(text_ranking), vector_ranking)
+
+
+def _text_nearest(*, version: ModelVersion, vector: np.ndarray) -> Nearest:
+    """A text query's vector ranking: photos and product texts by cosine, fused by IMAGE_WEIGHT."""
+    image_weight = float(search_setting_for_version("IMAGE_WEIGHT", version))
+
+    def nearest(filters: SearchFilters, k: int) -> list[Candidate]:
+        return rank_by_vectors(
+            version=version,
+            vectors=_text_query_vectors(vector, image_weight=image_weight),
+            image_weight=image_weight,
+            k=k,
+            filters=filters,
+        )
+
+    return nearest
 
 
 def _filter_to_relax(filters: SearchFilters) -> tuple[str, Any] | None:
@@ -204,6 +247,7 @@ def search_by_text(
     offset: int = 0,
     mode: str | None = None,
     correct_spelling: bool = True,
+    facets: bool = True,
 ) -> SearchPage:
     """Products for a text query: photos and product texts ranked by cosine, fused by
     IMAGE_WEIGHT; `hybrid` adds PostgreSQL full-text ranking by reciprocal rank fusion.
@@ -212,7 +256,11 @@ def search_by_text(
     No dead ends: when fewer than RELAX_BELOW products match, filters are given up one at a time in
     RELAX_FILTER_ORDER until enough are found, the products that matched everything first; a hybrid
     query none of whose words any product has is answered by meaning alone. The page says what was
-    relaxed."""
+    relaxed.
+
+    Facets (search/facets.py; `facets=False` skips them, for evaluations that read only the hits):
+    a hybrid query's facets count every product its words match under the filters, up to FACET_MAX_MATCHES;
+    beyond it, and in `vector` mode, they count the FACET_CANDIDATES nearest products."""
     version = search_version_get_active()
     mode = mode or search_setting_for_version("DEFAULT_MODE", version)
     if mode not in MODES:
@@ -257,15 +305,91 @@ def search_by_text(
         ranking = _TextRanking(
             ranking.candidates + [c for c in wider.candidates if c.product_id not in found],
             wider.fulltext_matches,
+            wider.vector_candidates,
         )
     if ranking.fulltext_matches == 0 and ranking.candidates:
         relaxed.insert(0, {"step": "words", "param": None, "value": None})
     # The shop's rules apply to the whole ranking, before the page is cut (search/merchandising.py).
     candidates = merchandising_apply(ranking=ranking.candidates, query=searched, filters=requested_filters)
-    page = _page(ranking=candidates, version=version, mode=mode, offset=offset, limit=limit, timings=timings)
+    counted = None
+    if facets:
+        hidden = merchandising_hidden_product_ids(query=searched, filters=requested_filters)
+        counted = _timed_facets(
+            lambda: _text_facets(
+                nearest=_text_nearest(version=version, vector=vector),
+                ranking=ranking,
+                alternatives=expansion.alternatives,
+                mode=mode,
+                k=k,
+                filters=filters,
+                hidden=hidden,
+            ),
+            timings,
+        )
+    page = _page(
+        ranking=candidates,
+        version=version,
+        mode=mode,
+        offset=offset,
+        limit=limit,
+        timings=timings,
+        facets=counted,
+    )
     page.corrected_query = corrected
     page.relaxed = relaxed
     return page
+
+
+def _text_facets(
+    *,
+    nearest: Nearest,
+    ranking: _TextRanking,
+    alternatives: list[list[str]],
+    mode: str,
+    k: int,
+    filters: SearchFilters,
+    hidden: Collection[int],
+) -> FacetCounts:
+    """A text query's facets under the filters it was answered with (after any relaxation): over every
+    full-text match in hybrid mode when its words match and they are at most FACET_MAX_MATCHES, else
+    over the nearest candidates, saying why."""
+    reason, matches_more_than = VECTOR_QUERY, None
+    if mode == "hybrid" and not ranking.fulltext_matches:
+        reason = NO_WORD_MATCHES  # the results are by meaning alone: so are the facets
+    elif mode == "hybrid":
+        cap = int(search_settings.FACET_MAX_MATCHES)
+        counted = facet_count_matches(filters=filters, alternatives=alternatives, hidden=hidden, cap=cap)
+        if counted is not None:
+            return counted
+        reason, matches_more_than = TOO_MANY_MATCHES, cap
+    return _facets_over_candidates(
+        nearest=nearest,
+        filters=filters,
+        ranked=ranking.vector_candidates,
+        k=k,
+        hidden=hidden,
+        reason=reason,
+        matches_more_than=matches_more_than,
+    )
+
+
+def search_facets_by_filters(*, filters: SearchFilters) -> FacetCounts:
+    """Facets of a filter-only browse (no query): over every active product under the filters (basis
+    `all_matches`) up to FACET_MAX_MATCHES; beyond it over the FACET_CANDIDATES newest of them, as
+    nothing ranks them (basis `candidates`, `too_many_matches`)."""
+    cap = int(search_settings.FACET_MAX_MATCHES)
+    hidden = merchandising_hidden_product_ids(query=None, filters=filters)
+    counted = facet_count_matches(filters=filters, alternatives=None, hidden=hidden, cap=cap)
+    if counted is not None:
+        return counted
+    return facet_count_candidates(
+        filters=filters,
+        nearest=products_newest_first,
+        size=int(search_settings.FACET_CANDIDATES),
+        reason=TOO_MANY_MATCHES,
+        hidden=hidden,
+        matches_more_than=cap,
+    )
 
 
 def search_by_photo(*, photo: Image.Image, filters: SearchFilters, limit: int, offset: int = 0) -> SearchPage:
@@ -275,17 +399,49 @@ def search_by_photo(*, photo: Image.Image, filters: SearchFilters, limit: int, o
     started = time.perf_counter()
     vector = query_encode_photo(version=version, photo=photo)
     timings["encode_ms"] = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
-    ranking = rank_by_vectors(
-        version=version,
-        vectors={"image": vector},
-        image_weight=1.0,
-        k=_candidate_count(offset=offset, limit=limit),
-        filters=filters,
+
+    def nearest(under: SearchFilters, k: int) -> list[Candidate]:
+        return rank_by_vectors(
+            version=version, vectors={"image": vector}, image_weight=1.0, k=k, filters=under
+        )
+
+    return _vector_page(
+        nearest=nearest, filters=filters, version=version, offset=offset, limit=limit, timings=timings
     )
-    ranking = merchandising_apply(ranking=ranking, query=None, filters=filters)
+
+
+def _vector_page(
+    *,
+    nearest: Nearest,
+    filters: SearchFilters,
+    version: ModelVersion,
+    offset: int,
+    limit: int,
+    timings: dict[str, float],
+) -> SearchPage:
+    """A page of a vector-only query (photo, "more like this"), ranked by `nearest` under the filters and
+    merchandised; its facets over the nearest candidates."""
+    started = time.perf_counter()
+    k = _candidate_count(offset=offset, limit=limit)
+    vector_ranking = nearest(filters, k)
+    ranking = merchandising_apply(ranking=vector_ranking, query=None, filters=filters)
     timings["rank_ms"] = (time.perf_counter() - started) * 1000
-    return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
+    hidden = merchandising_hidden_product_ids(query=None, filters=filters)
+    counted = _timed_facets(
+        lambda: _facets_over_candidates(
+            nearest=nearest, filters=filters, ranked=vector_ranking, k=k, hidden=hidden, reason=VECTOR_QUERY
+        ),
+        timings,
+    )
+    return _page(
+        ranking=ranking,
+        version=version,
+        mode="vector",
+        offset=offset,
+        limit=limit,
+        timings=timings,
+        facets=counted,
+    )
 
 
 def _product_vectors(*, version: ModelVersion, product: Product) -> dict[str, np.ndarray]:
@@ -321,23 +477,22 @@ def search_similar(*, product: Product, filters: SearchFilters, limit: int, offs
     started = time.perf_counter()
     vectors = _product_vectors(version=version, product=product)
     timings["encode_ms"] = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
     filters = SearchFilters(
         values=filters.values,
         min_price=filters.min_price,
         max_price=filters.max_price,
         exclude_product_id=product.pk,
     )
-    ranking = rank_by_vectors(
-        version=version,
-        vectors=vectors,
-        image_weight=float(search_setting_for_version("SIMILAR_IMAGE_WEIGHT", version)),
-        k=_candidate_count(offset=offset, limit=limit),
-        filters=filters,
+    image_weight = float(search_setting_for_version("SIMILAR_IMAGE_WEIGHT", version))
+
+    def nearest(under: SearchFilters, k: int) -> list[Candidate]:
+        return rank_by_vectors(
+            version=version, vectors=vectors, image_weight=image_weight, k=k, filters=under
+        )
+
+    return _vector_page(
+        nearest=nearest, filters=filters, version=version, offset=offset, limit=limit, timings=timings
     )
-    ranking = merchandising_apply(ranking=ranking, query=None, filters=filters)
-    timings["rank_ms"] = (time.perf_counter() - started) * 1000
-    return _page(ranking=ranking, version=version, mode="vector", offset=offset, limit=limit, timings=timings)
 
 
 def product_get_by_sku(*, sku: str) -> Product | None:

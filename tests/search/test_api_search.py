@@ -86,14 +86,25 @@ def test_price_range_is_inclusive_and_skips_unpriced_products(small_catalog):
 
 
 def test_facets_count_the_matching_products(small_catalog):
-    facets = get({"q": "x", "gender": "Men"}).json()["facets"]
+    body = get({"q": "x", "gender": "Men"}).json()
+    facets = body["facets"]
     assert facets["colour"] == [
         {"value": "Navy Blue", "count": 2, "param": "colour"},
         {"value": "Red", "count": 1, "param": "colour"},
     ]
     assert facets["category"] == [{"value": "Shirts", "count": 3, "param": "article_type"}]
-    assert facets["gender"] == [{"value": "Men", "count": 3, "param": "gender"}]
     assert facets["brand"] == [{"value": "Roadster", "count": 3, "param": "brand"}]
+    # The gender facet counts under every filter but its own, so the other gender stays choosable.
+    assert facets["gender"] == [
+        {"value": "Men", "count": 3, "param": "gender"},
+        {"value": "Women", "count": 2, "param": "gender"},
+    ]
+    assert body["facets_basis"] == {
+        "kind": "candidates",
+        "size": 3,
+        "reason": "vector_query",
+        "matches_more_than": None,
+    }
 
 
 def test_limit_and_offset_page_through_the_ranking(small_catalog):
@@ -116,7 +127,7 @@ def test_hybrid_mode_fuses_full_text_ranks_by_reciprocal_rank_fusion(small_catal
     assert skus(response) == ["N3", "R4", "N1", "N2", "R5"]
     assert body["results"][0]["score"] == pytest.approx(1 / 63 + 1 / 61, abs=1e-6)
     stages = dict(item.split(";dur=") for item in response["Server-Timing"].split(", "))
-    assert set(stages) == {"understand", "encode", "fulltext", "rank", "total"}
+    assert set(stages) == {"understand", "encode", "fulltext", "rank", "facets", "total"}
     assert float(stages["total"]) >= float(stages["fulltext"]) + float(stages["rank"]) > 0
 
 
