@@ -19,4 +19,4 @@ class SearchConfig(AppConfig):
 
         training_texts_requested.connect(training_texts_for_retrain, weak=False, dispatch_uid="search-clicks")
         # A merchandising rule saved or deleted takes effect in this process at once.
-        from search import signals  # noqa: F401
+        from search import checks, signals  # noqa: F401

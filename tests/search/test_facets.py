@@ -301,3 +301,12 @@ def test_evaluations_can_leave_the_facets_out(linen_catalog):
 
     assert page.facets == {} and page.facets_basis is None and len(page.hits) == 10
     assert not [query for query in captured.captured_queries if "GROUPING SETS" in query["sql"]]
+
+
+def test_the_renamed_facet_setting_is_flagged_when_a_shop_still_sets_it(settings):
+    from search.checks import renamed_settings_check
+
+    assert renamed_settings_check(None) == []
+    settings.PRODUCT_SEARCH_FACET_POOL = 80
+    (warning,) = renamed_settings_check(None)
+    assert warning.id == "product_search.W001" and "PRODUCT_SEARCH_FACET_CANDIDATES" in warning.msg
