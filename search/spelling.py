@@ -30,7 +30,7 @@ too little more for the words it would put at risk.
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -220,15 +220,24 @@ def query_correct_spelling(
 
 def _likeliest_combinations(options: dict[int, list[str]]) -> list[dict[int, str]]:
     """Up to MAX_COMBINATIONS choices of one candidate per word, by the sum of the chosen candidates'
-    ranks (the likeliest first); [{}] when there is nothing to choose."""
+    ranks (the likeliest first); [{}] when there is nothing to choose. Enumerated best first from the
+    all-likeliest choice, so a query of many mistyped words costs MAX_COMBINATIONS steps, not the
+    product of its words' candidates."""
     positions = sorted(options)
-    ranked = sorted(
-        itertools.product(*(range(len(options[position])) for position in positions)),
-        key=lambda ranks: (sum(ranks), ranks),
-    )
+    sizes = [len(options[position]) for position in positions]
+    start = (0,) * len(positions)
+    frontier, seen, ranked = [(0, start)], {start}, []
+    while frontier and len(ranked) < MAX_COMBINATIONS:
+        total, ranks = heapq.heappop(frontier)
+        ranked.append(ranks)
+        for index, rank in enumerate(ranks):
+            following = (*ranks[:index], rank + 1, *ranks[index + 1 :])
+            if rank + 1 < sizes[index] and following not in seen:
+                seen.add(following)
+                heapq.heappush(frontier, (total + 1, following))
     return [
         {position: options[position][rank] for position, rank in zip(positions, ranks, strict=True)}
-        for ranks in ranked[:MAX_COMBINATIONS]
+        for ranks in ranked
     ]
 
 

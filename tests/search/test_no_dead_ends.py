@@ -123,6 +123,18 @@ def skus_of(body):
     return [result["sku"] for result in body["results"]]
 
 
+def test_combinations_come_likeliest_first_and_stay_few_however_many_words_are_mistyped():
+    from search.spelling import MAX_COMBINATIONS, _likeliest_combinations
+
+    two_words = _likeliest_combinations({0: ["a", "b"], 2: ["x", "y", "z"]})
+    assert two_words[:3] == [{0: "a", 2: "x"}, {0: "a", 2: "y"}, {0: "b", 2: "x"}]
+    assert len(two_words) == 6
+    # Forty mistyped words of four corrections each: 4**40 combinations, of which only the first few.
+    many = _likeliest_combinations({position: ["a", "b", "c", "d"] for position in range(40)})
+    assert len(many) == MAX_COMBINATIONS and many[0] == dict.fromkeys(range(40), "a")
+    assert _likeliest_combinations({}) == [{}]
+
+
 def test_a_typo_that_makes_a_rarer_catalogue_word_is_replaced_when_the_query_then_matches():
     vocabulary = Vocabulary({"back": 2, "black": 400, "shirt": 300, "pack": 3})
     which_match = _titles_match(["black shirt", "back pack"])
