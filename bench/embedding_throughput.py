@@ -239,8 +239,9 @@ def main() -> None:
         f"({len(products)} Myntra products with {len(images)} photos, model `{model_path.name}`, "
         f"batch {batch}, CPU, {os.cpu_count()} cores). Targets: pipeline >= 0.8 of raw; a new version's "
         f"re-embedding >= 20 x raw. Stored photo features: {storage['bytes_per_photo'] / 1024:.1f} KiB a "
-        f"photo; stored text features: {text_storage['bytes_per_text'] / 1024:.2f} KiB a text over both "
-        f"kinds kept (hidden states entering the trained layers, pooled features of a frozen tower)."
+        "photo (the trunk's last maps and their pooled features); stored text features, KiB a text: "
+        + ", ".join(f"{kind} {size / 1024:.2f}" for kind, size in text_storage.items())
+        + " (`layers4`: the hidden states entering MiniLM's 2 trained layers; `pooled`: a frozen tower's)."
         f"\n\n{table}\n\n"
         "Each row is one pass of a few seconds; on a 2-core machine repeated runs move a share by up to "
         "about 0.1 (runs of the worker row on 2026-11-25 gave between 0.77 and 0.99), so compare rows "

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Count, Exists, OuterRef, Sum
 from django.db.models.functions import Length
 
 from catalog.models import Product, ProductImage
@@ -91,10 +91,16 @@ def photo_features_storage() -> dict[str, float]:
 
 
 def text_features_storage() -> dict[str, float]:
-    """Rows, bytes of feature data and bytes per kept text feature row, for the benchmarks."""
-    rows = TextFeatures.objects.count()
-    data_bytes = TextFeatures.objects.aggregate(total=Sum(Length("features")))["total"] or 0
-    return {"rows": rows, "bytes": float(data_bytes), "bytes_per_text": data_bytes / rows if rows else 0.0}
+    """Bytes per kept text, by what is kept (mlcore.text_features: `pooled`, or `layers<N>` hidden
+    states), for the benchmarks."""
+    per_kind: dict[str, list[int]] = {}
+    rows = TextFeatures.objects.values_list("trunk").annotate(count=Count("id"), data=Sum(Length("features")))
+    for trunk, count, data in rows:
+        kind = trunk.split("-")[1]
+        totals = per_kind.setdefault(kind, [0, 0])
+        totals[0] += count
+        totals[1] += data or 0
+    return {kind: data / count for kind, (count, data) in per_kind.items() if count}
 
 
 def photo_features_backfill(
