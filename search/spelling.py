@@ -226,7 +226,8 @@ def _likeliest_combinations(options: dict[int, list[str]]) -> list[dict[int, str
     positions = sorted(options)
     sizes = [len(options[position]) for position in positions]
     start = (0,) * len(positions)
-    frontier, seen, ranked = [(0, start)], {start}, []
+    frontier, seen = [(0, start)], {start}
+    ranked: list[tuple[int, ...]] = []
     while frontier and len(ranked) < MAX_COMBINATIONS:
         total, ranks = heapq.heappop(frontier)
         ranked.append(ranks)
