@@ -108,51 +108,49 @@ class ProductEmbedding(models.Model):
         return f"{self.kind} vector of {self.product_id} for version {self.model_version_id}"
 
 
-class PhotoFeatures(models.Model):
-    """A photo's frozen image-trunk output (mlcore.photo_features), kept so that no photo goes through
-    the trunk twice: every version that shares the trunk, and every retrain, starts from it."""
+class KeptFeatures(models.Model):
+    """What a frozen part of a model computes for one input, kept by the input's content digest and a
+    key of that frozen part (mlcore.photo_features, mlcore.text_features), as float16 `.npy` bytes."""
 
-    # ProductImage.content_sha256: the same bytes give the same features, whichever product holds them.
     content_sha256 = models.CharField(max_length=64)
-    # mlcore.photo_features.trunk_key: backbone, input size, split point, digest of the frozen weights.
     trunk = models.CharField(max_length=160)
-    # A float16 .npy array (C, h, w).
     features = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        abstract = True
+        ordering = ["trunk", "content_sha256"]
+
+    def __str__(self) -> str:
+        return f"{self.trunk} features of {self.content_sha256[:12]}"
+
+
+class PhotoFeatures(KeptFeatures):
+    """A photo's frozen image-trunk output, (C, h, w) maps or pooled features, kept so that no photo goes
+    through the trunk twice: every version that shares the trunk, and every retrain, starts from it.
+    `content_sha256` is ProductImage.content_sha256 (the same bytes give the same features, whichever
+    product holds them); `trunk` is mlcore.photo_features.trunk_key or pooled_key."""
+
+    class Meta(KeptFeatures.Meta):
         # The table named under the app's first label, so that relabelling kept every row in place.
         db_table = "lifecycle_photofeatures"
-        ordering = ["trunk", "content_sha256"]
         constraints = [
             models.UniqueConstraint(
                 fields=["trunk", "content_sha256"], name="one_feature_map_per_photo_and_trunk"
             )
         ]
 
-    def __str__(self) -> str:
-        return f"{self.trunk} features of {self.content_sha256[:12]}"
 
+class TextFeatures(KeptFeatures):
+    """What MiniLM's frozen part gives a product text, (hidden,) pooled or (tokens, hidden) hidden
+    states, kept so that embedding with a new version runs only the version's own trained layers and
+    projection over it. `content_sha256` is mlcore.text_features.text_content_key; `trunk` is
+    text_features_key."""
 
-class TextFeatures(models.Model):
-    """What MiniLM's frozen part gives a product text (mlcore.text_features), kept so that embedding with
-    a new version runs only the version's own trained layers and projection over it."""
-
-    # mlcore.text_features.text_content_key: a digest of the exact product text.
-    content_sha256 = models.CharField(max_length=64)
-    # mlcore.text_features.text_features_key: kind, token limit, digest of the frozen weights.
-    trunk = models.CharField(max_length=160)
-    # A float16 .npy array: (hidden,) pooled, or (tokens, hidden) hidden states.
-    features = models.BinaryField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["trunk", "content_sha256"]
+    class Meta(KeptFeatures.Meta):
+        db_table = "lifecycle_textfeatures"  # beside lifecycle_photofeatures
         constraints = [
             models.UniqueConstraint(
                 fields=["trunk", "content_sha256"], name="one_feature_set_per_text_and_trunk"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.trunk} features of text {self.content_sha256[:12]}"

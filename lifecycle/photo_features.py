@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from django.db.models import Count, Exists, OuterRef, Sum
@@ -19,7 +18,7 @@ from catalog.models import Product, ProductImage
 from catalog.photos import photo_open
 from catalog.product_text import product_text
 from lifecycle.encoders import encoder_for_version
-from lifecycle.models import ModelVersion, PhotoFeatures, TextFeatures
+from lifecycle.models import KeptFeatures, ModelVersion, PhotoFeatures, TextFeatures
 from mlcore.photo_features import features_from_bytes, features_to_bytes
 from mlcore.text_features import text_content_key
 
@@ -30,11 +29,11 @@ class DatabaseFeatureStore:
     """mlcore.photo_features.PhotoFeatureStore over the PhotoFeatures table (or, given TextFeatures, the
     same over product texts)."""
 
-    def __init__(self, table: type[PhotoFeatures] | type[TextFeatures] = PhotoFeatures):
+    def __init__(self, table: type[KeptFeatures] = PhotoFeatures):
         self.table = table
 
     def get_many(self, *, trunk: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        rows = self.table.objects.filter(trunk=trunk, content_sha256__in=set(keys)).values_list(
+        rows = self.table._default_manager.filter(trunk=trunk, content_sha256__in=set(keys)).values_list(
             "content_sha256", "features"
         )
         return {key: features_from_bytes(bytes(data)) for key, data in rows}
@@ -42,10 +41,9 @@ class DatabaseFeatureStore:
     def put_many(self, *, trunk: str, features: Mapping[str, np.ndarray]) -> None:
         # Two workers may compute the same photo at once: the first row stays, both are the same pixels.
         # Sorted keys: two workers inserting overlapping batches take the rows' locks in one order.
-        table: Any = self.table  # both tables have the same three fields
-        table.objects.bulk_create(
+        self.table._default_manager.bulk_create(
             [
-                table(content_sha256=key, trunk=trunk, features=features_to_bytes(features[key]))
+                self.table(content_sha256=key, trunk=trunk, features=features_to_bytes(features[key]))
                 for key in sorted(features)
             ],
             ignore_conflicts=True,

@@ -20,6 +20,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
             options={
+                'db_table': 'lifecycle_textfeatures',
                 'ordering': ['trunk', 'content_sha256'],
                 'constraints': [models.UniqueConstraint(fields=('trunk', 'content_sha256'), name='one_feature_set_per_text_and_trunk')],
             },
