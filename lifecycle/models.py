@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
-from pgvector.django import HalfVectorField
 
 from catalog.models import Product, ProductImage, TimeStampedModel
+from lifecycle.fields import HalfVectorField
 
 
 class ModelVersion(TimeStampedModel):
