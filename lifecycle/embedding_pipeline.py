@@ -235,15 +235,35 @@ def embedding_backfill_version(
     """Embed every active product that has no vectors for `version`; resumes where a killed run stopped."""
     batch_size = batch_size or lifecycle_settings.EMBED_BATCH_SIZE
     total = EmbeddingReport()
+    # Products are walked in id order from where the last batch ended, and each batch keeps those that
+    # have no vectors yet: asking the database for "the first products without vectors" instead reads
+    # every product done so far once per batch, which grows with the square of the catalogue. Products
+    # another transaction held when their turn came are found by one last look over the whole catalogue.
+    after_id = 0
+    looked_again = False
     while True:
         with transaction.atomic():
-            products = list(
-                products_missing_vectors(version)
+            candidates = list(
+                Product.objects.filter(is_active=True, pk__gt=after_id)
                 .select_for_update(skip_locked=True)
                 .order_by("id")[:batch_size]
             )
+            if not candidates:
+                first_missing = products_missing_vectors(version).order_by("id").values_list("pk", flat=True)
+                missing_id = None if looked_again else first_missing.first()
+                if missing_id is None:
+                    break
+                after_id, looked_again = missing_id - 1, True
+                continue
+            after_id = candidates[-1].pk
+            embedded = set(
+                ProductEmbedding.objects.filter(
+                    model_version=version, kind="text", product__in=candidates
+                ).values_list("product_id", flat=True)
+            )
+            products = [product for product in candidates if product.pk not in embedded]
             if not products:
-                break
+                continue
             batch = _write_batch(version=version, products=products)
             others_live = ModelVersion.objects.filter(status__in=ModelVersion.LIVE_STATUSES).exclude(
                 pk=version.pk

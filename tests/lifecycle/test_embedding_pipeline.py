@@ -150,3 +150,41 @@ def test_text_vectors_read_the_product_text_and_follow_a_new_template(tiny_model
     assert not np.allclose(encoded("Juno Jacket"), encoded(full_text), atol=2e-3)
     # The photo vectors were left alone.
     assert list(photo_rows.values_list("pk", flat=True)) == photo_ids
+
+
+def test_backfill_embeds_what_is_missing_and_comes_back_for_a_held_product(tiny_model_path):
+    import psycopg
+    from django.db import connection
+
+    from lifecycle.embedding_pipeline import embedding_backfill_version
+    from tests.lifecycle.conftest import database_url
+
+    products = [_product(f"B{i}") for i in range(7)]
+    version = model_version_register_checkpoint(path=tiny_model_path, name="backfill")
+    model_version_build(version=version)
+    done_before = dict(
+        ProductEmbedding.objects.filter(model_version=version, kind="text").values_list("product_id", "pk")
+    )
+    # A killed run leaves vectors for some products: only the others are embedded again.
+    ProductEmbedding.objects.filter(model_version=version, product__in=products[1:6:2]).delete()
+    # Another transaction holds the first missing product while the batches pass it.
+    held = products[1]
+    holder = psycopg.connect(database_url())
+    holder.execute("BEGIN")
+    holder.execute("SELECT id FROM catalog_product WHERE id = %s FOR UPDATE", (held.pk,))
+    batches: list[int] = []
+
+    def release_after_first_batch(batch):
+        batches.append(batch.products)
+        if len(batches) == 1:
+            holder.rollback()
+
+    report = embedding_backfill_version(version=version, batch_size=2, on_batch=release_after_first_batch)
+    holder.close()
+    connection.close()
+    assert report.products == 3 and sum(batches) == 3
+    rows = ProductEmbedding.objects.filter(model_version=version, kind="text")
+    assert set(rows.values_list("product_id", flat=True)) == {product.pk for product in products}
+    # Products that had their vectors kept them (same rows), not rewritten.
+    kept = {products[0].pk, products[2].pk, products[4].pk, products[6].pk}
+    assert {pk for pk, row in rows.values_list("product_id", "pk") if done_before[pk] == row} == kept
