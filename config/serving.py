@@ -34,13 +34,17 @@ def serving_connection_budget_check(*, workers: int, threads: int) -> str:
 
 def serving_model_preload() -> str:
     """Load the active version's encoder in the master, so that forked workers share it."""
+    import numpy as np
+
     from lifecycle.encoders import encoder_for_version
+    from lifecycle.fields import halfvec_literal
     from lifecycle.selectors import model_version_get_active
 
     version = model_version_get_active()
     if version is None:
         return "No active model yet: search answers 503 until one is activated."
     encoder_for_version(version)
+    halfvec_literal(np.zeros(1, dtype=np.float32))  # builds the table query vectors are written through
     return f"Loaded the active model {version.name} before forking the workers."
 
 

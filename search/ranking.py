@@ -24,6 +24,7 @@ import numpy as np
 from django.db import transaction
 
 from catalog.selectors import PRIMARY_PHOTO_SQL
+from lifecycle.fields import halfvec_literal
 from lifecycle.models import ModelVersion
 from lifecycle.vector_indexes import vector_expression
 from search.conf import search_settings
@@ -104,7 +105,9 @@ class Candidate:
 
 
 def vector_literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{float(value):.6f}" for value in np.asarray(vector, dtype=np.float32)) + "]"
+    """The query vector as SQL text; the queries cast it to halfvec, so it is rounded to half precision
+    as the stored vectors are."""
+    return halfvec_literal(vector)
 
 
 def _nearest_cte(*, name: str, version: ModelVersion, kind: str, k: int, where: str) -> str:
