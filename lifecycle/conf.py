@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "LOADED_MODELS_PER_PROCESS": 2,
     # Products per embedding batch: one transaction, one forward pass.
     "EMBED_BATCH_SIZE": 32,
+    # Products per batch when a whole version is embedded (a new model, `embed --all`): larger batches
+    # spend less of the pass on queries and small tensor operations; edits of a batch's products wait
+    # for its transaction (bench/embedding_throughput.py measures both sizes).
+    "EMBED_BACKFILL_BATCH_SIZE": 256,
     # Celery queues an embedding run is sent to. None: one run, on the queue Celery routes
     # `embed_pending` to (`embed` in workers/celery_app.py). A list, e.g. ["embed", "train"]: one run on
     # each, so that the workers of every queue share the dirty products (claimed FOR UPDATE SKIP LOCKED,

@@ -233,7 +233,7 @@ def embedding_backfill_version(
     on_batch: Callable[[EmbeddingReport], None] | None = None,
 ) -> EmbeddingReport:
     """Embed every active product that has no vectors for `version`; resumes where a killed run stopped."""
-    batch_size = batch_size or lifecycle_settings.EMBED_BATCH_SIZE
+    batch_size = batch_size or lifecycle_settings.EMBED_BACKFILL_BATCH_SIZE
     total = EmbeddingReport()
     # Products are walked in id order from where the last batch ended, and each batch keeps those that
     # have no vectors yet: asking the database for "the first products without vectors" instead reads

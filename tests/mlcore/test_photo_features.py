@@ -74,3 +74,23 @@ def test_a_folder_store_gives_back_what_it_kept(tmp_path):
 def test_features_round_trip_through_bytes(shape):
     value = np.random.default_rng(1).standard_normal(shape).astype(np.float16)
     assert np.array_equal(features_from_bytes(features_to_bytes(value)), value)
+
+
+def test_features_read_any_npy_layout_and_refuse_what_is_not_one():
+    import io
+
+    fortran = np.asfortranarray(np.arange(12, dtype=np.float16).reshape(3, 4))
+    buffer = io.BytesIO()
+    np.save(buffer, fortran)
+    read = features_from_bytes(buffer.getvalue())
+    assert np.array_equal(read, fortran) and read.shape == (3, 4)
+    # Texts of several lengths: each length has its own header.
+    for length in (5, 48, 5):
+        value = np.full((length, 3), length, dtype=np.float16)
+        assert np.array_equal(features_from_bytes(features_to_bytes(value)), value)
+    with pytest.raises(ValueError, match="npy"):
+        features_from_bytes(b"not features at all")
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="objects"):
+        features_from_bytes(buffer.getvalue())
