@@ -3,8 +3,13 @@
 Format: one product per line/row with `sku, title, description, brand, gender, colour,
 master_category, sub_category, article_type, season, usage, attributes, image` (as in the Myntra
 catalogue), optionally `price`, `currency`, and `images` (a list, for several photos). Image paths are
-relative to the catalogue file, or absolute. Rows are upserted by sku, each in its own transaction:
-one bad row is reported and skipped, and never undoes the others.
+relative to the catalogue file, or absolute. Rows are upserted by sku in batches (BATCH_SIZE rows, one
+transaction and a few queries each): one bad row is reported and skipped, and never undoes the others
+(a batch that fails as a whole is written again row by row, so that only the bad row is refused).
+
+Photos are decoded, checked and re-encoded in worker processes (catalog.photos.photo_prepare_file).
+A photo whose file hashes to the source hash stored with the product's photo
+(ProductImage.source_sha256) is unchanged: it is kept as it is, without decoding it again.
 
 Nothing in one row stops the import: a line that is not UTF-8, a NUL character (PostgreSQL stores
 none), a sku that cannot go into a URL, a photo Pillow cannot read, even an unexpected error, is a
@@ -18,7 +23,10 @@ import codecs
 import csv
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,10 +36,24 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from catalog.models import Product
-from catalog.photos import PhotoRejected, photo_prepare
-from catalog.services import UpsertOutcome, product_upsert
+from catalog.photos import (
+    PhotoLimits,
+    PhotoRefused,
+    PhotoRejected,
+    PreparedPhoto,
+    photo_limits,
+    photo_prepare_file,
+    photo_read_checked,
+    photo_source_sha256,
+)
+from catalog.selectors import product_photo_sources
+from catalog.services import ProductUpsert, UpsertOutcome, product_upsert_many
 
 logger = logging.getLogger(__name__)
+
+# Rows per transaction: enough that a batch's few queries cost little per row, few enough that a
+# batch's prepared photos sit in memory without trouble.
+BATCH_SIZE = 500
 
 TEXT_COLUMNS = (
     "title",
@@ -286,13 +308,6 @@ def _format_validation_error(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
-def _import_row(*, row: dict[str, Any], sku: str, base: Path) -> UpsertOutcome:
-    """Upsert one row. Raises RowRejected, PhotoRejected or ValidationError for a bad row."""
-    data = _product_data(row)
-    photos = [photo_prepare(photo_path) for photo_path in _photo_paths(row, base)]
-    return product_upsert(sku=sku, data=data, photos=photos)
-
-
 def _rejection_reason(error: Exception) -> str:
     if isinstance(error, PhotoRejected):
         return f"photo: {' '.join(error.messages)}"
@@ -305,62 +320,244 @@ def _rejection_reason(error: Exception) -> str:
     return f"unexpected error ({type(error).__name__}: {_shown(str(error))}); the row was skipped"
 
 
+@dataclass
+class _PendingRow:
+    """A row that read and parsed well, waiting in a batch for its photos and its write."""
+
+    line: int
+    row: dict[str, Any]
+    sku: str
+    data: dict[str, Any]
+    paths: list[Path]
+    # Source hashes of its photos when the product exists with exactly these (photos kept as they are).
+    kept_sources: list[str] | None = None
+    photos: list[PreparedPhoto] = field(default_factory=list)
+
+
+class _PhotoPreparer:
+    """Decodes, checks and re-encodes photos: in worker processes when there are enough of them to be
+    worth it (the main process meanwhile has nothing else to do but wait for them), else here."""
+
+    # Below this many photos in a batch, starting or feeding processes costs more than it saves.
+    MIN_PHOTOS_FOR_WORKERS = 16
+
+    def __init__(self, *, workers: int, limits: PhotoLimits) -> None:
+        self.workers = workers
+        self.limits = limits
+        self._pool: ProcessPoolExecutor | None = None
+
+    def prepare(self, paths: list[str]) -> list[PreparedPhoto | PhotoRefused]:
+        if self.workers > 1 and len(paths) >= self.MIN_PHOTOS_FOR_WORKERS:
+            try:
+                return self._in_workers(paths)
+            except BrokenProcessPool:
+                # A worker died (killed for memory, most likely): this batch, and the rest, here.
+                logger.warning("A photo worker process died; preparing the remaining photos in this process")
+                self.close()
+                self.workers = 1
+        return [photo_prepare_file(path, self.limits) for path in paths]
+
+    def _in_workers(self, paths: list[str]) -> list[PreparedPhoto | PhotoRefused]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        chunk = max(1, len(paths) // (self.workers * 4))
+        return list(self._pool.map(photo_prepare_file, paths, [self.limits] * len(paths), chunksize=chunk))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+def _aborted(error: Exception, *, line: int, report: ImportReport) -> CatalogImportAborted:
+    return CatalogImportAborted(
+        f"The database stopped answering at line {line} ({type(error).__name__}: "
+        f"{' '.join(str(error).split())}). The rows before it were imported; start the database "
+        "(`make db`) and import again (re-importing is safe).",
+        line=line,
+        report=report,
+    )
+
+
+class _BatchImporter:
+    """Writes the rows of a catalogue batch by batch, keeping a report."""
+
+    def __init__(self, *, path: Path, preparer: _PhotoPreparer, report: ImportReport) -> None:
+        self.path = path
+        self.preparer = preparer
+        self.report = report
+
+    def write(self, batch: list[_PendingRow], rejected: list[ImportRejection]) -> None:
+        """Write `batch`; `rejected` are the rows of the same stretch of lines already refused, reported
+        in line order with the batch's own."""
+        rejections = list(rejected)
+        try:
+            if batch:
+                self._photos_check(batch, rejections)
+                refused = {rejection.line for rejection in rejections}
+                ready = [pending for pending in batch if pending.line not in refused]
+                self._upsert(ready, rejections)
+        except (OperationalError, InterfaceError) as error:
+            first = batch[0].line
+            self.report.rejections.extend(sorted((r for r in rejections if r.line < first), key=_line))
+            raise _aborted(error, line=first, report=self.report) from error
+        self.report.rejections.extend(sorted(rejections, key=_line))
+
+    def _reject(self, rejections: list[ImportRejection], pending: _PendingRow, error: Exception) -> None:
+        if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
+            logger.exception("Unexpected error importing line %d of %s", pending.line, self.path)
+        rejections.append(ImportRejection(pending.line, pending.sku, _rejection_reason(error), pending.row))
+
+    def _photos_check(self, batch: list[_PendingRow], rejections: list[ImportRejection]) -> None:
+        """Hash the photo files of products that exist; prepare (decode, check, re-encode) the photos
+        of every other row, in worker processes. A bad photo rejects its row."""
+        stored = product_photo_sources(skus=[pending.sku for pending in batch])
+        to_prepare: list[tuple[_PendingRow, str]] = []
+        limits = self.preparer.limits
+        for pending in batch:
+            known = stored.get(pending.sku)
+            if known and all(known):
+                try:
+                    sources = [photo_source_sha256(photo_read_checked(path, limits)) for path in pending.paths]
+                except PhotoRejected as error:
+                    self._reject(rejections, pending, error)
+                    continue
+                if sources == known:
+                    pending.kept_sources = sources
+                    continue
+            to_prepare.extend((pending, str(path)) for path in pending.paths)
+        results = self.preparer.prepare([path for _, path in to_prepare])
+        refused: set[int] = set()
+        for (pending, _), result in zip(to_prepare, results, strict=True):
+            if pending.line in refused:
+                continue
+            if isinstance(result, PhotoRefused):
+                refused.add(pending.line)
+                rejections.append(
+                    ImportRejection(pending.line, pending.sku, f"photo: {result.message}", pending.row)
+                )
+            else:
+                pending.photos.append(result)
+
+    def _upsert(self, ready: list[_PendingRow], rejections: list[ImportRejection]) -> None:
+        if not ready:
+            return
+        items = [_upsert_item(pending) for pending in ready]
+        try:
+            outcomes = product_upsert_many(items=items)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:  # noqa: BLE001 - the batch failed as a whole: find the row(s) that did it
+            logger.info("A batch of %d rows failed; importing its rows one by one", len(ready))
+            for pending, item in zip(ready, items, strict=True):
+                try:
+                    [outcome] = product_upsert_many(items=[item])
+                except (OperationalError, InterfaceError) as error:
+                    raise _aborted(error, line=pending.line, report=self._with(rejections, pending)) from error
+                except Exception as error:  # noqa: BLE001 - one bad row never stops the import
+                    self._reject(rejections, pending, error)
+                    continue
+                self._count(pending, outcome, rejections)
+            return
+        for pending, outcome in zip(ready, outcomes, strict=True):
+            self._count(pending, outcome, rejections)
+
+    def _with(self, rejections: list[ImportRejection], pending: _PendingRow) -> ImportReport:
+        # The rows of this batch before `pending` were written one by one, each committed.
+        self.report.rejections.extend(sorted((r for r in rejections if r.line < pending.line), key=_line))
+        return self.report
+
+    def _count(
+        self, pending: _PendingRow, outcome: UpsertOutcome | ValidationError, rejections: list[ImportRejection]
+    ) -> None:
+        if isinstance(outcome, ValidationError):
+            self._reject(rejections, pending, outcome)
+        elif outcome is UpsertOutcome.CREATED:
+            self.report.created += 1
+        elif outcome is UpsertOutcome.UPDATED:
+            self.report.updated += 1
+        else:
+            self.report.unchanged += 1
+
+
+def _line(rejection: ImportRejection) -> int:
+    return rejection.line
+
+
+def _upsert_item(pending: _PendingRow) -> ProductUpsert:
+    if pending.kept_sources is not None:
+        return ProductUpsert(sku=pending.sku, data=pending.data, photos=None, photo_sources=pending.kept_sources)
+    return ProductUpsert(sku=pending.sku, data=pending.data, photos=pending.photos)
+
+
+def _parsed(row: dict[str, Any], sku: str, base: Path, line: int) -> _PendingRow:
+    """Raises RowRejected for a row that cannot be imported as it is."""
+    return _PendingRow(line=line, row=row, sku=sku, data=_product_data(row), paths=_photo_paths(row, base))
+
+
 def catalog_import(
     *,
     path: Path,
     allowed_skus: set[str] | None = None,
     on_row: Callable[[], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
 ) -> ImportReport:
     """Upsert every row of the catalogue at `path` (only those in `allowed_skus` when given).
 
-    Raises CatalogImportAborted when the database cannot be reached; every other problem with a row
-    is a rejection in the report.
+    Rows are written `batch_size` at a time, each batch in one transaction; photos are prepared in
+    `workers` processes (default: one per CPU; 1: in this process). Raises CatalogImportAborted when
+    the database cannot be reached; every other problem with a row is a rejection in the report.
     """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     path = Path(path)
     base = path.resolve().parent
     report = ImportReport()
-    for source in _read_rows(path):
-        if on_row is not None:
-            on_row()
-        row = source.row
-        shown_sku = _sku_as_given(row)
-        if row is None or source.error is not None:
-            reason = source.error or "unreadable row"
-            report.rejections.append(ImportRejection(source.line, shown_sku, reason, row))
-            continue
-        try:
-            sku = _sku(row)
-        except RowRejected as error:
-            # A split lists valid skus only: a row outside it is skipped, whatever its sku.
-            if allowed_skus is not None and (shown_sku or "") not in allowed_skus:
+    preparer = _PhotoPreparer(workers=workers or os.cpu_count() or 1, limits=photo_limits())
+    importer = _BatchImporter(path=path, preparer=preparer, report=report)
+    batch: list[_PendingRow] = []
+    rejected: list[ImportRejection] = []
+    in_batch: set[str] = set()
+    try:
+        for source in _read_rows(path):
+            if on_row is not None:
+                on_row()
+            row = source.row
+            shown_sku = _sku_as_given(row)
+            if row is None or source.error is not None:
+                reason = source.error or "unreadable row"
+                rejected.append(ImportRejection(source.line, shown_sku, reason, row))
+                continue
+            try:
+                sku = _sku(row)
+            except RowRejected as error:
+                # A split lists valid skus only: a row outside it is skipped, whatever its sku.
+                if allowed_skus is not None and (shown_sku or "") not in allowed_skus:
+                    report.skipped_by_split += 1
+                    continue
+                rejected.append(ImportRejection(source.line, shown_sku, str(error), row))
+                continue
+            if allowed_skus is not None and sku not in allowed_skus:
                 report.skipped_by_split += 1
                 continue
-            report.rejections.append(ImportRejection(source.line, shown_sku, str(error), row))
-            continue
-        if allowed_skus is not None and sku not in allowed_skus:
-            report.skipped_by_split += 1
-            continue
-        try:
-            outcome = _import_row(row=row, sku=sku, base=base)
-        except (OperationalError, InterfaceError) as error:
-            raise CatalogImportAborted(
-                f"The database stopped answering at line {source.line} ({type(error).__name__}: "
-                f"{' '.join(str(error).split())}). The rows before it were imported; start the database "
-                "(`make db`) and import again (re-importing is safe).",
-                line=source.line,
-                report=report,
-            ) from error
-        except Exception as error:  # noqa: BLE001 - one bad row never stops the import
-            if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
-                logger.exception("Unexpected error importing line %d of %s", source.line, path)
-            report.rejections.append(ImportRejection(source.line, sku, _rejection_reason(error), row))
-            continue
-        if outcome is UpsertOutcome.CREATED:
-            report.created += 1
-        elif outcome is UpsertOutcome.UPDATED:
-            report.updated += 1
-        else:
-            report.unchanged += 1
+            try:
+                pending = _parsed(row, sku, base, source.line)
+            except RowRejected as error:
+                rejected.append(ImportRejection(source.line, sku, str(error), row))
+                continue
+            if sku in in_batch:
+                # A sku given twice: the later row must see what the earlier one wrote, as row by row.
+                importer.write(batch, rejected)
+                batch, rejected, in_batch = [], [], set()
+            batch.append(pending)
+            in_batch.add(sku)
+            if len(batch) >= batch_size:
+                importer.write(batch, rejected)
+                batch, rejected, in_batch = [], [], set()
+        importer.write(batch, rejected)
+    finally:
+        preparer.close()
     return report
 
 

@@ -344,14 +344,15 @@ def test_a_photo_pillow_refuses_is_a_rejected_row(photo_folder):
 def test_an_unexpected_error_in_one_row_is_a_rejection(photo_folder, monkeypatch):
     from catalog import importing
 
-    upsert = importing.product_upsert
+    upsert_many = importing.product_upsert_many
 
-    def upsert_failing_on_p1(*, sku, data, photos):
-        if sku == "P1":
+    def upsert_failing_on_p1(*, items):
+        # Fails any write that holds P1: the whole batch first, then P1 alone when retried row by row.
+        if any(item.sku == "P1" for item in items):
             raise RuntimeError("something no one foresaw")
-        return upsert(sku=sku, data=data, photos=photos)
+        return upsert_many(items=items)
 
-    monkeypatch.setattr(importing, "product_upsert", upsert_failing_on_p1)
+    monkeypatch.setattr(importing, "product_upsert_many", upsert_failing_on_p1)
     path = _write_jsonl(
         photo_folder / "catalog.jsonl",
         [
@@ -387,7 +388,8 @@ def test_the_database_going_away_stops_the_import_with_one_line(photo_folder, re
                 cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
     with pytest.raises(CatalogImportAborted) as aborted:
-        catalog_import(path=path, on_row=kill_the_connection_before_row_2)
+        # One row a batch: row 1 is committed before row 2 is read.
+        catalog_import(path=path, on_row=kill_the_connection_before_row_2, batch_size=1)
 
     message = str(aborted.value)
     assert message.startswith("The database stopped answering at line 2 (")
@@ -400,10 +402,10 @@ def test_the_database_going_away_stops_the_import_with_one_line(photo_folder, re
 def test_the_command_reports_a_database_outage_as_its_error(photo_folder, reconnect_afterwards, monkeypatch):
     from catalog import importing
 
-    def outage(*, sku, data, photos):
+    def outage(*, items):
         raise OperationalError("connection to server on socket failed: No such file or directory")
 
-    monkeypatch.setattr(importing, "product_upsert", outage)
+    monkeypatch.setattr(importing, "product_upsert_many", outage)
     path = _write_jsonl(
         photo_folder / "catalog.jsonl", [{"sku": "P1", "title": "Shirt", "image": "good.jpg"}]
     )
