@@ -25,7 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -42,7 +42,7 @@ from catalog.photos import (
     PhotoRejected,
     PreparedPhoto,
     photo_limits,
-    photo_prepare_file,
+    photo_prepare_files,
     photo_read_checked,
     photo_source_sha256,
 )
@@ -335,10 +335,10 @@ class _PendingRow:
 
 
 class _PhotoPreparer:
-    """Decodes, checks and re-encodes photos: in worker processes when there are enough of them to be
-    worth it (the main process meanwhile has nothing else to do but wait for them), else here."""
+    """Decodes, checks and re-encodes photos: in worker processes when a batch has enough of them to be
+    worth it, else here, when their results are asked for."""
 
-    # Below this many photos in a batch, starting or feeding processes costs more than it saves.
+    # Below this many photos in a batch, feeding processes costs more than it saves.
     MIN_PHOTOS_FOR_WORKERS = 16
 
     def __init__(self, *, workers: int, limits: PhotoLimits) -> None:
@@ -346,27 +346,63 @@ class _PhotoPreparer:
         self.limits = limits
         self._pool: ProcessPoolExecutor | None = None
 
-    def prepare(self, paths: list[str]) -> list[PreparedPhoto | PhotoRefused]:
-        if self.workers > 1 and len(paths) >= self.MIN_PHOTOS_FOR_WORKERS:
-            try:
-                return self._in_workers(paths)
-            except BrokenProcessPool:
-                # A worker died (killed for memory, most likely): this batch, and the rest, here.
-                logger.warning("A photo worker process died; preparing the remaining photos in this process")
-                self.close()
-                self.workers = 1
-        return [photo_prepare_file(path, self.limits) for path in paths]
-
-    def _in_workers(self, paths: list[str]) -> list[PreparedPhoto | PhotoRefused]:
+    def submit(self, paths: list[str]) -> _PhotoJob:
+        if self.workers < 2 or len(paths) < self.MIN_PHOTOS_FOR_WORKERS:
+            return _PhotoJob(self, [paths], None)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers)
-        chunk = max(1, len(paths) // (self.workers * 4))
-        return list(self._pool.map(photo_prepare_file, paths, [self.limits] * len(paths), chunksize=chunk))
+        # A few chunks per worker: few messages between processes, and no worker left idle long.
+        size = -(-len(paths) // (self.workers * 4))
+        chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
+        futures = [self._pool.submit(photo_prepare_files, chunk, self.limits) for chunk in chunks]
+        return _PhotoJob(self, chunks, futures)
+
+    def pool_broken(self) -> None:
+        # A worker died (killed for memory, most likely): the remaining photos are prepared here.
+        if self.workers > 1:
+            logger.warning("A photo worker process died; preparing the remaining photos in this process")
+        self.close()
+        self.workers = 1
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+@dataclass
+class _PhotoJob:
+    preparer: _PhotoPreparer
+    chunks: list[list[str]]
+    futures: list[Future[list[PreparedPhoto | PhotoRefused]]] | None
+
+    def results(self) -> list[PreparedPhoto | PhotoRefused]:
+        """Each photo's result, in the order given (waits for the workers)."""
+        results: list[PreparedPhoto | PhotoRefused] = []
+        for index, chunk in enumerate(self.chunks):
+            if self.futures is not None:
+                try:
+                    results.extend(self.futures[index].result())
+                    continue
+                except BrokenProcessPool:
+                    self.preparer.pool_broken()
+            results.extend(photo_prepare_files(chunk, self.preparer.limits))
+        return results
+
+
+@dataclass
+class _StartedBatch:
+    """A batch whose photos are being prepared, waiting for its write."""
+
+    rows: list[_PendingRow]
+    # The rows refused so far in this batch's stretch of lines (reported in line order with the rest).
+    rejections: list[ImportRejection]
+    to_prepare: list[tuple[_PendingRow, str]] = field(default_factory=list)
+    job: _PhotoJob | None = None
+
+    @property
+    def skus(self) -> set[str]:
+        return {pending.sku for pending in self.rows}
 
 
 def _aborted(error: Exception, *, line: int, report: ImportReport) -> CatalogImportAborted:
@@ -380,98 +416,97 @@ def _aborted(error: Exception, *, line: int, report: ImportReport) -> CatalogImp
 
 
 class _BatchImporter:
-    """Writes the rows of a catalogue batch by batch, keeping a report."""
+    """Imports a catalogue batch by batch, keeping a report. A batch is started (its photos sent to the
+    workers) before the one before it is written, so that the workers decode while this process writes."""
 
     def __init__(self, *, path: Path, preparer: _PhotoPreparer, report: ImportReport) -> None:
         self.path = path
         self.preparer = preparer
         self.report = report
 
-    def write(self, batch: list[_PendingRow], rejected: list[ImportRejection]) -> None:
-        """Write `batch`; `rejected` are the rows of the same stretch of lines already refused, reported
-        in line order with the batch's own."""
-        rejections = list(rejected)
-        try:
-            if batch:
-                self._photos_check(batch, rejections)
-                refused = {rejection.line for rejection in rejections}
-                ready = [pending for pending in batch if pending.line not in refused]
-                self._upsert(ready, rejections)
-        except (OperationalError, InterfaceError) as error:
-            first = batch[0].line
-            self.report.rejections.extend(sorted((r for r in rejections if r.line < first), key=_line))
-            raise _aborted(error, line=first, report=self.report) from error
-        self.report.rejections.extend(sorted(rejections, key=_line))
-
-    def _reject(self, rejections: list[ImportRejection], pending: _PendingRow, error: Exception) -> None:
-        if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
-            logger.exception("Unexpected error importing line %d of %s", pending.line, self.path)
-        rejections.append(ImportRejection(pending.line, pending.sku, _rejection_reason(error), pending.row))
-
-    def _photos_check(self, batch: list[_PendingRow], rejections: list[ImportRejection]) -> None:
-        """Hash the photo files of products that exist; prepare (decode, check, re-encode) the photos
-        of every other row, in worker processes. A bad photo rejects its row."""
-        stored = product_photo_sources(skus=[pending.sku for pending in batch])
-        to_prepare: list[tuple[_PendingRow, str]] = []
+    def start(
+        self, rows: list[_PendingRow], rejected: list[ImportRejection], *, in_flight: set[str]
+    ) -> _StartedBatch:
+        """Hash the photo files of products that exist; send the photos of every other row to be
+        prepared. `in_flight`: skus of a batch not written yet, whose photos in the database may be
+        about to change (their photos are prepared, not compared)."""
+        batch = _StartedBatch(rows, list(rejected))
+        if not rows:
+            return batch
+        stored = product_photo_sources(skus=[pending.sku for pending in rows])
         limits = self.preparer.limits
-        for pending in batch:
+        for pending in rows:
             known = stored.get(pending.sku)
-            if known and all(known):
+            if known and all(known) and pending.sku not in in_flight:
                 try:
                     sources = [photo_source_sha256(photo_read_checked(path, limits)) for path in pending.paths]
                 except PhotoRejected as error:
-                    self._reject(rejections, pending, error)
+                    self._reject(batch, pending, error)
                     continue
                 if sources == known:
                     pending.kept_sources = sources
                     continue
-            to_prepare.extend((pending, str(path)) for path in pending.paths)
-        results = self.preparer.prepare([path for _, path in to_prepare])
-        refused: set[int] = set()
-        for (pending, _), result in zip(to_prepare, results, strict=True):
-            if pending.line in refused:
-                continue
-            if isinstance(result, PhotoRefused):
-                refused.add(pending.line)
-                rejections.append(
-                    ImportRejection(pending.line, pending.sku, f"photo: {result.message}", pending.row)
-                )
-            else:
-                pending.photos.append(result)
+            batch.to_prepare.extend((pending, str(path)) for path in pending.paths)
+        batch.job = self.preparer.submit([path for _, path in batch.to_prepare])
+        return batch
 
-    def _upsert(self, ready: list[_PendingRow], rejections: list[ImportRejection]) -> None:
+    def finish(self, batch: _StartedBatch) -> None:
+        """Wait for the batch's photos (a bad one rejects its row) and write its rows."""
+        if batch.job is not None:
+            refused: set[int] = set()
+            for (pending, _), result in zip(batch.to_prepare, batch.job.results(), strict=True):
+                if pending.line in refused:
+                    continue
+                if isinstance(result, PhotoRefused):
+                    refused.add(pending.line)
+                    batch.rejections.append(
+                        ImportRejection(pending.line, pending.sku, f"photo: {result.message}", pending.row)
+                    )
+                else:
+                    pending.photos.append(result)
+        refused = {rejection.line for rejection in batch.rejections}
+        self._upsert(batch, [pending for pending in batch.rows if pending.line not in refused])
+        self.report.rejections.extend(sorted(batch.rejections, key=_line))
+
+    def abort(self, error: Exception, *, batch: _StartedBatch, line: int | None = None) -> CatalogImportAborted:
+        """The import stops at `line` (default: the batch's first): what it reports is what was written."""
+        if line is None:
+            line = batch.rows[0].line if batch.rows else max((r.line for r in batch.rejections), default=0)
+        self.report.rejections.extend(sorted((r for r in batch.rejections if r.line < line), key=_line))
+        return _aborted(error, line=line, report=self.report)
+
+    def _reject(self, batch: _StartedBatch, pending: _PendingRow, error: Exception) -> None:
+        if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
+            logger.exception("Unexpected error importing line %d of %s", pending.line, self.path)
+        batch.rejections.append(ImportRejection(pending.line, pending.sku, _rejection_reason(error), pending.row))
+
+    def _upsert(self, batch: _StartedBatch, ready: list[_PendingRow]) -> None:
         if not ready:
             return
         items = [_upsert_item(pending) for pending in ready]
         try:
             outcomes = product_upsert_many(items=items)
-        except (OperationalError, InterfaceError):
-            raise
+        except (OperationalError, InterfaceError) as error:
+            raise self.abort(error, batch=batch) from error
         except Exception:  # noqa: BLE001 - the batch failed as a whole: find the row(s) that did it
             logger.info("A batch of %d rows failed; importing its rows one by one", len(ready))
             for pending, item in zip(ready, items, strict=True):
                 try:
                     [outcome] = product_upsert_many(items=[item])
                 except (OperationalError, InterfaceError) as error:
-                    raise _aborted(error, line=pending.line, report=self._with(rejections, pending)) from error
+                    # The rows before it were committed one by one.
+                    raise self.abort(error, batch=batch, line=pending.line) from error
                 except Exception as error:  # noqa: BLE001 - one bad row never stops the import
-                    self._reject(rejections, pending, error)
+                    self._reject(batch, pending, error)
                     continue
-                self._count(pending, outcome, rejections)
+                self._count(batch, pending, outcome)
             return
         for pending, outcome in zip(ready, outcomes, strict=True):
-            self._count(pending, outcome, rejections)
+            self._count(batch, pending, outcome)
 
-    def _with(self, rejections: list[ImportRejection], pending: _PendingRow) -> ImportReport:
-        # The rows of this batch before `pending` were written one by one, each committed.
-        self.report.rejections.extend(sorted((r for r in rejections if r.line < pending.line), key=_line))
-        return self.report
-
-    def _count(
-        self, pending: _PendingRow, outcome: UpsertOutcome | ValidationError, rejections: list[ImportRejection]
-    ) -> None:
+    def _count(self, batch: _StartedBatch, pending: _PendingRow, outcome: UpsertOutcome | ValidationError) -> None:
         if isinstance(outcome, ValidationError):
-            self._reject(rejections, pending, outcome)
+            self._reject(batch, pending, outcome)
         elif outcome is UpsertOutcome.CREATED:
             self.report.created += 1
         elif outcome is UpsertOutcome.UPDATED:
@@ -516,9 +551,21 @@ def catalog_import(
     report = ImportReport()
     preparer = _PhotoPreparer(workers=workers or os.cpu_count() or 1, limits=photo_limits())
     importer = _BatchImporter(path=path, preparer=preparer, report=report)
-    batch: list[_PendingRow] = []
+    rows: list[_PendingRow] = []
     rejected: list[ImportRejection] = []
-    in_batch: set[str] = set()
+    skus: set[str] = set()  # of `rows`
+    waiting: _StartedBatch | None = None  # started, not yet written
+
+    def next_batch() -> None:
+        nonlocal rows, rejected, skus, waiting
+        try:
+            started = importer.start(rows, rejected, in_flight=waiting.skus if waiting else set())
+        except (OperationalError, InterfaceError) as error:
+            raise importer.abort(error, batch=waiting or _StartedBatch(rows, rejected)) from error
+        if waiting is not None:
+            importer.finish(waiting)
+        waiting, rows, rejected, skus = started, [], [], set()
+
     try:
         for source in _read_rows(path):
             if on_row is not None:
@@ -546,16 +593,16 @@ def catalog_import(
             except RowRejected as error:
                 rejected.append(ImportRejection(source.line, sku, str(error), row))
                 continue
-            if sku in in_batch:
+            if sku in skus:
                 # A sku given twice: the later row must see what the earlier one wrote, as row by row.
-                importer.write(batch, rejected)
-                batch, rejected, in_batch = [], [], set()
-            batch.append(pending)
-            in_batch.add(sku)
-            if len(batch) >= batch_size:
-                importer.write(batch, rejected)
-                batch, rejected, in_batch = [], [], set()
-        importer.write(batch, rejected)
+                next_batch()
+            rows.append(pending)
+            skus.add(sku)
+            if len(rows) >= batch_size:
+                next_batch()
+        next_batch()
+        if waiting is not None:
+            importer.finish(waiting)
     finally:
         preparer.close()
     return report

@@ -282,6 +282,11 @@ def photo_prepare_file(path: str, limits: PhotoLimits) -> PreparedPhoto | PhotoR
         return PhotoRefused(f"unexpected error ({type(error).__name__}: {error})", "unexpected")
 
 
+def photo_prepare_files(paths: list[str], limits: PhotoLimits) -> list[PreparedPhoto | PhotoRefused]:
+    """`photo_prepare_file` of each path: one message between processes for many photos."""
+    return [photo_prepare_file(path, limits) for path in paths]
+
+
 def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
     """Check a photo and return the bytes to store. Raises PhotoRejected with a message for people.
 

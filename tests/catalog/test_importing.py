@@ -376,25 +376,26 @@ def reconnect_afterwards():
 def test_the_database_going_away_stops_the_import_with_one_line(photo_folder, reconnect_afterwards):
     path = _write_jsonl(
         photo_folder / "catalog.jsonl",
-        [{"sku": f"P{n}", "title": "Navy Shirt", "image": "good.jpg"} for n in range(1, 4)],
+        [{"sku": f"P{n}", "title": "Navy Shirt", "image": "good.jpg"} for n in range(1, 5)],
     )
     rows_seen = []
 
-    def kill_the_connection_before_row_2():
+    def kill_the_connection_before_row_3():
         rows_seen.append(1)
-        if len(rows_seen) == 2:
+        if len(rows_seen) == 3:
             # A real outage for this process: the server ends our session (as a restart would).
             with pytest.raises(DatabaseError), connection.cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
     with pytest.raises(CatalogImportAborted) as aborted:
-        # One row a batch: row 1 is committed before row 2 is read.
-        catalog_import(path=path, on_row=kill_the_connection_before_row_2, batch_size=1)
+        # One row a batch. A batch is written once the next one is read and started: row 1 is
+        # committed before row 3 is read, row 2 is not.
+        catalog_import(path=path, on_row=kill_the_connection_before_row_3, batch_size=1)
 
     message = str(aborted.value)
     assert message.startswith("The database stopped answering at line 2 (")
     assert message.endswith("start the database (`make db`) and import again (re-importing is safe).")
-    assert "\n" not in message and aborted.value.report.created == 1 and len(rows_seen) == 2
+    assert "\n" not in message and aborted.value.report.created == 1 and len(rows_seen) == 3
     connection.close()
     assert list(Product.objects.values_list("sku", flat=True)) == ["P1"]
 
