@@ -201,11 +201,17 @@ def _shown(text: str) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
+def _plain_text(value: Any) -> bool:
+    return isinstance(value, str) and value.isascii() and "\x00" not in value
+
+
 def _check_storable(value: Any, where: str) -> None:
     """PostgreSQL text cannot hold NUL, and UTF-8 cannot hold a lone surrogate (from a JSON `\\ud800`):
     either would fail the row's INSERT with a database error, so the row is rejected first."""
     if isinstance(value, dict):
         for name, item in value.items():
+            if _plain_text(name) and _plain_text(item):
+                continue  # the common case, without building the names of places to report
             _check_storable(name, f"{where} name {str(name)!r}")
             _check_storable(item, f"{where} {str(name)!r}")
     elif isinstance(value, list):
@@ -216,6 +222,8 @@ def _check_storable(value: Any, where: str) -> None:
             raise RowRejected(
                 f"{where} contains a NUL character (\\x00), which the database cannot store; remove it"
             )
+        if value.isascii():
+            return
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as error:

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.bulk_copy import model_instances_copy
 from catalog.models import Product, ProductImage
 from catalog.photos import PreparedPhoto, photo_delete_stored, photo_store
 from catalog.signals import embedding_request_on_commit
@@ -271,9 +272,8 @@ def product_upsert_many(*, items: Sequence[ProductUpsert]) -> list[UpsertOutcome
         _check_fields(item.data)
     existing = {product.sku: product for product in Product.objects.select_for_update().filter(sku__in=skus)}
     current_images: dict[int, list[ProductImage]] = defaultdict(list)
-    for image in ProductImage.objects.filter(product__in=list(existing.values())).order_by(
-        "product_id", "position", "id"
-    ):
+    product_ids = [product.pk for product in existing.values()]
+    for image in ProductImage.objects.filter(product_id__in=product_ids).order_by("product_id", "position", "id"):
         current_images[image.product_id].append(image)
 
     results: list[UpsertOutcome | ValidationError | None] = [None] * len(items)
@@ -326,23 +326,27 @@ def _write_planned(
     *, created: list[tuple[Product, Sequence[PreparedPhoto]]], updates: list[_PlannedUpdate], written: list[str]
 ) -> None:
     now = timezone.now()
-    Product.objects.bulk_create([product for product, _ in created])
+    new_products = [product for product, _ in created]
+    model_instances_copy(instances=new_products, now=now)
+    if new_products:
+        ids = dict(Product.objects.filter(sku__in=[product.sku for product in new_products]).values_list("sku", "id"))
+        for product in new_products:
+            product.pk = ids[product.sku]
+            product._state.adding = False
     new_images: list[ProductImage] = []
     for product, photos in created:
         new_images.extend(_images_for(product, photos, written))
 
     replaced = [update for update in updates if update.photos is not None]
-    old_names = list(
-        ProductImage.objects.filter(product__in=[update.product for update in replaced]).values_list(
-            "image", flat=True
-        )
-    )
+    old_names: list[str] = []
     if replaced:
+        old_images = ProductImage.objects.filter(product__in=[update.product for update in replaced])
+        old_names = list(old_images.values_list("image", flat=True))
         # Their vectors go with them (cascade): they describe the old photos.
-        ProductImage.objects.filter(product__in=[update.product for update in replaced]).delete()
+        old_images.delete()
     for update in replaced:
         new_images.extend(_images_for(update.product, update.photos or (), written))
-    ProductImage.objects.bulk_create(new_images)
+    model_instances_copy(instances=new_images, now=now)
 
     fields: set[str] = set()
     for update in updates:
@@ -360,19 +364,20 @@ def _write_planned(
 
 
 def _images_for(product: Product, photos: Sequence[PreparedPhoto], written: list[str]) -> list[ProductImage]:
+    # No full_clean: every value is generated here or measured by catalog.photos, within the fields.
     images = []
     for position, photo in enumerate(photos):
         name = photo_store(photo)
         written.append(name)
-        image = ProductImage(
-            product=product,
-            image=name,
-            position=position,
-            width=photo.width,
-            height=photo.height,
-            content_sha256=photo.sha256,
-            source_sha256=photo.source_sha256 or "",
+        images.append(
+            ProductImage(
+                product=product,
+                image=name,
+                position=position,
+                width=photo.width,
+                height=photo.height,
+                content_sha256=photo.sha256,
+                source_sha256=photo.source_sha256 or "",
+            )
         )
-        image.full_clean(exclude=["product"])
-        images.append(image)
     return images
