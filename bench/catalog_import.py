@@ -66,10 +66,14 @@ def _copy_baseline(rows: list[dict]) -> float:
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         definitions = ", ".join(f"{name} text NOT NULL" for name in columns)
-        cursor.execute(f"CREATE TEMP TABLE bench_import_copy ({definitions}, attributes jsonb) ON COMMIT DROP")
+        cursor.execute(
+            f"CREATE TEMP TABLE bench_import_copy ({definitions}, attributes jsonb) ON COMMIT DROP"
+        )
         with cursor.copy(f"COPY bench_import_copy ({', '.join(columns)}, attributes) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([str(row.get(name) or "") for name in columns] + [json.dumps(row["attributes"])])
+                copy.write_row(
+                    [str(row.get(name) or "") for name in columns] + [json.dumps(row["attributes"])]
+                )
         transaction.set_rollback(True)
     return time.perf_counter() - started
 

@@ -38,7 +38,9 @@ def _converter(field: models.Field, now: datetime) -> Callable[[models.Model], A
         return lambda instance: getattr(instance, field.attname).name
     if isinstance(field, _PLAIN_FIELDS):
         return lambda instance: getattr(instance, field.attname)
-    raise TypeError(f"{field.model.__name__}.{field.name}: {type(field).__name__} is not handled by COPY here")
+    raise TypeError(
+        f"{field.model.__name__}.{field.name}: {type(field).__name__} is not handled by COPY here"
+    )
 
 
 def model_instances_copy(*, instances: Sequence[models.Model], now: datetime) -> None:

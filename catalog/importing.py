@@ -23,6 +23,7 @@ import codecs
 import csv
 import json
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -350,7 +351,8 @@ class _PhotoPreparer:
     MIN_PHOTOS_FOR_WORKERS = 16
 
     def __init__(self, *, workers: int, limits: PhotoLimits) -> None:
-        self.workers = workers
+        # A daemonic process (a Celery prefork worker) may not start processes of its own.
+        self.workers = 1 if multiprocessing.current_process().daemon else workers
         self.limits = limits
         self._pool: ProcessPoolExecutor | None = None
 
@@ -447,7 +449,9 @@ class _BatchImporter:
             known = stored.get(pending.sku)
             if known and all(known) and pending.sku not in in_flight:
                 try:
-                    sources = [photo_source_sha256(photo_read_checked(path, limits)) for path in pending.paths]
+                    sources = [
+                        photo_source_sha256(photo_read_checked(path, limits)) for path in pending.paths
+                    ]
                 except PhotoRejected as error:
                     self._reject(batch, pending, error)
                     continue
@@ -476,7 +480,9 @@ class _BatchImporter:
         self._upsert(batch, [pending for pending in batch.rows if pending.line not in refused])
         self.report.rejections.extend(sorted(batch.rejections, key=_line))
 
-    def abort(self, error: Exception, *, batch: _StartedBatch, line: int | None = None) -> CatalogImportAborted:
+    def abort(
+        self, error: Exception, *, batch: _StartedBatch, line: int | None = None
+    ) -> CatalogImportAborted:
         """The import stops at `line` (default: the batch's first): what it reports is what was written."""
         if line is None:
             line = batch.rows[0].line if batch.rows else max((r.line for r in batch.rejections), default=0)
@@ -486,7 +492,9 @@ class _BatchImporter:
     def _reject(self, batch: _StartedBatch, pending: _PendingRow, error: Exception) -> None:
         if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
             logger.exception("Unexpected error importing line %d of %s", pending.line, self.path)
-        batch.rejections.append(ImportRejection(pending.line, pending.sku, _rejection_reason(error), pending.row))
+        batch.rejections.append(
+            ImportRejection(pending.line, pending.sku, _rejection_reason(error), pending.row)
+        )
 
     def _upsert(self, batch: _StartedBatch, ready: list[_PendingRow]) -> None:
         if not ready:
@@ -512,7 +520,9 @@ class _BatchImporter:
         for pending, outcome in zip(ready, outcomes, strict=True):
             self._count(batch, pending, outcome)
 
-    def _count(self, batch: _StartedBatch, pending: _PendingRow, outcome: UpsertOutcome | ValidationError) -> None:
+    def _count(
+        self, batch: _StartedBatch, pending: _PendingRow, outcome: UpsertOutcome | ValidationError
+    ) -> None:
         if isinstance(outcome, ValidationError):
             self._reject(batch, pending, outcome)
         elif outcome is UpsertOutcome.CREATED:
@@ -529,7 +539,9 @@ def _line(rejection: ImportRejection) -> int:
 
 def _upsert_item(pending: _PendingRow) -> ProductUpsert:
     if pending.kept_sources is not None:
-        return ProductUpsert(sku=pending.sku, data=pending.data, photos=None, photo_sources=pending.kept_sources)
+        return ProductUpsert(
+            sku=pending.sku, data=pending.data, photos=None, photo_sources=pending.kept_sources
+        )
     return ProductUpsert(sku=pending.sku, data=pending.data, photos=pending.photos)
 
 

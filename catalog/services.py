@@ -273,7 +273,9 @@ def product_upsert_many(*, items: Sequence[ProductUpsert]) -> list[UpsertOutcome
     existing = {product.sku: product for product in Product.objects.select_for_update().filter(sku__in=skus)}
     current_images: dict[int, list[ProductImage]] = defaultdict(list)
     product_ids = [product.pk for product in existing.values()]
-    for image in ProductImage.objects.filter(product_id__in=product_ids).order_by("product_id", "position", "id"):
+    for image in ProductImage.objects.filter(product_id__in=product_ids).order_by(
+        "product_id", "position", "id"
+    ):
         current_images[image.product_id].append(image)
 
     results: list[UpsertOutcome | ValidationError | None] = [None] * len(items)
@@ -285,7 +287,11 @@ def product_upsert_many(*, items: Sequence[ProductUpsert]) -> list[UpsertOutcome
         try:
             if product is None:
                 if item.photos is None:
-                    raise ValidationError("a new product needs its photos prepared", code="photos_missing")
+                    # Deleted since the caller found it with these photos.
+                    raise ValidationError(
+                        "the product was deleted while it was being imported; import it again",
+                        code="product_deleted",
+                    )
                 product = Product(sku=item.sku, embedding_dirty=True, **item.data)
                 # The sku was looked up above (under this transaction) and the price check is the
                 # field's own validator: the per-row queries of unique and constraint checks are spared.
@@ -323,13 +329,18 @@ def product_upsert_many(*, items: Sequence[ProductUpsert]) -> list[UpsertOutcome
 
 
 def _write_planned(
-    *, created: list[tuple[Product, Sequence[PreparedPhoto]]], updates: list[_PlannedUpdate], written: list[str]
+    *,
+    created: list[tuple[Product, Sequence[PreparedPhoto]]],
+    updates: list[_PlannedUpdate],
+    written: list[str],
 ) -> None:
     now = timezone.now()
     new_products = [product for product, _ in created]
     model_instances_copy(instances=new_products, now=now)
     if new_products:
-        ids = dict(Product.objects.filter(sku__in=[product.sku for product in new_products]).values_list("sku", "id"))
+        ids = dict(
+            Product.objects.filter(sku__in=[product.sku for product in new_products]).values_list("sku", "id")
+        )
         for product in new_products:
             product.pk = ids[product.sku]
             product._state.adding = False

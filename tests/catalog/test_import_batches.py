@@ -156,7 +156,9 @@ def test_photos_are_prepared_in_worker_processes_and_a_bad_one_rejects_only_its_
         (4, "W3", "photo: This file is not an image Pillow can read")
     ]
     stored = ProductImage.objects.select_related("product").get(product__sku="W5")
-    assert stored.width == 64 and stored.source_sha256 == photo_source_sha256((tmp_path / "5.jpg").read_bytes())
+    assert stored.width == 64 and stored.source_sha256 == photo_source_sha256(
+        (tmp_path / "5.jpg").read_bytes()
+    )
 
 
 def test_embedding_is_asked_for_once_a_batch_and_only_for_changed_products(shop):
