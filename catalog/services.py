@@ -323,8 +323,8 @@ def product_upsert_many(*, items: Sequence[ProductUpsert]) -> list[UpsertOutcome
 
     with _delete_written_files_on_error() as written:
         _write_planned(created=created, updates=updates, written=written)
-    if sources_to_record:
-        ProductImage.objects.bulk_update(sources_to_record, ["source_sha256"])
+        if sources_to_record:
+            ProductImage.objects.bulk_update(sources_to_record, ["source_sha256"])
     return [result for result in results if result is not None]
 
 
