@@ -164,6 +164,7 @@ def main() -> None:
     count = catalog_row_count(args.catalog)
     cpus = os.cpu_count() or 1
 
+    load_before = os.getloadavg()[0]
     copy_s = _copy_baseline(rows, like_products=False)
     copy_products_s = _copy_baseline(rows, like_products=True)
     hash_s = _hash_baseline(rows, base)
@@ -224,6 +225,7 @@ def main() -> None:
             catalog_import(path=args.catalog, batch_size=batch_size)  # the catalogue as it is, untimed
     if not args.keep:
         Product.objects.all().delete()
+    load_after = os.getloadavg()[0]
 
     table = markdown_table(
         [
@@ -245,7 +247,8 @@ def main() -> None:
     write_section(
         "catalog-import",
         f"## Catalogue import\n\n`python bench/catalog_import.py --catalog {args.catalog.name}` "
-        f"({count} rows, embedded PostgreSQL 18, {cpus} CPU cores shared with other work; batches of "
+        f"({count} rows, embedded PostgreSQL 18, {cpus} CPU cores shared with other work: load average "
+        f"{load_before:.1f} at the start, {load_after:.1f} at the end; batches of "
         f"{batch_size} rows, one transaction each; new or changed photos decoded, checked and re-encoded "
         f"in {cpus} worker processes; a photo whose file hash matches the stored source hash is not "
         f"decoded again):\n\n{table}\n\n{baseline_table}\n\n"
