@@ -301,12 +301,6 @@ def product_upsert_many(*, items: Sequence[ProductUpsert]) -> list[UpsertOutcome
                 continue
             current = current_images.get(product.pk, [])
             _kept_photos_check(item, current)
-            new_photos = item.photos
-            if new_photos is not None:
-                stale = _same_photos_sources_to_record(current, new_photos)
-                if stale is not None:
-                    sources_to_record.extend(stale)
-                    new_photos = None
             changed = {name for name, value in item.data.items() if getattr(product, name) != value}
             if changed:
                 for name in changed:
@@ -315,6 +309,12 @@ def product_upsert_many(*, items: Sequence[ProductUpsert]) -> list[UpsertOutcome
         except ValidationError as error:
             results[index] = error
             continue
+        new_photos = item.photos
+        if new_photos is not None:
+            stale = _same_photos_sources_to_record(current, new_photos)
+            if stale is not None:
+                sources_to_record.extend(stale)
+                new_photos = None
         if changed or new_photos is not None:
             updates.append(_PlannedUpdate(product, changed, new_photos))
             results[index] = UpsertOutcome.UPDATED
