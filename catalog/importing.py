@@ -26,7 +26,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -394,7 +394,7 @@ class _PhotoJob:
                 try:
                     results.extend(self.futures[index].result())
                     continue
-                except BrokenProcessPool:
+                except (BrokenProcessPool, CancelledError):  # cancelled: by the shutdown of a broken pool
                     self.preparer.pool_broken()
             results.extend(photo_prepare_files(chunk, self.preparer.limits))
         return results

@@ -3,6 +3,7 @@ photos prepared in worker processes, bad rows inside a batch refused alone, embe
 batch and for changed products only."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from catalog.signals import embedding_requested
 from tests.conftest import make_photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+TEST_PROCESS = os.getpid()
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -190,3 +193,27 @@ def test_embedding_is_asked_for_once_a_batch_and_only_for_changed_products(shop)
     assert len(requests) == 1
     assert set(Product.objects.filter(embedding_dirty=True).values_list("sku", flat=True)) == {"A", "C"}
     assert str(Product.objects.get(sku="B").price) == "25.00"
+
+
+def _dying_in_a_worker(paths, limits):
+    """photo_prepare_files, except that a worker process running it dies (as one killed for memory)."""
+    if os.getpid() != TEST_PROCESS:
+        os._exit(1)
+    return importing.photo_prepare_files.__wrapped__(paths, limits)
+
+
+def test_a_photo_worker_that_dies_leaves_the_photos_to_the_importing_process(tmp_path, monkeypatch, caplog):
+    count = 2 * importing._PhotoPreparer.MIN_PHOTOS_FOR_WORKERS + 8
+    for number in range(count):
+        (tmp_path / f"{number}.jpg").write_bytes(make_photo_bytes(colour=(0, number * 5, 0)))
+    rows = [{"sku": f"D{number}", "title": "Shirt", "image": f"{number}.jpg"} for number in range(count)]
+    path = _write_jsonl(tmp_path / "catalog.jsonl", rows)
+    _dying_in_a_worker.__wrapped__ = importing.photo_prepare_files
+    monkeypatch.setattr(importing, "photo_prepare_files", _dying_in_a_worker)
+
+    # Two batches, each sent to the workers: the second before the first's photos come back broken.
+    report = catalog_import(path=path, workers=2, batch_size=count // 2)
+
+    assert (report.created, report.rejections) == (count, [])
+    assert ProductImage.objects.count() == count
+    assert "A photo worker process died" in caplog.text
