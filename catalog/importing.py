@@ -7,14 +7,16 @@ relative to the catalogue file, or absolute. Rows are upserted by sku in batches
 transaction and a few queries each): one bad row is reported and skipped, and never undoes the others
 (a batch that fails as a whole is written again row by row, so that only the bad row is refused).
 
-Photos are decoded, checked and re-encoded in worker processes (catalog.photos.photo_prepare_file).
-A photo whose file hashes to the source hash stored with the product's photo
-(ProductImage.source_sha256) is unchanged: it is kept as it is, without decoding it again.
+Photos are decoded, checked and re-encoded in worker processes (catalog.photos.photo_prepare_file),
+a batch's photos sent to them before the batch before it is written. A photo whose file hashes to the
+source hash stored with the product's photo (ProductImage.source_sha256) is unchanged: it is kept as
+it is, without decoding it again.
 
 Nothing in one row stops the import: a line that is not UTF-8, a NUL character (PostgreSQL stores
 none), a sku that cannot go into a URL, a photo Pillow cannot read, even an unexpected error, is a
 rejected row with its line number and the reason. Only the database going away stops it
-(`CatalogImportAborted`): then no later row could be stored either.
+(`CatalogImportAborted`, naming the first line of the first batch not written): then no later row
+could be stored either.
 """
 
 from __future__ import annotations
