@@ -3,13 +3,20 @@
 Format: one product per line/row with `sku, title, description, brand, gender, colour,
 master_category, sub_category, article_type, season, usage, attributes, image` (as in the Myntra
 catalogue), optionally `price`, `currency`, and `images` (a list, for several photos). Image paths are
-relative to the catalogue file, or absolute. Rows are upserted by sku, each in its own transaction:
-one bad row is reported and skipped, and never undoes the others.
+relative to the catalogue file, or absolute. Rows are upserted by sku in batches (BATCH_SIZE rows, one
+transaction and a few queries each): one bad row is reported and skipped, and never undoes the others
+(a batch that fails as a whole is written again row by row, so that only the bad row is refused).
+
+Photos are decoded, checked and re-encoded in worker processes (catalog.photos.photo_prepare_file),
+a batch's photos sent to them before the batch before it is written. A photo whose file hashes to the
+source hash stored with the product's photo (ProductImage.source_sha256) is unchanged: it is kept as
+it is, without decoding it again.
 
 Nothing in one row stops the import: a line that is not UTF-8, a NUL character (PostgreSQL stores
 none), a sku that cannot go into a URL, a photo Pillow cannot read, even an unexpected error, is a
 rejected row with its line number and the reason. Only the database going away stops it
-(`CatalogImportAborted`): then no later row could be stored either.
+(`CatalogImportAborted`, naming the first line of the first batch not written): then no later row
+could be stored either.
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ import codecs
 import csv
 import json
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,10 +39,24 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from catalog.models import Product
-from catalog.photos import PhotoRejected, photo_prepare
-from catalog.services import UpsertOutcome, product_upsert
+from catalog.photos import (
+    PhotoLimits,
+    PhotoRefused,
+    PhotoRejected,
+    PreparedPhoto,
+    photo_limits,
+    photo_prepare_files,
+    photo_read_checked,
+    photo_source_sha256,
+)
+from catalog.selectors import product_photo_sources
+from catalog.services import ProductUpsert, UpsertOutcome, product_upsert_many
 
 logger = logging.getLogger(__name__)
+
+# Rows per transaction: enough that a batch's few queries cost little per row, few enough that a
+# batch's prepared photos sit in memory without trouble.
+BATCH_SIZE = 500
 
 TEXT_COLUMNS = (
     "title",
@@ -179,11 +204,17 @@ def _shown(text: str) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
+def _plain_text(value: Any) -> bool:
+    return isinstance(value, str) and value.isascii() and "\x00" not in value
+
+
 def _check_storable(value: Any, where: str) -> None:
     """PostgreSQL text cannot hold NUL, and UTF-8 cannot hold a lone surrogate (from a JSON `\\ud800`):
     either would fail the row's INSERT with a database error, so the row is rejected first."""
     if isinstance(value, dict):
         for name, item in value.items():
+            if _plain_text(name) and _plain_text(item):
+                continue  # the common case, without building the names of places to report
             _check_storable(name, f"{where} name {str(name)!r}")
             _check_storable(item, f"{where} {str(name)!r}")
     elif isinstance(value, list):
@@ -194,6 +225,8 @@ def _check_storable(value: Any, where: str) -> None:
             raise RowRejected(
                 f"{where} contains a NUL character (\\x00), which the database cannot store; remove it"
             )
+        if value.isascii():
+            return
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as error:
@@ -286,13 +319,6 @@ def _format_validation_error(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
-def _import_row(*, row: dict[str, Any], sku: str, base: Path) -> UpsertOutcome:
-    """Upsert one row. Raises RowRejected, PhotoRejected or ValidationError for a bad row."""
-    data = _product_data(row)
-    photos = [photo_prepare(photo_path) for photo_path in _photo_paths(row, base)]
-    return product_upsert(sku=sku, data=data, photos=photos)
-
-
 def _rejection_reason(error: Exception) -> str:
     if isinstance(error, PhotoRejected):
         return f"photo: {' '.join(error.messages)}"
@@ -305,62 +331,302 @@ def _rejection_reason(error: Exception) -> str:
     return f"unexpected error ({type(error).__name__}: {_shown(str(error))}); the row was skipped"
 
 
+@dataclass
+class _PendingRow:
+    """A row that read and parsed well, waiting in a batch for its photos and its write."""
+
+    line: int
+    row: dict[str, Any]
+    sku: str
+    data: dict[str, Any]
+    paths: list[Path]
+    # Source hashes of its photos when the product exists with exactly these (photos kept as they are).
+    kept_sources: list[str] | None = None
+    photos: list[PreparedPhoto] = field(default_factory=list)
+
+
+class _PhotoPreparer:
+    """Decodes, checks and re-encodes photos: in worker processes when a batch has enough of them to be
+    worth it, else here, when their results are asked for."""
+
+    # Below this many photos in a batch, feeding processes costs more than it saves.
+    MIN_PHOTOS_FOR_WORKERS = 16
+
+    def __init__(self, *, workers: int, limits: PhotoLimits) -> None:
+        # A daemonic process (a Celery prefork worker) may not start processes of its own.
+        self.workers = 1 if multiprocessing.current_process().daemon else workers
+        self.limits = limits
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, paths: list[str]) -> _PhotoJob:
+        if self.workers < 2 or len(paths) < self.MIN_PHOTOS_FOR_WORKERS:
+            return _PhotoJob(self, [paths], None)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        # A few chunks per worker: few messages between processes, and no worker left idle long.
+        size = -(-len(paths) // (self.workers * 4))
+        chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
+        futures = [self._pool.submit(photo_prepare_files, chunk, self.limits) for chunk in chunks]
+        return _PhotoJob(self, chunks, futures)
+
+    def pool_broken(self) -> None:
+        # A worker died (killed for memory, most likely): the remaining photos are prepared here.
+        if self.workers > 1:
+            logger.warning("A photo worker process died; preparing the remaining photos in this process")
+        self.close()
+        self.workers = 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+@dataclass
+class _PhotoJob:
+    preparer: _PhotoPreparer
+    chunks: list[list[str]]
+    futures: list[Future[list[PreparedPhoto | PhotoRefused]]] | None
+
+    def results(self) -> list[PreparedPhoto | PhotoRefused]:
+        """Each photo's result, in the order given (waits for the workers)."""
+        results: list[PreparedPhoto | PhotoRefused] = []
+        for index, chunk in enumerate(self.chunks):
+            if self.futures is not None:
+                try:
+                    results.extend(self.futures[index].result())
+                    continue
+                except (BrokenProcessPool, CancelledError):  # cancelled: by the shutdown of a broken pool
+                    self.preparer.pool_broken()
+            results.extend(photo_prepare_files(chunk, self.preparer.limits))
+        return results
+
+
+@dataclass
+class _StartedBatch:
+    """A batch whose photos are being prepared, waiting for its write."""
+
+    rows: list[_PendingRow]
+    # The rows refused so far in this batch's stretch of lines (reported in line order with the rest).
+    rejections: list[ImportRejection]
+    to_prepare: list[tuple[_PendingRow, str]] = field(default_factory=list)
+    job: _PhotoJob | None = None
+
+    @property
+    def skus(self) -> set[str]:
+        return {pending.sku for pending in self.rows}
+
+
+def _aborted(error: Exception, *, line: int, report: ImportReport) -> CatalogImportAborted:
+    return CatalogImportAborted(
+        f"The database stopped answering at line {line} ({type(error).__name__}: "
+        f"{' '.join(str(error).split())}). The rows before it were imported; start the database "
+        "(`make db`) and import again (re-importing is safe).",
+        line=line,
+        report=report,
+    )
+
+
+class _BatchImporter:
+    """Imports a catalogue batch by batch, keeping a report. A batch is started (its photos sent to the
+    workers) before the one before it is written, so that the workers decode while this process writes."""
+
+    def __init__(self, *, path: Path, preparer: _PhotoPreparer, report: ImportReport) -> None:
+        self.path = path
+        self.preparer = preparer
+        self.report = report
+
+    def start(
+        self, rows: list[_PendingRow], rejected: list[ImportRejection], *, in_flight: set[str]
+    ) -> _StartedBatch:
+        """Hash the photo files of products that exist; send the photos of every other row to be
+        prepared. `in_flight`: skus of a batch not written yet, whose photos in the database may be
+        about to change (their photos are prepared, not compared)."""
+        batch = _StartedBatch(rows, list(rejected))
+        if not rows:
+            return batch
+        stored = product_photo_sources(skus=[pending.sku for pending in rows])
+        limits = self.preparer.limits
+        for pending in rows:
+            known = stored.get(pending.sku)
+            if known and all(known) and pending.sku not in in_flight:
+                try:
+                    sources = [
+                        photo_source_sha256(photo_read_checked(path, limits)) for path in pending.paths
+                    ]
+                except PhotoRejected as error:
+                    self._reject(batch, pending, error)
+                    continue
+                if sources == known:
+                    pending.kept_sources = sources
+                    continue
+            batch.to_prepare.extend((pending, str(path)) for path in pending.paths)
+        batch.job = self.preparer.submit([path for _, path in batch.to_prepare])
+        return batch
+
+    def finish(self, batch: _StartedBatch) -> None:
+        """Wait for the batch's photos (a bad one rejects its row) and write its rows."""
+        if batch.job is not None:
+            refused: set[int] = set()
+            for (pending, _), result in zip(batch.to_prepare, batch.job.results(), strict=True):
+                if pending.line in refused:
+                    continue
+                if isinstance(result, PhotoRefused):
+                    refused.add(pending.line)
+                    batch.rejections.append(
+                        ImportRejection(pending.line, pending.sku, f"photo: {result.message}", pending.row)
+                    )
+                else:
+                    pending.photos.append(result)
+        refused = {rejection.line for rejection in batch.rejections}
+        self._upsert(batch, [pending for pending in batch.rows if pending.line not in refused])
+        self.report.rejections.extend(sorted(batch.rejections, key=_line))
+
+    def abort(
+        self, error: Exception, *, batch: _StartedBatch, line: int | None = None
+    ) -> CatalogImportAborted:
+        """The import stops at `line` (default: the batch's first): what it reports is what was written."""
+        if line is None:
+            line = batch.rows[0].line if batch.rows else max((r.line for r in batch.rejections), default=0)
+        self.report.rejections.extend(sorted((r for r in batch.rejections if r.line < line), key=_line))
+        return _aborted(error, line=line, report=self.report)
+
+    def _reject(self, batch: _StartedBatch, pending: _PendingRow, error: Exception) -> None:
+        if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
+            logger.exception("Unexpected error importing line %d of %s", pending.line, self.path)
+        batch.rejections.append(
+            ImportRejection(pending.line, pending.sku, _rejection_reason(error), pending.row)
+        )
+
+    def _upsert(self, batch: _StartedBatch, ready: list[_PendingRow]) -> None:
+        if not ready:
+            return
+        items = [_upsert_item(pending) for pending in ready]
+        try:
+            outcomes = product_upsert_many(items=items)
+        except (OperationalError, InterfaceError) as error:
+            raise self.abort(error, batch=batch) from error
+        except Exception:  # noqa: BLE001 - the batch failed as a whole: find the row(s) that did it
+            logger.info("A batch of %d rows failed; importing its rows one by one", len(ready))
+            for pending, item in zip(ready, items, strict=True):
+                try:
+                    [outcome] = product_upsert_many(items=[item])
+                except (OperationalError, InterfaceError) as error:
+                    # The rows before it were committed one by one.
+                    raise self.abort(error, batch=batch, line=pending.line) from error
+                except Exception as error:  # noqa: BLE001 - one bad row never stops the import
+                    self._reject(batch, pending, error)
+                    continue
+                self._count(batch, pending, outcome)
+            return
+        for pending, outcome in zip(ready, outcomes, strict=True):
+            self._count(batch, pending, outcome)
+
+    def _count(
+        self, batch: _StartedBatch, pending: _PendingRow, outcome: UpsertOutcome | ValidationError
+    ) -> None:
+        if isinstance(outcome, ValidationError):
+            self._reject(batch, pending, outcome)
+        elif outcome is UpsertOutcome.CREATED:
+            self.report.created += 1
+        elif outcome is UpsertOutcome.UPDATED:
+            self.report.updated += 1
+        else:
+            self.report.unchanged += 1
+
+
+def _line(rejection: ImportRejection) -> int:
+    return rejection.line
+
+
+def _upsert_item(pending: _PendingRow) -> ProductUpsert:
+    if pending.kept_sources is not None:
+        return ProductUpsert(
+            sku=pending.sku, data=pending.data, photos=None, photo_sources=pending.kept_sources
+        )
+    return ProductUpsert(sku=pending.sku, data=pending.data, photos=pending.photos)
+
+
+def _parsed(row: dict[str, Any], sku: str, base: Path, line: int) -> _PendingRow:
+    """Raises RowRejected for a row that cannot be imported as it is."""
+    return _PendingRow(line=line, row=row, sku=sku, data=_product_data(row), paths=_photo_paths(row, base))
+
+
 def catalog_import(
     *,
     path: Path,
     allowed_skus: set[str] | None = None,
     on_row: Callable[[], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
 ) -> ImportReport:
     """Upsert every row of the catalogue at `path` (only those in `allowed_skus` when given).
 
-    Raises CatalogImportAborted when the database cannot be reached; every other problem with a row
-    is a rejection in the report.
+    Rows are written `batch_size` at a time, each batch in one transaction; photos are prepared in
+    `workers` processes (default: one per CPU; 1: in this process). Raises CatalogImportAborted when
+    the database cannot be reached; every other problem with a row is a rejection in the report.
     """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     path = Path(path)
     base = path.resolve().parent
     report = ImportReport()
-    for source in _read_rows(path):
-        if on_row is not None:
-            on_row()
-        row = source.row
-        shown_sku = _sku_as_given(row)
-        if row is None or source.error is not None:
-            reason = source.error or "unreadable row"
-            report.rejections.append(ImportRejection(source.line, shown_sku, reason, row))
-            continue
+    preparer = _PhotoPreparer(workers=workers or os.cpu_count() or 1, limits=photo_limits())
+    importer = _BatchImporter(path=path, preparer=preparer, report=report)
+    rows: list[_PendingRow] = []
+    rejected: list[ImportRejection] = []
+    skus: set[str] = set()  # of `rows`
+    waiting: _StartedBatch | None = None  # started, not yet written
+
+    def next_batch() -> None:
+        nonlocal rows, rejected, skus, waiting
         try:
-            sku = _sku(row)
-        except RowRejected as error:
-            # A split lists valid skus only: a row outside it is skipped, whatever its sku.
-            if allowed_skus is not None and (shown_sku or "") not in allowed_skus:
+            started = importer.start(rows, rejected, in_flight=waiting.skus if waiting else set())
+        except (OperationalError, InterfaceError) as error:
+            raise importer.abort(error, batch=waiting or _StartedBatch(rows, rejected)) from error
+        if waiting is not None:
+            importer.finish(waiting)
+        waiting, rows, rejected, skus = started, [], [], set()
+
+    try:
+        for source in _read_rows(path):
+            if on_row is not None:
+                on_row()
+            row = source.row
+            shown_sku = _sku_as_given(row)
+            if row is None or source.error is not None:
+                reason = source.error or "unreadable row"
+                rejected.append(ImportRejection(source.line, shown_sku, reason, row))
+                continue
+            try:
+                sku = _sku(row)
+            except RowRejected as error:
+                # A split lists valid skus only: a row outside it is skipped, whatever its sku.
+                if allowed_skus is not None and (shown_sku or "") not in allowed_skus:
+                    report.skipped_by_split += 1
+                    continue
+                rejected.append(ImportRejection(source.line, shown_sku, str(error), row))
+                continue
+            if allowed_skus is not None and sku not in allowed_skus:
                 report.skipped_by_split += 1
                 continue
-            report.rejections.append(ImportRejection(source.line, shown_sku, str(error), row))
-            continue
-        if allowed_skus is not None and sku not in allowed_skus:
-            report.skipped_by_split += 1
-            continue
-        try:
-            outcome = _import_row(row=row, sku=sku, base=base)
-        except (OperationalError, InterfaceError) as error:
-            raise CatalogImportAborted(
-                f"The database stopped answering at line {source.line} ({type(error).__name__}: "
-                f"{' '.join(str(error).split())}). The rows before it were imported; start the database "
-                "(`make db`) and import again (re-importing is safe).",
-                line=source.line,
-                report=report,
-            ) from error
-        except Exception as error:  # noqa: BLE001 - one bad row never stops the import
-            if not isinstance(error, (RowRejected, ValidationError, DatabaseError)):
-                logger.exception("Unexpected error importing line %d of %s", source.line, path)
-            report.rejections.append(ImportRejection(source.line, sku, _rejection_reason(error), row))
-            continue
-        if outcome is UpsertOutcome.CREATED:
-            report.created += 1
-        elif outcome is UpsertOutcome.UPDATED:
-            report.updated += 1
-        else:
-            report.unchanged += 1
+            try:
+                pending = _parsed(row, sku, base, source.line)
+            except RowRejected as error:
+                rejected.append(ImportRejection(source.line, sku, str(error), row))
+                continue
+            if sku in skus:
+                # A sku given twice: the later row must see what the earlier one wrote, as row by row.
+                next_batch()
+            rows.append(pending)
+            skus.add(sku)
+            if len(rows) >= batch_size:
+                next_batch()
+        next_batch()
+        if waiting is not None:
+            importer.finish(waiting)
+    finally:
+        preparer.close()
     return report
 
 

@@ -78,6 +78,9 @@ class ProductImage(TimeStampedModel):
     # bytes): a re-import of an unchanged photo is recognised and skipped, and it keys the photo's
     # stored trunk features (lifecycle.PhotoFeatures), which are computed from exactly these bytes.
     content_sha256 = models.CharField(max_length=64)
+    # Of the bytes as uploaded or read from a catalogue, before re-encoding: a re-import hashes the
+    # file and skips decoding it again when this matches. Empty for photos stored before it existed.
+    source_sha256 = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "catalog_productimage"

@@ -49,10 +49,32 @@ class PreparedPhoto:
     # Of `content`, the stored bytes: ProductImage.content_sha256, the key of a photo's stored
     # features (lifecycle.PhotoFeatures), which are computed from exactly these bytes.
     sha256: str
+    # Of the bytes as uploaded or read from a catalogue (ProductImage.source_sha256): a re-import
+    # recognises an unchanged photo by hashing its file, without decoding it again.
+    source_sha256: str | None = None
 
     @property
     def extension(self) -> str:
         return _EXTENSIONS[self.format]
+
+
+@dataclass(frozen=True)
+class PhotoLimits:
+    """The photo settings, read once: what a worker process is given instead of reading settings."""
+
+    max_bytes: int
+    max_pixels: int
+    max_stored_side: int
+    allowed_formats: tuple[str, ...]
+
+
+def photo_limits() -> PhotoLimits:
+    return PhotoLimits(
+        max_bytes=int(catalog_settings.MAX_IMAGE_BYTES),
+        max_pixels=int(catalog_settings.MAX_IMAGE_PIXELS),
+        max_stored_side=int(catalog_settings.MAX_STORED_IMAGE_SIDE),
+        allowed_formats=tuple(catalog_settings.ALLOWED_IMAGE_FORMATS),
+    )
 
 
 def _too_large(max_bytes: int, size: int | None = None) -> PhotoRejected:
@@ -162,7 +184,7 @@ class _Decoded:
     icc_profile: bytes | None
 
 
-def _decode(content: bytes) -> _Decoded:
+def _decode(content: bytes, limits: PhotoLimits) -> _Decoded:
     """The checked photo decoded: upright, scaled down to the stored size, metadata dropped.
 
     The header is read first so the format and pixel checks run before any pixel is decoded. Then
@@ -170,13 +192,11 @@ def _decode(content: bytes) -> _Decoded:
     large JPEG is decoded at a reduced scale (libjpeg's DCT scaling, Pillow's `draft`): a 40
     megapixel photo never needs its full 120 MB of pixels when at most MAX_STORED_IMAGE_SIDE is kept.
     """
-    max_pixels = int(catalog_settings.MAX_IMAGE_PIXELS)
-    max_side = int(catalog_settings.MAX_STORED_IMAGE_SIDE)
+    max_pixels = limits.max_pixels
+    max_side = limits.max_stored_side
     with _pillow_errors(max_pixels=max_pixels):
         image = Image.open(io.BytesIO(content))
-        _check_format_and_size(
-            image, allowed_formats=tuple(catalog_settings.ALLOWED_IMAGE_FORMATS), max_pixels=max_pixels
-        )
+        _check_format_and_size(image, allowed_formats=limits.allowed_formats, max_pixels=max_pixels)
         image_format = str(image.format)
         target = _fitted_size(image.size, max_side)
         if image_format == "JPEG" and target != image.size:
@@ -199,7 +219,7 @@ def _decode(content: bytes) -> _Decoded:
     return _Decoded(image=upright, format=image_format, icc_profile=icc_profile)
 
 
-def _encode(decoded: _Decoded) -> bytes:
+def _encode(decoded: _Decoded, limits: PhotoLimits) -> bytes:
     """The bytes to store: the same format (PNG stays lossless), the colour profile and nothing else."""
     image, image_format = decoded.image, decoded.format
     options: dict[str, object] = {}
@@ -210,16 +230,61 @@ def _encode(decoded: _Decoded) -> bytes:
     if image_format == "JPEG" and image.mode not in {"RGB", "L", "CMYK"}:
         image = image.convert("RGB")
     buffer = io.BytesIO()
-    with _pillow_errors(max_pixels=int(catalog_settings.MAX_IMAGE_PIXELS)):
+    with _pillow_errors(max_pixels=limits.max_pixels):
         image.save(buffer, format=image_format, **options)
     return buffer.getvalue()
 
 
-def _checked_content(source: IO[bytes] | Path | str) -> bytes:
-    content = _read_limited(source, int(catalog_settings.MAX_IMAGE_BYTES))
+def photo_read_checked(source: IO[bytes] | Path | str, limits: PhotoLimits) -> bytes:
+    """The photo's bytes as given, within the size limit and not empty (nothing decoded yet)."""
+    content = _read_limited(source, limits.max_bytes)
     if not content:
         raise PhotoRejected("The photo file is empty.", code="empty")
     return content
+
+
+def photo_source_sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def photo_prepare_content(content: bytes, limits: PhotoLimits) -> PreparedPhoto:
+    """`photo_prepare` for bytes already read with `photo_read_checked`; reads no setting, so a
+    worker process can run it."""
+    decoded = _decode(content, limits)
+    stored = _encode(decoded, limits)
+    width, height = decoded.image.size
+    return PreparedPhoto(
+        content=stored,
+        format=decoded.format,
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(stored).hexdigest(),
+        source_sha256=photo_source_sha256(content),
+    )
+
+
+@dataclass(frozen=True)
+class PhotoRefused:
+    """A refusal from `photo_prepare_file`: PhotoRejected's message and code, as a plain value."""
+
+    message: str
+    code: str | None
+
+
+def photo_prepare_file(path: str, limits: PhotoLimits) -> PreparedPhoto | PhotoRefused:
+    """`photo_prepare` of a file, for a worker process: it reads no Django setting, and returns a
+    refusal instead of raising it, so that one bad photo never fails the others sent with it."""
+    try:
+        return photo_prepare_content(photo_read_checked(path, limits), limits)
+    except PhotoRejected as error:
+        return PhotoRefused(" ".join(error.messages), error.code)
+    except Exception as error:  # noqa: BLE001 - one photo, whatever went wrong, is one refusal
+        return PhotoRefused(f"unexpected error ({type(error).__name__}: {error})", "unexpected")
+
+
+def photo_prepare_files(paths: list[str], limits: PhotoLimits) -> list[PreparedPhoto | PhotoRefused]:
+    """`photo_prepare_file` of each path: one message between processes for many photos."""
+    return [photo_prepare_file(path, limits) for path in paths]
 
 
 def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
@@ -228,23 +293,16 @@ def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:
     The stored photo is always re-encoded: upright, at most MAX_STORED_IMAGE_SIDE on its longest
     side, with its ICC colour profile and without EXIF, XMP, comments or text chunks.
     """
-    decoded = _decode(_checked_content(source))
-    stored = _encode(decoded)
-    width, height = decoded.image.size
-    return PreparedPhoto(
-        content=stored,
-        format=decoded.format,
-        width=width,
-        height=height,
-        sha256=hashlib.sha256(stored).hexdigest(),
-    )
+    limits = photo_limits()
+    return photo_prepare_content(photo_read_checked(source, limits), limits)
 
 
 def photo_decode_upload(source: IO[bytes] | Path | str) -> Image.Image:
     """A photo that is never stored (a search query), checked and decoded as `photo_prepare` does,
     as RGB: the same pixels the stored copy would hold, without encoding them only to decode again."""
-    decoded = _decode(_checked_content(source))
-    with _pillow_errors(max_pixels=int(catalog_settings.MAX_IMAGE_PIXELS)):
+    limits = photo_limits()
+    decoded = _decode(photo_read_checked(source, limits), limits)
+    with _pillow_errors(max_pixels=limits.max_pixels):
         return decoded.image.convert("RGB")
 
 

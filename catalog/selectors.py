@@ -36,3 +36,17 @@ def product_list_with_primary_photo(*, include_inactive: bool = False) -> QueryS
     """Products, each annotated with `primary_photo`, the stored name of its first photo."""
     products = Product.objects.all() if include_inactive else Product.objects.filter(is_active=True)
     return products.annotate(primary_photo=product_primary_photo_name())
+
+
+def product_photo_sources(*, skus: list[str]) -> dict[str, list[str]]:
+    """For each of these skus that exists, its photos' source hashes in display order ("" for a photo
+    stored before they were kept). A product without photos is absent."""
+    sources: dict[str, list[str]] = {}
+    rows = (
+        ProductImage.objects.filter(product__sku__in=skus)
+        .order_by("product_id", *PHOTO_ORDER)
+        .values_list("product__sku", "source_sha256")
+    )
+    for sku, source in rows:
+        sources.setdefault(sku, []).append(source)
+    return sources

@@ -344,14 +344,15 @@ def test_a_photo_pillow_refuses_is_a_rejected_row(photo_folder):
 def test_an_unexpected_error_in_one_row_is_a_rejection(photo_folder, monkeypatch):
     from catalog import importing
 
-    upsert = importing.product_upsert
+    upsert_many = importing.product_upsert_many
 
-    def upsert_failing_on_p1(*, sku, data, photos):
-        if sku == "P1":
+    def upsert_failing_on_p1(*, items):
+        # Fails any write that holds P1: the whole batch first, then P1 alone when retried row by row.
+        if any(item.sku == "P1" for item in items):
             raise RuntimeError("something no one foresaw")
-        return upsert(sku=sku, data=data, photos=photos)
+        return upsert_many(items=items)
 
-    monkeypatch.setattr(importing, "product_upsert", upsert_failing_on_p1)
+    monkeypatch.setattr(importing, "product_upsert_many", upsert_failing_on_p1)
     path = _write_jsonl(
         photo_folder / "catalog.jsonl",
         [
@@ -375,24 +376,26 @@ def reconnect_afterwards():
 def test_the_database_going_away_stops_the_import_with_one_line(photo_folder, reconnect_afterwards):
     path = _write_jsonl(
         photo_folder / "catalog.jsonl",
-        [{"sku": f"P{n}", "title": "Navy Shirt", "image": "good.jpg"} for n in range(1, 4)],
+        [{"sku": f"P{n}", "title": "Navy Shirt", "image": "good.jpg"} for n in range(1, 5)],
     )
     rows_seen = []
 
-    def kill_the_connection_before_row_2():
+    def kill_the_connection_before_row_3():
         rows_seen.append(1)
-        if len(rows_seen) == 2:
+        if len(rows_seen) == 3:
             # A real outage for this process: the server ends our session (as a restart would).
             with pytest.raises(DatabaseError), connection.cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
     with pytest.raises(CatalogImportAborted) as aborted:
-        catalog_import(path=path, on_row=kill_the_connection_before_row_2)
+        # One row a batch. A batch is written once the next one is read and started: row 1 is
+        # committed before row 3 is read, row 2 is not.
+        catalog_import(path=path, on_row=kill_the_connection_before_row_3, batch_size=1)
 
     message = str(aborted.value)
     assert message.startswith("The database stopped answering at line 2 (")
     assert message.endswith("start the database (`make db`) and import again (re-importing is safe).")
-    assert "\n" not in message and aborted.value.report.created == 1 and len(rows_seen) == 2
+    assert "\n" not in message and aborted.value.report.created == 1 and len(rows_seen) == 3
     connection.close()
     assert list(Product.objects.values_list("sku", flat=True)) == ["P1"]
 
@@ -400,10 +403,10 @@ def test_the_database_going_away_stops_the_import_with_one_line(photo_folder, re
 def test_the_command_reports_a_database_outage_as_its_error(photo_folder, reconnect_afterwards, monkeypatch):
     from catalog import importing
 
-    def outage(*, sku, data, photos):
+    def outage(*, items):
         raise OperationalError("connection to server on socket failed: No such file or directory")
 
-    monkeypatch.setattr(importing, "product_upsert", outage)
+    monkeypatch.setattr(importing, "product_upsert_many", outage)
     path = _write_jsonl(
         photo_folder / "catalog.jsonl", [{"sku": "P1", "title": "Shirt", "image": "good.jpg"}]
     )
