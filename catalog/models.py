@@ -43,8 +43,9 @@ class Product(TimeStampedModel):
     # imported or edited here. A resync deactivates the products of a source whose instance is gone.
     source = models.CharField(max_length=100, blank=True, db_index=True)
     # Set in the same transaction as any change that alters the product's embeddings (text or
-    # photos); the embedding task clears it. Indexed: the task selects by it.
-    embedding_dirty = models.BooleanField(default=True, db_index=True)
+    # photos); the embedding task clears it. The task takes the oldest pending products a batch at a
+    # time: the partial index below holds only those, in that order.
+    embedding_dirty = models.BooleanField(default=True)
 
     class Meta:
         # Tables keep the names of the app's first label (`catalog`), so relabelling moved no row.
@@ -56,6 +57,11 @@ class Product(TimeStampedModel):
             models.Index(fields=["gender"]),
             models.Index(fields=["colour"]),
             models.Index(fields=["brand"]),
+            models.Index(
+                fields=["updated_at", "id"],
+                condition=models.Q(embedding_dirty=True),
+                name="catalog_product_pending_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
