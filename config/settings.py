@@ -245,6 +245,10 @@ CELERY_BROKER_URL = REDIS_URL
 # `train` worker share the embedding with the `embed` workers. Unset: the `embed` queue alone.
 if os.environ.get("EMBED_QUEUES"):
     PRODUCT_SEARCH_EMBED_QUEUES = _env_list("EMBED_QUEUES", "")
+# What runs the photo trunk on CPU (lifecycle/conf.py): "torch" (the default) or "onnx" (ONNX Runtime,
+# `pip install 'product-search[onnx]'`).
+if os.environ.get("ENCODER_RUNTIME"):
+    PRODUCT_SEARCH_ENCODER_RUNTIME = os.environ["ENCODER_RUNTIME"]
 # No Redis (e.g. a demo without it): tasks run in the calling process instead of a worker.
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
