@@ -12,6 +12,7 @@ Environment variables (docs/deployment.md has the production set):
 - `REDIS_URL`: the Celery broker (default `redis://127.0.0.1:6379/0`); `CACHE_URL`: the shared cache
   that holds throttle counts (default database 1 of the same Redis). `EMBED_QUEUES`: the queues each
   embedding run goes to (comma-separated, e.g. `embed,train`; default the `embed` queue alone).
+- `ENCODER_RUNTIME`: `torch` (default) or `onnx`, the photo trunk in ONNX Runtime on CPU (lifecycle/conf.py).
 - `MEDIA_ROOT`: where product photos are stored (default `var/media/`); `SERVE_MEDIA=0` when the front
   web server serves them (production), else the app does (the demo).
 - `SECRET_KEY`: required in production; unset, the checkout's random key `var/secret_key` (created by
