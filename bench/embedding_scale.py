@@ -63,6 +63,7 @@ def main() -> None:
     from mlcore.onnx_runtime import onnx_photo_prefix
     from mlcore.product_text import product_text
 
+    load_before = os.getloadavg()[0]
     model_path = Path(args.model) if args.model else default_model_path()
     encoder = Encoder.load(model_path, device="cpu")
     model, tower = encoder.model, encoder.model.image_tower
@@ -151,7 +152,9 @@ def main() -> None:
                 "PyTorch, channels-last pixels (mlcore's path)": baseline,
                 "PyTorch, contiguous (NCHW) pixels": contiguous,
             }
-            if not args.no_compile:
+            if args.no_compile:
+                variants.append(["torch.compile (inductor, CPU)", "not attempted (--no-compile)", ""])
+            else:
                 compiled_note, compiled_pass = _compiled_photo(
                     model, channels_last, variant_size, args.products
                 )
@@ -212,6 +215,7 @@ def main() -> None:
     for row in equality:
         print(row)
 
+    args.load = (load_before, os.getloadavg()[0])
     throughput = _throughput_rows(timings, batch_sizes, photo_runners, text_runners, decode_s + preprocess_s)
     _plot(timings, batch_sizes, decode_s + preprocess_s)
     write_section(
@@ -429,7 +433,8 @@ def _section(
         f"(`torch.get_num_threads()`), onnxruntime {onnxruntime.__version__} (CPU execution provider, as "
         "many threads), `torch.inference_mode()` on eval models. Each figure is the median of "
         f"{args.repeats} passes over {args.products} items, all configurations interleaved in one run: the "
-        "machine is shared, so compare within a column.\n\n"
+        f"machine is shared (1-minute load average {args.load[0]:.1f} at the start, "
+        f"{args.load[1]:.1f} at the end, on these cores), so compare within a column.\n\n"
         f"Photo input, per photo, apart from the forward: decode (open, RGB) {decode_s * 1000:.1f} ms, "
         f"preprocess (pad to square, resize to 224, normalise) {preprocess_s * 1000:.1f} ms: "
         f"{1 / (decode_s + preprocess_s):.0f} photos/s on one core.\n\n"
