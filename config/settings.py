@@ -12,6 +12,7 @@ Environment variables (docs/deployment.md has the production set):
 - `REDIS_URL`: the Celery broker (default `redis://127.0.0.1:6379/0`); `CACHE_URL`: the shared cache
   that holds throttle counts (default database 1 of the same Redis). `EMBED_QUEUES`: the queues each
   embedding run goes to (comma-separated, e.g. `embed,train`; default the `embed` queue alone).
+- `ENCODER_RUNTIME`: `torch` (default) or `onnx`, the photo trunk in ONNX Runtime on CPU (lifecycle/conf.py).
 - `MEDIA_ROOT`: where product photos are stored (default `var/media/`); `SERVE_MEDIA=0` when the front
   web server serves them (production), else the app does (the demo).
 - `SECRET_KEY`: required in production; unset, the checkout's random key `var/secret_key` (created by
@@ -245,6 +246,10 @@ CELERY_BROKER_URL = REDIS_URL
 # `train` worker share the embedding with the `embed` workers. Unset: the `embed` queue alone.
 if os.environ.get("EMBED_QUEUES"):
     PRODUCT_SEARCH_EMBED_QUEUES = _env_list("EMBED_QUEUES", "")
+# What runs the photo trunk on CPU (lifecycle/conf.py): "torch" (the default) or "onnx" (ONNX Runtime,
+# `pip install 'product-search[onnx]'`).
+if os.environ.get("ENCODER_RUNTIME"):
+    PRODUCT_SEARCH_ENCODER_RUNTIME = os.environ["ENCODER_RUNTIME"]
 # No Redis (e.g. a demo without it): tasks run in the calling process instead of a worker.
 CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 

@@ -18,6 +18,10 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_DIR": None,  # None: <VAR_DIR>/models
     # Device for encoding: "auto" (CUDA when present), "cpu" or "cuda".
     "DEVICE": "auto",
+    # What runs the photo trunk on CPU: "torch", or "onnx" (ONNX Runtime, the `onnx` extra; exported
+    # from the checkpoint on first use and cached by its digest). Without onnxruntime, or on a GPU,
+    # "onnx" logs why and runs PyTorch. BENCHMARKS.md, "Embedding at scale", has both measured.
+    "ENCODER_RUNTIME": "torch",
     # Encoders kept loaded per process (the active one and one being built).
     "LOADED_MODELS_PER_PROCESS": 2,
     # Products per embedding batch: one transaction, one forward pass.

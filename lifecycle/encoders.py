@@ -39,7 +39,11 @@ def encoder_for_version(version: ModelVersion) -> Encoder:
                 f"Model version {version.name} has no model files at {version.artifact_path!r}. "
                 "Retrain it (`manage.py retrain`) or activate another (`manage.py activate_model N`)."
             )
-        encoder = Encoder.load(version.artifact_path, device=lifecycle_settings.DEVICE)
+        encoder = Encoder.load(
+            version.artifact_path,
+            device=lifecycle_settings.DEVICE,
+            runtime=lifecycle_settings.ENCODER_RUNTIME,
+        )
         _encoders[key] = encoder
         while len(_encoders) > lifecycle_settings.LOADED_MODELS_PER_PROCESS:
             _encoders.popitem(last=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -12,6 +12,9 @@ from mlcore.image_tower import ImageTower
 from mlcore.model import DualEncoder
 from mlcore.photo_features import FEATURE_DTYPE
 from mlcore.text_tower import BertTextTower
+
+# Runs an image tower's frozen prefix in place of `ImageTower.forward_prefix` (mlcore.onnx_runtime).
+PhotoPrefix = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _eval_mode(model: DualEncoder) -> bool:
@@ -123,14 +126,30 @@ def photo_pixel_batches(
         yield pixels.to(device, memory_format=torch.channels_last)
 
 
+def encode_pixels(
+    model: DualEncoder, pixels: torch.Tensor, prefix: PhotoPrefix | None = None
+) -> torch.Tensor:
+    """(batch, 3, size, size) pixels -> (batch, retrieval_dim) unit vectors, the frozen prefix run by
+    `prefix` when given."""
+    if prefix is None:
+        return model.encode_image(pixels, normalize=True)
+    maps = prefix(pixels).to(pixels.device)
+    return model.retrieval_embedding(model.image_tower.forward_tail(maps))
+
+
 @torch.inference_mode()
 def encode_photos(
-    model: DualEncoder, images: list, batch_size: int = 64, device: torch.device | str = "cpu"
+    model: DualEncoder,
+    images: list,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    prefix: PhotoPrefix | None = None,
 ) -> torch.Tensor:
-    """Photos (paths or PIL images) -> (n, retrieval_dim) L2-normalised float32 on CPU."""
+    """Photos (paths or PIL images) -> (n, retrieval_dim) L2-normalised float32 on CPU; `prefix`, when
+    given, runs the trunk's frozen prefix instead of PyTorch."""
     was_training = _eval_mode(model)
     chunks = [
-        model.encode_image(pixels, normalize=True).float().cpu()
+        encode_pixels(model, pixels, prefix).float().cpu()
         for pixels in photo_pixel_batches(model.image_tower, images, batch_size, device)
     ]
     _restore_mode(model, was_training)
@@ -139,13 +158,18 @@ def encode_photos(
 
 @torch.inference_mode()
 def compute_prefix_maps(
-    model: DualEncoder, images: list, batch_size: int = 32, device: torch.device | str = "cpu"
+    model: DualEncoder,
+    images: list,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    prefix: PhotoPrefix | None = None,
 ) -> torch.Tensor:
     """Photos -> (n, C, h, w) float16 outputs of the image tower's frozen prefix, on CPU."""
     was_training = _eval_mode(model)
     tower = model.image_tower
+    run_prefix = prefix or tower.forward_prefix
     chunks = [
-        tower.forward_prefix(pixels).to("cpu", torch.float16)
+        run_prefix(pixels).to("cpu", torch.float16)
         for pixels in photo_pixel_batches(tower, images, batch_size, device)
     ]
     _restore_mode(model, was_training)

@@ -15,6 +15,7 @@ from mlcore.checkpoint import load_checkpoint, read_checkpoint_config
 from mlcore.config import ModelConfig
 from mlcore.device import resolve_device
 from mlcore.embedding import (
+    PhotoPrefix,
     compute_prefix_maps,
     compute_text_features,
     encode_photos,
@@ -25,6 +26,7 @@ from mlcore.embedding import (
     pooled_from_prefix_maps,
 )
 from mlcore.model import DualEncoder
+from mlcore.onnx_runtime import RUNTIMES, onnx_photo_prefix
 from mlcore.photo_features import pooled_key, trunk_key
 from mlcore.text_features import text_features_key
 
@@ -38,19 +40,36 @@ class Encoder:
     """
 
     def __init__(
-        self, model: DualEncoder, name: str, device: torch.device, metadata: dict[str, Any] | None = None
+        self,
+        model: DualEncoder,
+        name: str,
+        device: torch.device,
+        metadata: dict[str, Any] | None = None,
+        photo_prefix: PhotoPrefix | None = None,
     ):
         self.model = model.eval()
         self.name = name
         self.device = device
         self.metadata = metadata or {}
+        # Runs the photo trunk's frozen prefix instead of PyTorch (mlcore.onnx_runtime); None: PyTorch.
+        self.photo_prefix = photo_prefix
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto") -> Encoder:
+    def load(cls, path: str | Path, device: str = "auto", runtime: str = "torch") -> Encoder:
+        """`runtime` "onnx" runs the photo trunk in ONNX Runtime on CPU (exported on first use); where
+        it cannot (no onnxruntime, a GPU device) the encoder says so in the log and uses PyTorch."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown encoder runtime {runtime!r}; choose one of {RUNTIMES}")
         path = Path(path)
         resolved = resolve_device(device)
         payload = read_checkpoint_config(path)
-        return cls(load_checkpoint(path, resolved), payload.get("name") or path.name, resolved, payload)
+        model = load_checkpoint(path, resolved).eval()
+        prefix = onnx_photo_prefix(model.image_tower, path, resolved) if runtime == "onnx" else None
+        return cls(model, payload.get("name") or path.name, resolved, payload, photo_prefix=prefix)
+
+    @property
+    def runtime(self) -> str:
+        return "torch" if self.photo_prefix is None else "onnx"
 
     @property
     def config(self) -> ModelConfig:
@@ -62,7 +81,9 @@ class Encoder:
 
     def encode_images(self, images: Sequence[str | Path | Image.Image], batch_size: int = 32) -> np.ndarray:
         """(n, dim) float32; images are file paths or PIL images."""
-        return encode_photos(self.model, list(images), batch_size=batch_size, device=self.device).numpy()
+        return encode_photos(
+            self.model, list(images), batch_size=batch_size, device=self.device, prefix=self.photo_prefix
+        ).numpy()
 
     @cached_property
     def trunk_key(self) -> str | None:
@@ -74,7 +95,7 @@ class Encoder:
     ) -> np.ndarray:
         """(n, C, h, w) float16 outputs of the frozen trunk prefix: what a PhotoFeatureStore keeps."""
         return compute_prefix_maps(
-            self.model, list(images), batch_size=batch_size, device=self.device
+            self.model, list(images), batch_size=batch_size, device=self.device, prefix=self.photo_prefix
         ).numpy()
 
     def encode_images_from_prefix_maps(self, maps: np.ndarray) -> np.ndarray:
