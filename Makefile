@@ -14,7 +14,7 @@ install: $(VENV)/.installed
 
 # torch==2.13.0 is pinned in requirements.txt and constraints.txt pins everything else, so no
 # later install can swap in a CUDA build of torch.
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-onnx.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
