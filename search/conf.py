@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     # (cover density). Chosen on the Myntra val split by bench/search_quality.py: ts_rank ranks as well
     # (hybrid mAP@10 .941 vs .937 on attribute queries, .969 vs .968 on titles) in a third of the time.
     "FULLTEXT_RANK": "ts_rank",
+    # Full-text matches read at most, for the products with every query word and again for those with
+    # any (search.ranking.fulltext_sql): bounds a broad query's cost on a large catalogue.
+    "FULLTEXT_MAX_MATCHES": 10000,
     "MAX_QUERY_LENGTH": 512,
     # Typo tolerance (search/spelling.py): query words the catalogue does not use are corrected to its
     # nearest words. A process rebuilds its vocabulary when the catalogue changed, checking at most this

@@ -236,22 +236,43 @@ def fulltext_sql(
     # (one `@@` per query word, for the first COUNTED_QUERY_WORDS words; a word is matched by any of
     # its alternatives, i.e. synonyms), then `rank_function` (title over attributes over description).
     # "Every word in title or attributes" is one tsquery of the words' lexemes weighted A or B.
+    #
+    # The pool is drawn from the products that have every word first: they come before any other in the
+    # final order (they match the most words), so when there are k of them no other product can reach
+    # the page, and products with some of the words are read only when there are fewer. Each draw reads
+    # at most FULLTEXT_MAX_MATCHES matches: ranking every product with any word of a long query read
+    # most of a large catalogue (docs/scaling.md).
     words_matched = " + ".join(
         f"coalesce((p.search_document @@ query.word_queries[{index}])::int, 0)"
         for index in range(1, COUNTED_QUERY_WORDS + 1)
     )
     pool = max(int(k) * FULLTEXT_POOL_FACTOR, FULLTEXT_MIN_POOL)
+    most_read = int(search_settings.FULLTEXT_MAX_MATCHES)
+
+    def best_matches(tsquery: str) -> str:
+        return (
+            "  SELECT m.id FROM query, (\n"
+            "    SELECT p.id, p.search_document FROM catalog_product p, query\n"
+            f"    WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.{tsquery} AND {where}\n"
+            f"    LIMIT {most_read}\n"
+            "  ) m\n"
+            f"  ORDER BY ts_rank('{{1,1,1,1}}', m.search_document, query.tsquery) DESC, m.id LIMIT {pool}\n"
+        )
+
     sql = (
         f"WITH {FULLTEXT_ALTERNATIVES_CTE}, query AS (\n"
         f"  SELECT {FULLTEXT_TSQUERY} AS tsquery,\n"
+        "  (SELECT string_agg('(' || query_text || ')', ' & ') FROM alternatives)::tsquery AS every_word,\n"
         "  ARRAY(SELECT query_text::tsquery FROM alternatives ORDER BY position) AS word_queries,\n"
         "  (SELECT string_agg('(' || regexp_replace(query_text, $re$('(?:[^']|'')*')$re$, '\\1:AB', 'g')\n"
         "     || ')', ' & ') FROM alternatives)::tsquery AS named_query\n"
+        "), with_every_word AS MATERIALIZED (\n"
+        f"{best_matches('every_word')}"
         "), pool AS (\n"
-        "  SELECT p.id FROM catalog_product p, query\n"
-        f"  WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.tsquery AND {where}\n"
-        "  ORDER BY ts_rank('{1,1,1,1}', p.search_document, query.tsquery) DESC, p.id\n"
-        f"  LIMIT {pool}\n"
+        "  SELECT id FROM with_every_word\n"
+        "  UNION\n"
+        f"  SELECT id FROM (\n{best_matches('tsquery')}  ) with_any_word\n"
+        f"  WHERE (SELECT count(*) FROM with_every_word) < {int(k)}\n"
         ")\n"
         "SELECT p.id,\n"
         f"  {words_matched}\n"

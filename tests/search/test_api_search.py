@@ -419,3 +419,22 @@ def test_full_text_counts_the_words_of_a_long_query(active_version):
     assert int(ranking[0].score) == COUNTED_QUERY_WORDS
     assert int(ranking[1].score) == 3
     assert [candidate.named_by_every_word for candidate in ranking] == [True, False]
+
+
+@pytest.mark.django_db
+def test_full_text_reads_at_most_its_cap_of_partial_matches_after_the_products_with_every_word(settings):
+    from catalog.services import product_create
+    from search.ranking import SearchFilters, rank_by_fulltext
+
+    settings.PRODUCT_SEARCH_FULLTEXT_MAX_MATCHES = 3
+    partial = [product_create(sku=f"S{index}", title=f"Plain Shirt {index}") for index in range(8)]
+    every_word = [product_create(sku=f"N{index}", title=f"Navy Shirt {index}") for index in range(2)]
+
+    ranking = rank_by_fulltext(text="navy shirt", k=10, filters=SearchFilters())
+
+    ids = [candidate.product_id for candidate in ranking]
+    assert set(ids[:2]) == {product.pk for product in every_word}
+    # Fewer than k products have every word, so products with some of them fill in, at most 3 read.
+    assert 3 <= len(ids) <= 2 + 3 and set(ids[2:]) <= {product.pk for product in partial}
+    settings.PRODUCT_SEARCH_FULLTEXT_MAX_MATCHES = 100
+    assert len(rank_by_fulltext(text="navy shirt", k=10, filters=SearchFilters())) == 10
