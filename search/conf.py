@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     # response's `facets_basis` says which. The count reads at most FACET_MAX_MATCHES + 1 rows.
     "FACET_CANDIDATES": 50,
     "FACET_MAX_MATCHES": 10000,
+    # pgvector's candidate list (hnsw.ef_search) at least this long, whatever the page: the index's
+    # recall falls as the catalogue grows, and pgvector's default (40) lost true neighbours from 100,000
+    # products on (bench/scale.py sweeps it, BENCHMARKS.md "Search at scale").
+    "HNSW_EF_SEARCH": 160,
     # pgvector iterative index scan: index tuples visited at most when filters discard many.
     "MAX_SCAN_TUPLES": 20000,
     # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).

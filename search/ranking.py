@@ -287,12 +287,16 @@ def fulltext_sql(
 
 
 def _set_scan_options(cursor: Any, *, k: int) -> None:
-    """Per-transaction HNSW options: a candidate list of k, and iterative scans for filters."""
+    """Per-transaction HNSW options: a candidate list of at least k (HNSW_EF_SEARCH), and iterative
+    scans for filters."""
     cursor.execute(
         "SELECT set_config('hnsw.ef_search', %s, true),"
         " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
         " set_config('hnsw.max_scan_tuples', %s, true)",
-        [str(min(max(k, 40), EF_SEARCH_MAX)), str(int(search_settings.MAX_SCAN_TUPLES))],
+        [
+            str(min(max(k, int(search_settings.HNSW_EF_SEARCH)), EF_SEARCH_MAX)),
+            str(int(search_settings.MAX_SCAN_TUPLES)),
+        ],
     )
 
 
