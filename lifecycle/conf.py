@@ -14,6 +14,10 @@ DEFAULTS: dict[str, Any] = {
     # HNSW build parameters of the per-version vector indexes (pgvector defaults are 16 / 64).
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
+    # The most memory (MB) an index build may hold its graph in (maintenance_work_mem for the build, sized
+    # to the version's vectors): a graph that outgrows it is finished on disk, many times slower. A
+    # parallel build allocates it as shared memory at once.
+    "HNSW_BUILD_MEMORY_MB": 4096,
     # Where retrained models are written (one folder per version).
     "MODEL_DIR": None,  # None: <VAR_DIR>/models
     # Device for encoding: "auto" (CUDA when present), "cpu" or "cuda".

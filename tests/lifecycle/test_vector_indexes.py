@@ -77,3 +77,21 @@ def test_indexes_are_per_version_and_dropped_with_it():
 def test_a_version_without_a_dimension_cannot_be_indexed():
     with pytest.raises(ValueError, match="has no embedding_dim"):
         vector_index_create(version=ModelVersionFactory(embedding_dim=None))
+
+
+def test_a_build_gets_memory_for_its_graph_and_leaves_the_session_as_it_was(settings):
+    from lifecycle.vector_indexes import vector_index_build_memory_mb
+
+    # Sized to the vectors: pgvector's 64 MB default held about 34,000 graph elements of 587 dimensions.
+    assert vector_index_build_memory_mb(vectors=0, dim=587) == 64
+    assert 64 < vector_index_build_memory_mb(vectors=34_000, dim=587) < 128
+    assert vector_index_build_memory_mb(vectors=1_000_000, dim=587) == 2620
+    settings.PRODUCT_SEARCH_HNSW_BUILD_MEMORY_MB = 1024
+    assert vector_index_build_memory_mb(vectors=1_000_000, dim=587) == 1024
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW maintenance_work_mem")
+        before = cursor.fetchone()[0]
+    vector_index_create(version=ModelVersionFactory(embedding_dim=DIM))
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW maintenance_work_mem")
+        assert cursor.fetchone()[0] == before
