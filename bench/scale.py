@@ -1,13 +1,15 @@
 """Search at 10k, 100k and 1M products: load, HNSW build, recall, filtered pages, API latency and
 throughput, memory; against raw SQL on the same data, in the same run.
 
-    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--sigma 0.25] [--no-write]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--sigma S] [--no-write]
 
 Vectors: the shipped default model's real vectors of the 9,583 Myntra products (text: the product
 text; photo: the catalogue photo), computed once and cached under var/bench-scale/. A catalogue of N
 products copies base product i % 9,583 (title, brand, colour, article type, gender, ... with a unique
-sku) and gives it the base vectors plus Gaussian noise of norm `--sigma`, renormalised; the nearest-
-neighbour distance distribution of each scaled set is reported beside the real one's.
+sku) and gives it the base vectors plus Gaussian noise of norm `--sigma`, renormalised; by default sigma is
+chosen so that two copies of a product are as far apart as a real product is from its nearest neighbour
+(median), and the nearest-neighbour distance distribution of each scaled set is reported beside the
+real one's.
 
 Each size is a stage of its own, in a database of its own (`product_search_scale_<N>`), and resumes:
 the catalogue is loaded once (product and photo rows by COPY, vectors through the project's write
@@ -31,6 +33,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -212,24 +215,19 @@ def neighbour_distances(chunks, sample: np.ndarray, sample_vectors: np.ndarray) 
     return 1 - best
 
 
+def sigma_matching(base: np.ndarray) -> float:
+    """The noise norm at which two copies of one product (unit vector + noise of norm sigma each,
+    renormalised: cosine distance about sigma^2 / (1 + sigma^2) in many dimensions) are as far apart as
+    a real product is from its nearest neighbour (median over every product)."""
+    distances = neighbour_distances([(0, base)], np.arange(len(base)), base)
+    median = float(np.median(distances))
+    return round(float(np.sqrt(median / (1 - median))), 3)
+
+
 def quantiles(values: np.ndarray) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(values, q)), 4) for q in (10, 50, 90)}
 
 
-PRODUCT_COLUMNS = (
-    "sku",
-    "title",
-    "description",
-    "brand",
-    "gender",
-    "colour",
-    "master_category",
-    "sub_category",
-    "article_type",
-    "season",
-    "usage",
-    "currency",
-)
 VERSION_NAME = "scale-default"
 
 
@@ -239,6 +237,7 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
     version's HNSW indexes (lifecycle.vector_indexes) and its activation. Returns the timings."""
     from django.db import connection, transaction
 
+    from catalog.importing import TEXT_COLUMNS
     from lifecycle.model_versions import model_version_activate, model_version_register_checkpoint
     from lifecycle.models import ModelVersion, ProductEmbedding
     from lifecycle.vector_indexes import vector_index_create
@@ -246,20 +245,34 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
 
     timings: dict = {}
     with connection.cursor() as cursor:
+        # Indexes outlive TRUNCATE; a version's are named by its id, which restarts at 1 below.
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'catalog_productembedding'"
+            " AND indexname LIKE '%%hnsw'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute("TRUNCATE catalog_product, catalog_modelversion RESTART IDENTITY CASCADE")
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        columns = ", ".join(PRODUCT_COLUMNS)
+        columns = ", ".join(TEXT_COLUMNS)
         with cursor.cursor.copy(
-            f"COPY catalog_product ({columns}, attributes, is_active, source, embedding_dirty, created_at,"
+            f"COPY catalog_product (sku, {columns}, attributes, is_active, source, embedding_dirty, created_at,"
             " updated_at) FROM STDIN"
         ) as copy:
             for index in tqdm(range(size), desc="COPY products", unit="row", mininterval=2):
                 row = rows[index % len(rows)]
-                values = [row.get(column) or "" for column in PRODUCT_COLUMNS]
-                values[0] = f"scale-{index:07d}"
                 copy.write_row(
-                    (*values, json.dumps(row.get("attributes") or {}), True, "", False, "now", "now")
+                    (
+                        f"scale-{index:07d}",
+                        *(row.get(column) or "" for column in TEXT_COLUMNS),
+                        json.dumps(row.get("attributes") or {}),
+                        True,
+                        "",
+                        False,
+                        "now",
+                        "now",
+                    )
                 )
         with cursor.cursor.copy(
             "COPY catalog_productimage (product_id, image, position, width, height, content_sha256,"
@@ -296,6 +309,7 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
                     ProductEmbedding.objects.bulk_create(vectors)
                 bar.update(len(vectors))
     timings["vectors_s"] = time.perf_counter() - started
+    timings["copy_probe"] = vectors_copy_probe(base["text"], sigma=sigma, count=min(2 * size, 20_000))
     notices: list[str] = []
     connection.ensure_connection()
     connection.connection.add_notice_handler(lambda notice: notices.append(notice.message_primary))
@@ -316,6 +330,35 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
     version.refresh_from_db()
     model_version_activate(version=version)
     return timings
+
+
+def vectors_copy_probe(base: np.ndarray, *, sigma: float, count: int) -> dict:
+    """The other way to write vectors, for comparison: binary COPY (pgvector's psycopg adapter) of
+    `count` vectors into a TEMP copy of the embeddings table with its btree indexes, on a connection of
+    its own (the adapter changes how a connection reads vectors)."""
+    import os
+
+    import psycopg
+    from pgvector import HalfVector
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(os.environ["DATABASE_URL"]) as probe:
+        register_vector(probe)
+        probe.execute(
+            "CREATE TEMP TABLE copy_probe (LIKE catalog_productembedding INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)"
+        )
+        vectors = next(scaled_chunks(base, size=count, sigma=sigma, kind="text"))[1]
+        vectors = np.concatenate([vectors] * -(-count // len(vectors)))[:count]
+        started = time.perf_counter()
+        with probe.cursor().copy(
+            "COPY copy_probe (model_version_id, product_id, kind, embedding, created_at) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int8", "varchar", "halfvec", "timestamptz"])
+            stamp = datetime.now(UTC)
+            for index, vector in enumerate(vectors):
+                copy.write_row((1, index + 1, "text", HalfVector(vector), stamp))
+        probe.commit()
+        return {"vectors": count, "seconds": time.perf_counter() - started}
 
 
 def scan_options(cursor, *, ef_search: int, iterative: bool) -> None:
@@ -563,6 +606,7 @@ def api_measure(
                     for key, value in postgres_memory(database).items():
                         if isinstance(value, float) and key.startswith("backend"):
                             peak[key] = max(peak.get(key, 0.0), value)
+                connection.close()  # this thread's own
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
@@ -700,6 +744,8 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
     rows = catalogue_rows(arguments.catalog)
     text, photo = base_vectors(rows, arguments.catalog)
     base = {"text": text, "image": photo}
+    if arguments.sigma is None:
+        arguments.sigma = sigma_matching(text)
     load_path = CACHE / f"load-{size_label(size)}.json"
     recipe = {"size": size, "sigma": arguments.sigma, "seed": SEED, "skus": len(rows)}
     loaded = json.loads(load_path.read_text()) if load_path.exists() else {}
@@ -818,6 +864,7 @@ def plots_write(results: list[dict]) -> list[Path]:
             latency_axis.plot(efs, [p["p50"] for p in points], styles[name], marker="o", label=label)
     for axis, title in ((recall_axis, "recall@10 of the text index"), (latency_axis, "raw SQL p50 ms")):
         axis.set_xscale("log", base=2)
+        axis.set_xticks(EF_VALUES, [str(ef) for ef in EF_VALUES])
         axis.set_xlabel("hnsw.ef_search (iterative scan relaxed_order)")
         axis.set_title(title)
         axis.grid(alpha=0.3)
@@ -861,11 +908,69 @@ def estimate_next(result: dict, target: int) -> dict:
     """Seconds a size would take, from a measured one: rows and vectors linear, the HNSW build
     n log n (more if the graph outgrows maintenance_work_mem), the measures as measured."""
     factor = target / result["size"]
-    build = result["load"]["hnsw_build_s"] * factor * np.log(target) / np.log(result["size"])
+    load = result["load"]
+    build = load["hnsw_build_s"] * factor * np.log(target) / np.log(result["size"])
+    copy_s = 2 * target * load["copy_probe"]["seconds"] / load["copy_probe"]["vectors"]
     return {
-        "load_s": (result["load"]["rows_s"] + result["load"]["vectors_s"]) * factor,
+        "load_s": (load["rows_s"] + load["vectors_s"]) * factor,
+        "load_by_copy_s": load["rows_s"] * factor + copy_s,
         "hnsw_build_s": float(build),
     }
+
+
+def smallest_ef(result: dict, name: str, recall: float) -> dict | None:
+    """The sweep's smallest ef_search whose text-index recall@10 under filter `name` reaches `recall`
+    with every page full."""
+    points = [p for p in result["sweep"] if (p["kind"], p["filter"], p["iterative"]) == ("text", name, True)]
+    return next((p for p in points if p["recall_at_10"] >= recall and p["full_pages"] == 1), None)
+
+
+def target_rows(results: list[dict]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for r in results:
+        n = f"{r['size']:,}"
+        api = {point["filter"]: point for point in r["api_ranking"]}
+        for name, recall in (("none", 0.95), ("1%", 0.9)):
+            shipped = api[name]
+            met = shipped["recall_at_10"] >= recall and shipped["full_pages"] == 1
+            rows.append(
+                [
+                    n,
+                    f"recall@10 >= {recall} ({'unfiltered' if name == 'none' else '1 % filter'}), full pages",
+                    f"API ranking as shipped: {shipped['recall_at_10']:.3f}, {100 * shipped['full_pages']:.0f} % full",
+                    "yes" if met else "**no**",
+                ]
+            )
+            enough = smallest_ef(r, name, recall)
+            rows.append(
+                [
+                    n,
+                    "  smallest ef_search in the sweep that meets it (raw SQL)",
+                    "none of them"
+                    if enough is None
+                    else f"ef {enough['ef_search']}: {enough['recall_at_10']:.3f}, p50 {enough['p50']:.1f} ms",
+                    "",
+                ]
+            )
+        latency = r["latency"]["vector"]
+        rows.append(
+            [
+                n,
+                "API p50 <= 1.5 x floor and < 50 ms (vector mode)",
+                f"{latency['api']['p50']:.1f} ms, {latency['ratio_p50']:.2f} x",
+                "yes" if latency["ratio_p50"] <= 1.5 and latency["api"]["p50"] < 50 else "**no**",
+            ]
+        )
+        build = r["load"]["hnsw_build_s"]
+        rows.append(
+            [
+                n,
+                "HNSW build <= 30 min (both indexes)",
+                f"{build / 60:.1f} min",
+                "yes" if build <= 1800 else "**no**",
+            ]
+        )
+    return rows
 
 
 def report(results: list[dict], *, levels: list[int]) -> str:
@@ -888,6 +993,7 @@ def report(results: list[dict], *, levels: list[int]) -> str:
                 n,
                 f"{load['rows_s']:.1f}",
                 f"{load['vectors_s']:.1f} ({vectors / load['vectors_s']:,.0f}/s)",
+                f"{load['copy_probe']['vectors'] / load['copy_probe']['seconds']:,.0f}/s",
                 f"{load['hnsw_build_s']:.1f}",
                 " / ".join(f"{v:.1f}" for _, v in sorted(r["hnsw_mb"].items(), reverse=True)),
                 f"{r['memory']['postgres']['embeddings_with_indexes_mb']:.0f}",
@@ -1014,6 +1120,7 @@ def report(results: list[dict], *, levels: list[int]) -> str:
                 "products",
                 "rows COPY s",
                 "vectors bulk_create s",
+                "binary COPY probe",
                 "HNSW build s (both)",
                 "HNSW MB (text / photo)",
                 "embeddings table + indexes MB",
@@ -1081,11 +1188,18 @@ def report(results: list[dict], *, levels: list[int]) -> str:
                 ["products", "index", "ef_search", "index MB", "build s", "recall@10", "p50 ms"], storage_rows
             ),
         ]
+    lines += [
+        "",
+        "**Targets** (issue 14, for 1,000,000 products; smaller sizes for the trend):",
+        "",
+        markdown_table(["products", "target", "measured", "met"], target_rows(results)),
+    ]
     if largest["size"] < 1_000_000:
         estimate = estimate_next(largest, 1_000_000)
         lines += [
             "",
-            f"1,000,000 not measured yet; from {largest['size']:,}: load about {estimate['load_s'] / 60:.0f} min, "
+            f"1,000,000 not measured yet; from {largest['size']:,}: load about {estimate['load_s'] / 60:.0f} min "
+            f"({estimate['load_by_copy_s'] / 60:.0f} min with the vectors by binary COPY), "
             f"HNSW build of both indexes about {estimate['hnsw_build_s'] / 60:.0f} min (n log n; more once the "
             "graph outgrows maintenance_work_mem).",
         ]
@@ -1107,7 +1221,13 @@ def report(results: list[dict], *, levels: list[int]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated catalogue sizes")
-    parser.add_argument("--sigma", type=float, default=0.25, help="norm of the noise added to a base vector")
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="norm of the noise added to a base vector (default: two copies of a product as far apart as "
+        "a real product from its nearest neighbour, median)",
+    )
     parser.add_argument("--catalog", type=Path, default=CATALOGUE)
     parser.add_argument("--requests", type=int, default=150, help="API requests per mode against the floor")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per throughput level")
@@ -1140,6 +1260,9 @@ def main() -> None:
 
     for size in sizes:
         if results_path(size).exists() and not arguments.remeasure:
+            measured_sigma = json.loads(results_path(size).read_text())["sigma"]
+            if arguments.sigma is not None and measured_sigma != arguments.sigma:
+                raise SystemExit(f"{size:,} was measured with sigma {measured_sigma}: --remeasure to redo it")
             print(f"{size:,}: measured already ({results_path(size).relative_to(ROOT)}); --remeasure to redo")
             continue
         command = [sys.executable, __file__, "--stage", str(size), *sys.argv[1:]]
