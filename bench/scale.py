@@ -890,7 +890,13 @@ def plots_write(results: list[dict]) -> list[Path]:
             next(a["recall_at_10"] for a in result["api_ranking"] if a["filter"] == name)
             for result in results
         ]
-        recall_n_axis.plot(sizes, values, styles[name], marker="o", label=f"API ranking, {name} filter")
+        recall_n_axis.plot(
+            sizes,
+            values,
+            styles[name],
+            marker="o",
+            label="API ranking, " + ("unfiltered" if name == "none" else f"{name} filter"),
+        )
     recall_n_axis.set_title("recall@10 of the API's ranking (shipped settings)")
     for axis in (api_axis, recall_n_axis):
         axis.set_xscale("log")
@@ -1120,7 +1126,7 @@ def report(results: list[dict], *, levels: list[int]) -> str:
                 "products",
                 "rows COPY s",
                 "vectors bulk_create s",
-                "binary COPY probe",
+                "binary COPY probe (TEMP table: no WAL, no FK checks)",
                 "HNSW build s (both)",
                 "HNSW MB (text / photo)",
                 "embeddings table + indexes MB",
@@ -1199,7 +1205,7 @@ def report(results: list[dict], *, levels: list[int]) -> str:
         lines += [
             "",
             f"1,000,000 not measured yet; from {largest['size']:,}: load about {estimate['load_s'] / 60:.0f} min "
-            f"({estimate['load_by_copy_s'] / 60:.0f} min with the vectors by binary COPY), "
+            f"(at least {estimate['load_by_copy_s'] / 60:.0f} min with the vectors by binary COPY), "
             f"HNSW build of both indexes about {estimate['hnsw_build_s'] / 60:.0f} min (n log n; more once the "
             "graph outgrows maintenance_work_mem).",
         ]
