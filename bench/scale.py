@@ -13,7 +13,7 @@ real one's.
 
 Each size is a stage of its own, in a database of its own (`product_search_scale_<N>`), and resumes:
 the catalogue is loaded once (product and photo rows by COPY, vectors through the project's write
-path, `ProductEmbedding.objects.bulk_create`, as lifecycle/embedding_pipeline.py writes them) and its
+path, `lifecycle.embedding_pipeline.embeddings_insert`, the COPY the embedding pipeline writes with) and its
 HNSW indexes built once by lifecycle/vector_indexes.py; each size's measures are saved to
 var/bench-scale/results-<N>.json, and the BENCHMARKS.md section and the plots (bench/plots/) are made
 from every size measured so far.
@@ -233,14 +233,15 @@ VERSION_NAME = "scale-default"
 
 def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], sigma: float) -> dict:
     """Empty the size's database and load it: product and photo rows by COPY, the vectors of every
-    product through ProductEmbedding.objects.bulk_create (the embedding pipeline's write), then the
+    product through lifecycle.embedding_pipeline.embeddings_insert (the embedding pipeline's write), then the
     version's HNSW indexes (lifecycle.vector_indexes) and its activation. Returns the timings."""
     from django.db import connection, transaction
 
     from catalog.importing import TEXT_COLUMNS
+    from lifecycle.embedding_pipeline import embeddings_insert
     from lifecycle.model_versions import model_version_activate, model_version_register_checkpoint
     from lifecycle.models import ModelVersion, ProductEmbedding
-    from lifecycle.vector_indexes import vector_index_create
+    from lifecycle.vector_indexes import vector_index_build_memory_mb, vector_index_create
     from mlcore.default_model import default_model_path
 
     timings: dict = {}
@@ -276,18 +277,18 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
                 )
         with cursor.cursor.copy(
             "COPY catalog_productimage (product_id, image, position, width, height, content_sha256,"
-            " created_at, updated_at) FROM STDIN"
+            " source_sha256, created_at, updated_at) FROM STDIN"
         ) as copy:
             for index in tqdm(range(size), desc="COPY photos", unit="row", mininterval=2):
                 sku = rows[index % len(rows)]["sku"]
                 copy.write_row(
-                    (index + 1, f"bench-scale/{sku}.jpg", 0, 1080, 1440, f"{index:064x}", "now", "now")
+                    (index + 1, f"bench-scale/{sku}.jpg", 0, 1080, 1440, f"{index:064x}", "", "now", "now")
                 )
     timings["rows_s"] = time.perf_counter() - started
     version = model_version_register_checkpoint(path=default_model_path(), name=VERSION_NAME)
     started = time.perf_counter()
     batch = 2000
-    with tqdm(total=2 * size, desc="bulk_create vectors", unit="vector", mininterval=2) as bar:
+    with tqdm(total=2 * size, desc="embeddings_insert vectors", unit="vector", mininterval=2) as bar:
         for (first, text), (_, photo) in zip(
             scaled_chunks(base["text"], size=size, sigma=sigma, kind="text"),
             scaled_chunks(base["image"], size=size, sigma=sigma, kind="image"),
@@ -306,7 +307,7 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
                     for i, v in zip(ids, photo[offset : offset + batch], strict=True)
                 ]
                 with transaction.atomic():
-                    ProductEmbedding.objects.bulk_create(vectors)
+                    embeddings_insert(vectors)
                 bar.update(len(vectors))
     timings["vectors_s"] = time.perf_counter() - started
     timings["copy_probe"] = vectors_copy_probe(base["text"], sigma=sigma, count=min(2 * size, 20_000))
@@ -314,8 +315,9 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
     connection.ensure_connection()
     connection.connection.add_notice_handler(lambda notice: notices.append(notice.message_primary))
     with connection.cursor() as cursor:
-        cursor.execute("SHOW maintenance_work_mem")
-        timings["maintenance_work_mem"] = cursor.fetchone()[0]
+        # What vector_index_create sets for the build of each index (sized to its vectors).
+        memory_mb = vector_index_build_memory_mb(vectors=size, dim=int(version.embedding_dim or 0))
+        timings["maintenance_work_mem"] = f"{memory_mb}MB"
         cursor.execute("SHOW max_parallel_maintenance_workers")
         timings["max_parallel_maintenance_workers"] = int(cursor.fetchone()[0])
     print("Building the HNSW indexes (lifecycle.vector_indexes.vector_index_create)", flush=True)
@@ -1133,7 +1135,7 @@ def report(results: list[dict], *, levels: list[int]) -> str:
         f"Catalogues of {', '.join(f'{size:,}' for size in sizes)} products made from the 9,583 Myntra ones "
         f"(copies with unique skus, same attributes) with the default model's real text and photo vectors plus "
         f"Gaussian noise of norm sigma = {largest['sigma']} (renormalised); each in a database of its own on the "
-        "shared PostgreSQL 18 + pgvector 0.8 server. Rows by COPY, vectors by `ProductEmbedding.objects.bulk_create` "
+        "shared PostgreSQL 18 + pgvector 0.8 server. Rows by COPY, vectors by `embeddings_insert` (COPY) "
         "(the embedding pipeline's write), the indexes by `lifecycle.vector_indexes.vector_index_create` (halfvec, "
         'm = 16, ef_construction = 64). 200 queries (100 titles, 100 "gender colour article type" phrases), '
         "recall against exact search over the stored halfvec values. Per-size results: "
@@ -1145,7 +1147,7 @@ def report(results: list[dict], *, levels: list[int]) -> str:
             [
                 "products",
                 "rows COPY s",
-                "vectors bulk_create s",
+                "vectors embeddings_insert s",
                 "binary COPY probe (TEMP table: no WAL, no FK checks)",
                 "HNSW build s (both)",
                 "HNSW MB (text / photo)",
