@@ -1176,7 +1176,8 @@ def report(results: list[dict], *, levels: list[int]) -> str:
         ),
         "",
         "**The API's ranking as shipped** (`search.selectors` text ranking: `candidates` nearest per index, "
-        "ef_search = max(candidates, 40), exact rescoring; recall@10 of its first 10, full = a page of 24):",
+        "ef_search = max(candidates, `PRODUCT_SEARCH_HNSW_EF_SEARCH`), exact rescoring; recall@10 of its "
+        "first 10, full = a page of 24):",
         "",
         markdown_table(["products", "filter", "candidates", "recall@10", "full pages", "p50 ms"], api_rows),
         "",
