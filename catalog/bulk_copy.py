@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, models
+from pgvector.django import HalfVectorField, VectorField
 from psycopg.types.json import Jsonb
 
 _PLAIN_FIELDS = (
@@ -38,6 +39,9 @@ def _converter(field: models.Field, now: datetime) -> Callable[[models.Model], A
         return lambda instance: getattr(instance, field.attname).name
     if isinstance(field, _PLAIN_FIELDS):
         return lambda instance: getattr(instance, field.attname)
+    if isinstance(field, (HalfVectorField, VectorField)):
+        # pgvector's fields prepare the text form PostgreSQL reads.
+        return lambda instance: field.get_prep_value(getattr(instance, field.attname))
     raise TypeError(
         f"{field.model.__name__}.{field.name}: {type(field).__name__} is not handled by COPY here"
     )

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from PIL import Image
 
+from catalog.bulk_copy import model_instances_copy
 from catalog.models import Product, ProductImage
 from catalog.photos import photo_open
 from catalog.product_text import product_text
 from catalog.selectors import PHOTO_ORDER, product_photos_in_order
 from lifecycle.conf import lifecycle_settings
 from lifecycle.encoders import encoder_for_version
-from lifecycle.fields import halfvec_literal
 from lifecycle.models import ModelVersion, ProductEmbedding, TextFeatures
 from lifecycle.photo_features import DatabaseFeatureStore
 from mlcore.text_features import text_content_key
@@ -85,28 +85,9 @@ def _write_batch(*, version: ModelVersion, products: Sequence[Product]) -> Embed
 
 
 def embeddings_insert(rows: Sequence[ProductEmbedding]) -> None:
-    """INSERT the rows (NumPy vectors) with one COPY. bulk_create prepares every value through its field
-    and builds one statement of them all, which cost more than the database's work of storing them."""
-    if not rows:
-        return
-    columns = ("model_version_id", "product_id", "image_id", "kind", "embedding", "created_at")
-    now = timezone.now()
-    table = connection.ops.quote_name(ProductEmbedding._meta.db_table)
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(
-                (
-                    row.model_version_id,
-                    row.product_id,
-                    row.image_id,
-                    row.kind,
-                    halfvec_literal(row.embedding),
-                    now,
-                )
-            )
+    """INSERT the rows (NumPy vectors) with one COPY (catalog.bulk_copy). bulk_create prepares every value
+    through its field and builds one statement of them all, which cost more than storing the rows."""
+    model_instances_copy(instances=rows, now=timezone.now())
 
 
 def _text_vectors(*, encoder: Encoder, texts: list[str]) -> np.ndarray:
