@@ -6,10 +6,10 @@ throughput, memory; against raw SQL on the same data, in the same run.
 Vectors: the shipped default model's real vectors of the 9,583 Myntra products (text: the product
 text; photo: the catalogue photo), computed once and cached under var/bench-scale/. A catalogue of N
 products copies base product i % 9,583 (title, brand, colour, article type, gender, ... with a unique
-sku) and gives it the base vectors plus Gaussian noise of norm `--sigma`, renormalised; by default sigma is
-chosen so that two copies of a product are as far apart as a real product is from its nearest neighbour
-(median), and the nearest-neighbour distance distribution of each scaled set is reported beside the
-real one's.
+sku): the first 9,583 are the real products, each further one a variant of its base (scaled_chunks:
+blended towards one of the base's nearest real products, plus noise of a norm up to `--sigma`). By
+default sigma is the median distance of a real product to its nearest neighbour, and the
+nearest-neighbour distance distribution of each scaled set is reported beside the real one's.
 
 Each size is a stage of its own, in a database of its own (`product_search_scale_<N>`), and resumes:
 the catalogue is loaded once (product and photo rows by COPY, vectors through the project's write
@@ -68,7 +68,7 @@ def base_vectors(rows: list[dict], catalogue: Path) -> tuple[np.ndarray, np.ndar
     from mlcore.inference import Encoder
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    encoder = Encoder.load(default_model_path(), device="cpu")
+    encoder = Encoder.load(default_model_path(), device="cpu", runtime="onnx")
     texts = [product_text_from_fields(row) for row in rows]
     batch = 256
     text = np.concatenate(
@@ -113,15 +113,52 @@ CHUNK = 10_000
 KINDS = ("text", "image")
 
 
-def scaled_chunks(base: np.ndarray, *, size: int, sigma: float, kind: str, start: int = 0):
-    """(first index, float32 unit vectors) of products start.. in chunks: product j is base j % len(base)
-    plus Gaussian noise of expected norm `sigma`, renormalised. Deterministic per (kind, chunk)."""
-    dim = base.shape[1]
+# A scaled product blends its base product with one of the base's BLEND_PARTNERS nearest real products
+# (by text vector) at a weight up to BLEND_MAX, then adds noise of a norm drawn up to sigma.
+BLEND_PARTNERS = 10
+BLEND_MAX = 0.5
+_partners: dict[int, np.ndarray] = {}
+
+
+def blend_partners(text: np.ndarray) -> np.ndarray:
+    """Each base product's BLEND_PARTNERS nearest other base products by text vector (cached)."""
+    if id(text) not in _partners:
+        partners = np.empty((len(text), BLEND_PARTNERS), dtype=np.int64)
+        for first in range(0, len(text), 2048):
+            similarity = text[first : first + 2048] @ text.T
+            similarity[np.arange(len(similarity)), np.arange(first, first + len(similarity))] = -2.0
+            partners[first : first + 2048] = np.argsort(-similarity, axis=1)[:, :BLEND_PARTNERS]
+        _partners[id(text)] = partners
+    return _partners[id(text)]
+
+
+def scaled_chunks(base: dict[str, np.ndarray], *, size: int, sigma: float, kind: str, start: int = 0):
+    """(first index, float32 unit vectors of `kind`) of products start.. in chunks.
+
+    Product j < len(base) is real product j as it is. A further product j is a variant of base product
+    i = j % len(base): i's vector moved towards one of i's nearest real products (the same partner and
+    weight for its text and its photo) by a weight drawn from [0, BLEND_MAX], plus Gaussian noise of a
+    norm drawn from [0, sigma], renormalised. Variants spread along the directions in which the real
+    catalogue varies, at distances as uneven as real products', where isotropic noise of one norm put
+    every copy of a product in a thin shell, equally far from all its siblings (docs/scaling.md).
+    Deterministic per (kind, chunk)."""
+    vectors_of_kind, partners = base[kind], blend_partners(base["text"])
+    count, dim = vectors_of_kind.shape
     for first in range(start - start % CHUNK, size, CHUNK):
         last = min(first + CHUNK, size)
-        rng = np.random.default_rng([SEED, KINDS.index(kind), first // CHUNK])
-        noise = rng.standard_normal((last - first, dim), dtype=np.float32) * (sigma / np.sqrt(dim))
-        vectors = base[np.arange(first, last) % len(base)] + noise
+        ids = np.arange(first, last)
+        shared = np.random.default_rng([SEED, first // CHUNK])  # the same draws for text and photo
+        partner = partners[ids % count, shared.integers(0, BLEND_PARTNERS, len(ids))]
+        weight = shared.uniform(0.0, BLEND_MAX, len(ids)).astype(np.float32)
+        noise_norm = shared.uniform(0.0, sigma, len(ids)).astype(np.float32)
+        weight[ids < count] = noise_norm[ids < count] = 0.0
+        own = np.random.default_rng([SEED, KINDS.index(kind), first // CHUNK])
+        noise = own.standard_normal((len(ids), dim), dtype=np.float32) * (noise_norm / np.sqrt(dim))[:, None]
+        vectors = (
+            (1 - weight)[:, None] * vectors_of_kind[ids % count]
+            + weight[:, None] * vectors_of_kind[partner]
+            + noise
+        )
         yield first, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
@@ -216,9 +253,10 @@ def neighbour_distances(chunks, sample: np.ndarray, sample_vectors: np.ndarray) 
 
 
 def sigma_matching(base: np.ndarray) -> float:
-    """The noise norm at which two copies of one product (unit vector + noise of norm sigma each,
-    renormalised: cosine distance about sigma^2 / (1 + sigma^2) in many dimensions) are as far apart as
-    a real product is from its nearest neighbour (median over every product)."""
+    """The largest noise norm of a variant: the one at which two copies of one product (unit vector +
+    noise of norm sigma each, renormalised: cosine distance about sigma^2 / (1 + sigma^2) in many
+    dimensions) are as far apart as a real product is from its nearest neighbour (median over every
+    product)."""
     distances = neighbour_distances([(0, base)], np.arange(len(base)), base)
     median = float(np.median(distances))
     return round(float(np.sqrt(median / (1 - median))), 3)
@@ -290,8 +328,8 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
     batch = 2000
     with tqdm(total=2 * size, desc="embeddings_insert vectors", unit="vector", mininterval=2) as bar:
         for (first, text), (_, photo) in zip(
-            scaled_chunks(base["text"], size=size, sigma=sigma, kind="text"),
-            scaled_chunks(base["image"], size=size, sigma=sigma, kind="image"),
+            scaled_chunks(base, size=size, sigma=sigma, kind="text"),
+            scaled_chunks(base, size=size, sigma=sigma, kind="image"),
             strict=True,
         ):
             for offset in range(0, len(text), batch):
@@ -310,7 +348,7 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
                     embeddings_insert(vectors)
                 bar.update(len(vectors))
     timings["vectors_s"] = time.perf_counter() - started
-    timings["copy_probe"] = vectors_copy_probe(base["text"], sigma=sigma, count=min(2 * size, 20_000))
+    timings["copy_probe"] = vectors_copy_probe(base, sigma=sigma, count=min(2 * size, 20_000))
     notices: list[str] = []
     connection.ensure_connection()
     connection.connection.add_notice_handler(lambda notice: notices.append(notice.message_primary))
@@ -334,7 +372,7 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
     return timings
 
 
-def vectors_copy_probe(base: np.ndarray, *, sigma: float, count: int) -> dict:
+def vectors_copy_probe(base: dict[str, np.ndarray], *, sigma: float, count: int) -> dict:
     """The other way to write vectors, for comparison: binary COPY (pgvector's psycopg adapter) of
     `count` vectors into a TEMP copy of the embeddings table with its btree indexes, on a connection of
     its own (the adapter changes how a connection reads vectors)."""
@@ -759,7 +797,13 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
     if arguments.sigma is None:
         arguments.sigma = sigma_matching(text)
     load_path = CACHE / f"load-{size_label(size)}.json"
-    recipe = {"size": size, "sigma": arguments.sigma, "seed": SEED, "skus": len(rows)}
+    recipe = {
+        "size": size,
+        "sigma": arguments.sigma,
+        "seed": SEED,
+        "skus": len(rows),
+        "blend": {"partners": BLEND_PARTNERS, "max": BLEND_MAX},
+    }
     loaded = json.loads(load_path.read_text()) if load_path.exists() else {}
     version = ModelVersion.objects.filter(name=VERSION_NAME, status=ModelVersion.Status.ACTIVE).first()
     if (
@@ -790,10 +834,10 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
     truth, image_truth = ExactTopK(queries, 10, masks), ExactTopK(queries, 10, {"none": None})
     rng = np.random.default_rng(SEED)
     sample = np.sort(rng.choice(min(size, CHUNK), 300, replace=False))
-    first_chunk = next(scaled_chunks(text, size=size, sigma=arguments.sigma, kind="text"))[1]
+    first_chunk = next(scaled_chunks(base, size=size, sigma=arguments.sigma, kind="text"))[1]
     scaled_nn = np.full(len(sample), 2.0)
     for kind, exact in (("text", truth), ("image", image_truth)):
-        chunks = scaled_chunks(base[kind], size=size, sigma=arguments.sigma, kind=kind)
+        chunks = scaled_chunks(base, size=size, sigma=arguments.sigma, kind=kind)
         for first, vectors in tqdm(
             chunks, total=-(-size // CHUNK), desc=f"exact search ({kind})", unit="chunk"
         ):
@@ -1133,8 +1177,10 @@ def report(results: list[dict], *, levels: list[int]) -> str:
         "## Search at scale (`bench/scale.py`)",
         "",
         f"Catalogues of {', '.join(f'{size:,}' for size in sizes)} products made from the 9,583 Myntra ones "
-        f"(copies with unique skus, same attributes) with the default model's real text and photo vectors plus "
-        f"Gaussian noise of norm sigma = {largest['sigma']} (renormalised); each in a database of its own on the "
+        "(copies with unique skus, same attributes): the real products with the default model's real text and "
+        "photo vectors, then variants of them, each blended towards one of its base's "
+        f"{BLEND_PARTNERS} nearest real products (weight up to {BLEND_MAX}) plus Gaussian noise of a norm up to "
+        f"sigma = {largest['sigma']} (renormalised); each in a database of its own on the "
         "shared PostgreSQL 18 + pgvector 0.8 server. Rows by COPY, vectors by `embeddings_insert` (COPY) "
         "(the embedding pipeline's write), the indexes by `lifecycle.vector_indexes.vector_index_create` (halfvec, "
         'm = 16, ef_construction = 64). 200 queries (100 titles, 100 "gender colour article type" phrases), '

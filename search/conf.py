@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_EF_SEARCH": 160,
     # pgvector iterative index scan: index tuples visited at most when filters discard many.
     "MAX_SCAN_TUPLES": 20000,
+    # A vector search whose filters leave at most this many products ranks all of them exactly instead
+    # of scanning the HNSW index (search.ranking.rank_by_vectors): exact neighbours and full pages under
+    # a selective filter, at the cost of one distance per filtered product (bench/scale.py measures it).
+    "EXACT_SEARCH_MAX_MATCHES": 20000,
     # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).
     "RRF_K": 60,
     # Hybrid: products whose title and attributes hold every word of the query come first.

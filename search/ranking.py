@@ -86,6 +86,17 @@ class SearchFilters:
         values = [value.strip() for value in self.values.get(name, ())]
         return f"{alias}.{name} = ANY(%(f_{name})s)", {f"f_{name}": values}
 
+    @property
+    def restricts(self) -> bool:
+        """Whether these filters keep only some of the active products ("more like this" leaving one
+        product out does not count)."""
+        return (
+            any(self.values.values())
+            or self.min_price is not None
+            or self.max_price is not None
+            or self.product_ids is not None
+        )
+
     def without(self, *names: str) -> SearchFilters:
         """These filters less the attribute filters `names` (the price range and the rest stay)."""
         return replace(self, values={key: value for key, value in self.values.items() if key not in names})
@@ -110,42 +121,59 @@ def vector_literal(vector: np.ndarray) -> str:
     return halfvec_literal(vector)
 
 
-def _nearest_cte(*, name: str, version: ModelVersion, kind: str, k: int, where: str) -> str:
-    """The k nearest `kind` rows of the version under the product filters: the HNSW-index query."""
+def _nearest_cte(
+    *, name: str, version: ModelVersion, kind: str, k: int, where: str, exact: bool = False
+) -> str:
+    """The k nearest `kind` rows of the version under the product filters: the HNSW-index query, or
+    with `exact` every filtered product's distance, sorted (the order expression then differs from the
+    index's, so the planner cannot answer it from the HNSW index and reads the filtered rows)."""
     dim = int(version.embedding_dim or 0)
     expression = vector_expression(dim=dim)
+    order = f"{expression} <=> %(q_{kind})s::halfvec({dim})"
     return (
         f"{name} AS MATERIALIZED (\n"
         f"  SELECT e.product_id, {expression} <=> %(q_{kind})s::halfvec({dim}) AS distance\n"
         f"  FROM catalog_productembedding e JOIN catalog_product p ON p.id = e.product_id\n"
         f"  WHERE e.model_version_id = {int(version.pk)} AND e.kind = '{kind}' AND {where}\n"
-        f"  ORDER BY {expression} <=> %(q_{kind})s::halfvec({dim})\n"
+        f"  ORDER BY {f'({order}) + 0' if exact else order}\n"
         f"  LIMIT {int(k)}\n"
         ")"
     )
 
 
-def nearest_sql(*, version: ModelVersion, kind: str, k: int, filters: SearchFilters) -> tuple[str, dict]:
+def nearest_sql(
+    *, version: ModelVersion, kind: str, k: int, filters: SearchFilters, exact: bool = False
+) -> tuple[str, dict]:
     """One index's k nearest products, alone (used by EXPLAIN tests and the latency benchmark)."""
     where, params = filters.where_sql()
-    cte = _nearest_cte(name="hits", version=version, kind=kind, k=k, where=where)
+    cte = _nearest_cte(name="hits", version=version, kind=kind, k=k, where=where, exact=exact)
     return f"WITH {cte}\nSELECT product_id, distance FROM hits ORDER BY distance", params
 
 
 def ranking_sql(
-    *, version: ModelVersion, kinds: Sequence[str], image_weight: float, k: int, filters: SearchFilters
+    *,
+    version: ModelVersion,
+    kinds: Sequence[str],
+    image_weight: float,
+    k: int,
+    filters: SearchFilters,
+    exact: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Products near the query vectors, scored and sorted, best first.
 
     Each kind in `kinds` (image, text) contributes its k nearest products under the filters; every
     candidate is then scored exactly against both kinds (best photo of each product), and the score
     is `image_weight * photo similarity + (1 - image_weight) * text similarity` (similarity = 1 -
-    cosine distance). A product with no vector of one kind is scored by the other alone.
+    cosine distance). A product with no vector of one kind is scored by the other alone. `exact`
+    reads every filtered product instead of the HNSW indexes (_nearest_cte).
     """
     where, params = filters.where_sql()
     dim = int(version.embedding_dim or 0)
     expression = vector_expression(dim=dim)
-    ctes = [_nearest_cte(name=f"{kind}_hits", version=version, kind=kind, k=k, where=where) for kind in kinds]
+    ctes = [
+        _nearest_cte(name=f"{kind}_hits", version=version, kind=kind, k=k, where=where, exact=exact)
+        for kind in kinds
+    ]
     # UNION (and DISTINCT for one kind) keeps a product with several close photos once.
     union = " UNION ".join(f"SELECT DISTINCT product_id FROM {kind}_hits" for kind in kinds)
     # Each candidate's exact distance per kind (its best photo): from the hits when it is among them,
@@ -304,6 +332,17 @@ def _row_attributes(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(ATTRIBUTE_NAMES, row[-len(ATTRIBUTE_NAMES) :], strict=True))
 
 
+def _filtered_count_at_most(cursor: Any, filters: SearchFilters, bound: int) -> int:
+    """How many active products pass the filters, counted up to bound + 1 (the filter columns'
+    B-tree indexes find them)."""
+    where, params = filters.where_sql()
+    cursor.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM catalog_product p WHERE {where} LIMIT {int(bound) + 1}) m",
+        params,
+    )
+    return int(cursor.fetchone()[0])
+
+
 def rank_by_vectors(
     *,
     version: ModelVersion,
@@ -313,17 +352,37 @@ def rank_by_vectors(
     filters: SearchFilters,
 ) -> list[Candidate]:
     """Products near the query vectors (one per kind searched), best first: ranking_sql under this
-    transaction's HNSW scan options."""
+    transaction's HNSW scan options.
+
+    Filters that leave at most EXACT_SEARCH_MAX_MATCHES products are ranked exactly over those
+    products: an HNSW scan under a selective filter walks far through the graph, past
+    MAX_SCAN_TUPLES on a large catalogue, and returns short pages of approximate neighbours. A broader
+    filter whose HNSW scan still comes back short of k is ranked exactly too, so a page is full when
+    the catalogue holds enough products.
+    """
     kinds = [kind for kind in ("image", "text") if kind in vectors]
-    sql, params = ranking_sql(version=version, kinds=kinds, image_weight=image_weight, k=k, filters=filters)
-    params.update({f"q_{kind}": vector_literal(vectors[kind]) for kind in kinds})
+    query_vectors = {f"q_{kind}": vector_literal(vectors[kind]) for kind in kinds}
+
+    def ranked(cursor: Any, *, exact: bool) -> list[Sequence[Any]]:
+        sql, params = ranking_sql(
+            version=version, kinds=kinds, image_weight=image_weight, k=k, filters=filters, exact=exact
+        )
+        cursor.execute(sql, {**params, **query_vectors})
+        return cursor.fetchall()
+
     # On the replica when search_read chose it: set_config(..., true) is the transaction's own, on
     # whichever server runs it.
     connection = search_connection()
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        _set_scan_options(cursor, k=k)
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        exact = filters.restricts and (
+            _filtered_count_at_most(cursor, filters, search_settings.EXACT_SEARCH_MAX_MATCHES)
+            <= search_settings.EXACT_SEARCH_MAX_MATCHES
+        )
+        if not exact:
+            _set_scan_options(cursor, k=k)
+        rows = ranked(cursor, exact=exact)
+        if not exact and filters.restricts and len(rows) < k:
+            rows = ranked(cursor, exact=True)
     vector_ranking = []
     for row in rows:
         distances = dict(zip(kinds, row[2 : 2 + len(kinds)], strict=True))

@@ -1,6 +1,9 @@
-"""The ranking SQL uses the active version's HNSW indexes, and filters still fill the page."""
+"""The ranking SQL uses the active version's HNSW indexes, and filters still fill the page: exactly
+over the filtered products when they are few, through the HNSW index's iterative scan when many."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -89,18 +92,7 @@ def test_explain_of_a_broad_filter_still_uses_the_index(large_catalog):
     assert f"Index Scan using {vector_index_name(version_id=version.pk, kind='image')}" in plan, plan
 
 
-def test_a_filter_matching_5_percent_of_products_still_returns_a_full_page(large_catalog):
-    version, products, girls, vectors = large_catalog
-    limit = 24
-
-    response = APIClient().get("/api/v1/search/", {"q": "dress", "gender": "Girls", "limit": limit})
-
-    assert response.status_code == 200, response.json()
-    results = response.json()["results"]
-    assert len(results) == limit
-    girl_skus = {product.sku for product in girls}
-    assert {result["sku"] for result in results} <= girl_skus
-    # The same page as exact search over the girls' products.
+def _exact_page(products, girls, vectors, limit: int) -> list[str]:
     query = vectors["image"][3]
     index = {product.pk: i for i, product in enumerate(products)}
     fused = {
@@ -108,8 +100,86 @@ def test_a_filter_matching_5_percent_of_products_still_returns_a_full_page(large
         + 0.5 * vectors["text"][index[product.pk]] @ query
         for product in girls
     }
-    exact = sorted(fused, key=lambda sku: -fused[sku])[:limit]
-    assert len({result["sku"] for result in results} & set(exact)) >= limit - 1
+    return sorted(fused, key=lambda sku: -fused[sku])[:limit]
+
+
+def _exact(sql: str) -> bool:
+    """Whether a vector query reads every filtered product (its order is not the index's)."""
+    return re.search(r"\) \+ 0\n\s*LIMIT", sql) is not None
+
+
+def _girls_page(limit: int) -> tuple[list[str], list[bool]]:
+    """The result skus of a search for girls, and which of the vector queries it ran (the ranking's,
+    then the gender facet's without that filter) were exact."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = APIClient().get("/api/v1/search/", {"q": "dress", "gender": "Girls", "limit": limit})
+    assert response.status_code == 200, response.json()
+    vector_sql = [query["sql"] for query in captured.captured_queries if "<=>" in query["sql"]]
+    return [result["sku"] for result in response.json()["results"]], [_exact(sql) for sql in vector_sql]
+
+
+def test_a_filter_leaving_few_products_ranks_them_exactly(large_catalog):
+    """60 girls' products, under EXACT_SEARCH_MAX_MATCHES: every one is scored, none missed."""
+    version, products, girls, vectors = large_catalog
+
+    skus, exact = _girls_page(24)
+
+    assert skus == _exact_page(products, girls, vectors, 24)
+    assert exact == [True, False]  # the gender facet counts without the gender filter: all products
+
+
+@pytest.fixture
+def hnsw_plans_preferred():
+    """On 1,200 products the planner itself prefers to sort the 60 girls' products over an HNSW scan;
+    a large catalogue would not. Sorting off for the session makes it scan the index."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_sort = off")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET enable_sort")
+
+
+def test_a_filter_matching_5_percent_of_products_still_returns_a_full_page(
+    large_catalog, settings, hnsw_plans_preferred
+):
+    """Above EXACT_SEARCH_MAX_MATCHES the HNSW index's iterative scan fills the page."""
+    version, products, girls, vectors = large_catalog
+    settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_MATCHES = 10
+    limit = 24
+
+    skus, exact = _girls_page(limit)
+
+    assert len(skus) == limit
+    assert set(skus) <= {product.sku for product in girls}
+    assert exact == [False, False]
+    # The same page as exact search over the girls' products, but for the odd approximate neighbour.
+    assert len(set(skus) & set(_exact_page(products, girls, vectors, limit))) >= limit - 1
+
+
+def test_an_hnsw_scan_that_comes_back_short_is_ranked_again_exactly(
+    large_catalog, settings, hnsw_plans_preferred
+):
+    """An iterative scan stopped by MAX_SCAN_TUPLES before it found a page falls back to exact."""
+    version, products, girls, vectors = large_catalog
+    settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_MATCHES = 10
+    settings.PRODUCT_SEARCH_MAX_SCAN_TUPLES = 50  # about 2 girls' products among 50 index tuples
+
+    skus, exact = _girls_page(24)
+
+    assert exact == [False, True, False]
+    assert skus == _exact_page(products, girls, vectors, 24)
+
+
+def test_explain_of_the_exact_ranking_reads_no_hnsw_index(large_catalog):
+    version, _, _, vectors = large_catalog
+    filters = SearchFilters(values={"gender": ("Girls",)})
+    sql, params = nearest_sql(version=version, kind="image", k=24, filters=filters, exact=True)
+    plan = _explain(sql, {**params, "q_image": vector_literal(vectors["image"][3])})
+    assert (
+        "hnsw" not in plan.lower() and vector_index_name(version_id=version.pk, kind="image") not in plan
+    ), plan
 
 
 def test_without_iterative_scan_the_same_filter_would_under_fill(large_catalog):
