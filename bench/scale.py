@@ -622,7 +622,11 @@ def api_measure(
     port = free_port()
     server = start_server("serve", port, log)
     base = f"http://127.0.0.1:{port}"
-    measured: dict = {"api": {mode: [] for mode in modes}, "took": {mode: [] for mode in modes}}
+    measured: dict = {
+        "api": {mode: [] for mode in modes},
+        "took": {mode: [] for mode in modes},
+        "stages": {mode: [] for mode in modes},
+    }
     encode_ms, ann_ms, fts_ms = [], [], []
     throughput = []
     try:
@@ -633,10 +637,11 @@ def api_measure(
         for index in tqdm(range(requests), desc="API against its floor", unit="request"):
             query = texts[(10 + index) % len(texts)]
             for mode in modes:
-                elapsed, body, _ = api_get(base, query, mode)
+                elapsed, body, stages = api_get(base, query, mode)
                 if len(body["results"]) != page:
                     raise RuntimeError(f"short page for {query!r} in {mode}: {len(body['results'])}")
                 measured["api"][mode].append(elapsed)
+                measured["stages"][mode].append(stages)
                 measured["took"][mode].append(body["took_ms"])
             encode, ann, fts = floor(query)
             encode_ms.append(encode)
@@ -688,6 +693,13 @@ def api_measure(
             "view": percentile_dict(measured["took"][mode]),
             "floor": percentile_dict(floors[mode]),
             "ratio_p50": round(float(np.median(measured["api"][mode]) / np.median(floors[mode])), 3),
+            # The view's own stages (its Server-Timing header), median ms each.
+            "stages_p50": {
+                name: round(
+                    float(np.median([stages.get(name, 0.0) for stages in measured["stages"][mode]])), 2
+                )
+                for name in sorted({name for stages in measured["stages"][mode] for name in stages})
+            },
         }
         for mode in modes
     }

@@ -278,12 +278,18 @@ def fulltext_sql(
     most_read = int(search_settings.FULLTEXT_MAX_MATCHES)
 
     def best_matches(tsquery: str) -> str:
+        # One match more than is ranked is read, to tell whether there were more: `matched` counts the
+        # matches read, `read_order` leaves the extra one out of the ranking.
         return (
-            "  SELECT m.id FROM query, (\n"
-            "    SELECT p.id, p.search_document FROM catalog_product p, query\n"
-            f"    WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.{tsquery} AND {where}\n"
-            f"    LIMIT {most_read}\n"
+            "  SELECT m.id, m.matched FROM query, (\n"
+            "    SELECT r.id, r.search_document, count(*) OVER () AS matched,\n"
+            "      row_number() OVER () AS read_order FROM (\n"
+            "      SELECT p.id, p.search_document FROM catalog_product p, query\n"
+            f"      WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.{tsquery} AND {where}\n"
+            f"      LIMIT {most_read + 1}\n"
+            "    ) r\n"
             "  ) m\n"
+            f"  WHERE m.read_order <= {most_read}\n"
             f"  ORDER BY ts_rank('{{1,1,1,1}}', m.search_document, query.tsquery) DESC, m.id LIMIT {pool}\n"
         )
 
@@ -296,17 +302,19 @@ def fulltext_sql(
         "     || ')', ' & ') FROM alternatives)::tsquery AS named_query\n"
         "), with_every_word AS MATERIALIZED (\n"
         f"{best_matches('every_word')}"
-        "), pool AS (\n"
-        "  SELECT id FROM with_every_word\n"
-        "  UNION\n"
-        f"  SELECT id FROM (\n{best_matches('tsquery')}  ) with_any_word\n"
+        "), with_any_word AS MATERIALIZED (\n"
+        f"  SELECT * FROM (\n{best_matches('tsquery')}  ) any_word\n"
         f"  WHERE (SELECT count(*) FROM with_every_word) < {int(k)}\n"
+        "), pool AS (\n"
+        "  SELECT id FROM with_every_word UNION SELECT id FROM with_any_word\n"
         ")\n"
         "SELECT p.id,\n"
         f"  {words_matched}\n"
         f"    + {rank_function}(p.search_document, query.tsquery)\n"
         f"      / (1 + {rank_function}(p.search_document, query.tsquery)) AS rank,\n"
         "  coalesce(p.search_document @@ query.named_query, false) AS named_by_every_word,\n"
+        "  (SELECT coalesce(max(matched), 0) FROM (SELECT matched FROM with_every_word\n"
+        "   UNION ALL SELECT matched FROM with_any_word) draws) AS matches_read,\n"
         f"  {RESULT_SELECT}\n"
         "FROM pool JOIN catalog_product p ON p.id = pool.id, query\n"
         f"ORDER BY rank DESC, p.id LIMIT {int(k)}"
@@ -403,13 +411,21 @@ def fulltext_words(text: str) -> list[list[str]]:
     return [[word] for word in query_words(text)]
 
 
-def rank_by_fulltext(
+@dataclass(frozen=True)
+class FulltextRanking:
+    candidates: list[Candidate]
+    # Matches read by the larger of fulltext_sql's draws (at most FULLTEXT_MAX_MATCHES + 1): at least
+    # this many products match the query's words under the filters.
+    matches_read: int
+
+
+def fulltext_ranking(
     k: int,
     filters: SearchFilters,
     text: str = "",
     alternatives: Sequence[Sequence[str]] | None = None,
     rank_function: str | None = None,
-) -> list[Candidate]:
+) -> FulltextRanking:
     """Products whose search document matches the query's words, best first (fulltext_sql): the words
     of `text`, or `alternatives`: per query word or phrase, what may stand for it (itself and its
     synonyms, search/synonyms.py)."""
@@ -418,10 +434,24 @@ def rank_by_fulltext(
     with search_connection().cursor() as cursor:
         cursor.execute(sql, {**params, "words": json.dumps(words)})
         rows = cursor.fetchall()
-    return [
+    candidates = [
         Candidate(row[0], float(row[1]), None, None, _row_attributes(row), named_by_every_word=bool(row[2]))
         for row in rows
     ]
+    return FulltextRanking(candidates, matches_read=int(rows[0][3]) if rows else 0)
+
+
+def rank_by_fulltext(
+    k: int,
+    filters: SearchFilters,
+    text: str = "",
+    alternatives: Sequence[Sequence[str]] | None = None,
+    rank_function: str | None = None,
+) -> list[Candidate]:
+    """fulltext_ranking's candidates."""
+    return fulltext_ranking(
+        k, filters, text=text, alternatives=alternatives, rank_function=rank_function
+    ).candidates
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Candidate]], *, k: int) -> list[Candidate]:

@@ -40,7 +40,7 @@ from search.ranking import (
     Candidate,
     SearchFilters,
     every_word_matches_first,
-    rank_by_fulltext,
+    fulltext_ranking,
     rank_by_vectors,
     reciprocal_rank_fusion,
 )
@@ -177,6 +177,8 @@ class _TextRanking:
     fulltext_matches: int | None  # None: vector mode, no full-text ranking
     # The vector ranking alone (k per index), under the filters of the last ranking made.
     vector_candidates: list[Candidate]
+    # At least this many products match the query's words under those filters (FulltextRanking).
+    fulltext_matches_read: int = 0
 
 
 def _rank_text(
@@ -189,10 +191,11 @@ def _rank_text(
     filters: SearchFilters,
     timings: dict[str, float],
 ) -> _TextRanking:
-    text_ranking = None
+    text_ranking, matches_read = None, 0
     if mode == "hybrid":
         started = time.perf_counter()
-        text_ranking = rank_by_fulltext(alternatives=words, k=k, filters=filters)
+        fulltext = fulltext_ranking(alternatives=words, k=k, filters=filters)
+        text_ranking, matches_read = fulltext.candidates, fulltext.matches_read
         timings["fulltext_ms"] = timings.get("fulltext_ms", 0.0) + (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     vector_ranking = ranking = _text_nearest(version=version, vector=vector)(filters, k)
@@ -201,7 +204,9 @@ def _rank_text(
         if search_settings.EVERY_WORD_FIRST:
             ranking = every_word_matches_first(ranking, text_ranking)
     timings["rank_ms"] = timings.get("rank_ms", 0.0) + (time.perf_counter() - started) * 1000
-    return _TextRanking(ranking, None if text_ranking is None else len(text_ranking), vector_ranking)
+    return _TextRanking(
+        ranking, None if text_ranking is None else len(text_ranking), vector_ranking, matches_read
+    )
 
 
 def _text_nearest(*, version: ModelVersion, vector: np.ndarray) -> Nearest:
@@ -306,6 +311,7 @@ def search_by_text(
             ranking.candidates + [c for c in wider.candidates if c.product_id not in found],
             wider.fulltext_matches,
             wider.vector_candidates,
+            wider.fulltext_matches_read,
         )
     if ranking.fulltext_matches == 0 and ranking.candidates:
         relaxed.insert(0, {"step": "words", "param": None, "value": None})
@@ -358,9 +364,12 @@ def _text_facets(
         reason = NO_WORD_MATCHES  # the results are by meaning alone: so are the facets
     elif mode == "hybrid":
         cap = int(search_settings.FACET_MAX_MATCHES)
-        counted = facet_count_matches(filters=filters, alternatives=alternatives, hidden=hidden, cap=cap)
-        if counted is not None:
-            return counted
+        # The full-text ranking may already have read more matches than the count may: the count
+        # would read cap + 1 products only to give up.
+        if ranking.fulltext_matches_read - len(hidden) <= cap:
+            counted = facet_count_matches(filters=filters, alternatives=alternatives, hidden=hidden, cap=cap)
+            if counted is not None:
+                return counted
         reason, matches_more_than = TOO_MANY_MATCHES, cap
     return _facets_over_candidates(
         nearest=nearest,

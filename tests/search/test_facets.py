@@ -197,6 +197,29 @@ def test_over_the_cap_hybrid_counts_over_the_candidates_and_says_so(linen_catalo
     assert body["facets"] == expected_candidate_facets(linen_catalog, {})
 
 
+def test_when_the_ranking_already_read_more_matches_than_the_cap_no_count_runs(linen_catalog, settings):
+    """The full-text ranking reads up to FULLTEXT_MAX_MATCHES + 1 matches: 60 linen products are more
+    than a cap of 40, so the count, which would read 41 only to give up, is not run."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PRODUCT_SEARCH_FACET_MAX_MATCHES = 40
+    with CaptureQueriesContext(connection) as captured:
+        body = search({"q": "linen", "mode": "hybrid"})
+
+    assert body["facets_basis"] == candidates(CANDIDATES, "too_many_matches", 40)
+    assert body["facets"] == expected_candidate_facets(linen_catalog, {})
+    assert not [query for query in captured.captured_queries if "GROUPING SETS" in query["sql"]]
+
+    # Reading at most 30, the ranking cannot tell: the count runs, and gives up past 40 as before.
+    settings.PRODUCT_SEARCH_FULLTEXT_MAX_MATCHES = 30
+    with CaptureQueriesContext(connection) as captured:
+        body = search({"q": "linen", "mode": "hybrid"})
+
+    assert body["facets_basis"] == candidates(CANDIDATES, "too_many_matches", 40)
+    assert [query for query in captured.captured_queries if "GROUPING SETS" in query["sql"]]
+
+
 def test_the_cap_counts_the_widest_set_a_facet_needs(linen_catalog, settings):
     # Red linen: 15 products; linen with the colour filter left off (the colour facet's set): 60.
     settings.PRODUCT_SEARCH_FACET_MAX_MATCHES = 30
