@@ -45,10 +45,14 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_EF_SEARCH": 160,
     # pgvector iterative index scan: index tuples visited at most when filters discard many.
     "MAX_SCAN_TUPLES": 20000,
-    # A vector search whose filters leave at most this many products ranks all of them exactly instead
-    # of scanning the HNSW index (search.ranking.rank_by_vectors): exact neighbours and full pages under
-    # a selective filter, at the cost of one distance per filtered product (bench/scale.py measures it).
+    # A vector search under selective filters ranks every product they leave exactly instead of
+    # scanning the HNSW index (search.ranking._exact_ranking_pays): exact neighbours and full pages, at
+    # one distance per product left. Always up to EXACT_SEARCH_ALWAYS_UP_TO products; up to
+    # EXACT_SEARCH_MAX_MATCHES when they are at most EXACT_SEARCH_MAX_SHARE of the catalogue (a broader
+    # filter's HNSW scan finds its page sooner). bench/scale.py measures both paths.
+    "EXACT_SEARCH_ALWAYS_UP_TO": 2000,
     "EXACT_SEARCH_MAX_MATCHES": 20000,
+    "EXACT_SEARCH_MAX_SHARE": 0.05,
     # k of reciprocal rank fusion: a product's hybrid score is the sum of 1 / (k + rank).
     "RRF_K": 60,
     # Hybrid: products whose title and attributes hold every word of the query come first.

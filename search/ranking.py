@@ -340,15 +340,24 @@ def _row_attributes(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(ATTRIBUTE_NAMES, row[-len(ATTRIBUTE_NAMES) :], strict=True))
 
 
-def _filtered_count_at_most(cursor: Any, filters: SearchFilters, bound: int) -> int:
-    """How many active products pass the filters, counted up to bound + 1 (the filter columns'
-    B-tree indexes find them)."""
+def _exact_ranking_pays(cursor: Any, filters: SearchFilters) -> bool:
+    """Whether ranking every product the filters leave costs less than an HNSW scan under them: when
+    they leave at most EXACT_SEARCH_ALWAYS_UP_TO products, or at most EXACT_SEARCH_MAX_MATCHES that
+    are at most EXACT_SEARCH_MAX_SHARE of the catalogue. An exact ranking costs a distance per product
+    left; an HNSW scan visits about k / share index tuples before k pass, so under a broad filter it
+    is the cheaper one. The products are counted through the filter columns' B-tree indexes, up to
+    EXACT_SEARCH_MAX_MATCHES + 1; the catalogue's size is PostgreSQL's estimate."""
+    most = int(search_settings.EXACT_SEARCH_MAX_MATCHES)
     where, params = filters.where_sql()
     cursor.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM catalog_product p WHERE {where} LIMIT {int(bound) + 1}) m",
+        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM catalog_product p WHERE {where} LIMIT {most + 1}) m),"
+        " (SELECT reltuples FROM pg_class WHERE oid = 'catalog_product'::regclass)",
         params,
     )
-    return int(cursor.fetchone()[0])
+    matches, catalogue = cursor.fetchone()
+    if matches <= int(search_settings.EXACT_SEARCH_ALWAYS_UP_TO):
+        return True
+    return matches <= most and matches <= float(search_settings.EXACT_SEARCH_MAX_SHARE) * max(catalogue, 0)
 
 
 def rank_by_vectors(
@@ -362,11 +371,10 @@ def rank_by_vectors(
     """Products near the query vectors (one per kind searched), best first: ranking_sql under this
     transaction's HNSW scan options.
 
-    Filters that leave at most EXACT_SEARCH_MAX_MATCHES products are ranked exactly over those
-    products: an HNSW scan under a selective filter walks far through the graph, past
-    MAX_SCAN_TUPLES on a large catalogue, and returns short pages of approximate neighbours. A broader
-    filter whose HNSW scan still comes back short of k is ranked exactly too, so a page is full when
-    the catalogue holds enough products.
+    Selective filters are ranked exactly over the products they leave (_exact_ranking_pays): an HNSW
+    scan under them walks far through the graph, past MAX_SCAN_TUPLES on a large catalogue, and
+    returns short pages of approximate neighbours. A broader filter whose HNSW scan still comes back
+    short of k is ranked exactly too, so a page is full when the catalogue holds enough products.
     """
     kinds = [kind for kind in ("image", "text") if kind in vectors]
     query_vectors = {f"q_{kind}": vector_literal(vectors[kind]) for kind in kinds}
@@ -382,10 +390,7 @@ def rank_by_vectors(
     # whichever server runs it.
     connection = search_connection()
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        exact = filters.restricts and (
-            _filtered_count_at_most(cursor, filters, search_settings.EXACT_SEARCH_MAX_MATCHES)
-            <= search_settings.EXACT_SEARCH_MAX_MATCHES
-        )
+        exact = filters.restricts and _exact_ranking_pays(cursor, filters)
         if not exact:
             _set_scan_options(cursor, k=k)
         rows = ranked(cursor, exact=exact)

@@ -78,6 +78,9 @@ class Vocabulary:
     # Words the catalogue uses only in descriptions: known, never a correction.
     described: frozenset[str] = frozenset()
     by_length: dict[int, list[str]] = field(init=False)
+    # dominant_neighbour's answers: it scans every word of three lengths, and every query asks it of
+    # each of its words. Only catalogue words are kept, so this is at most the vocabulary's size.
+    _dominant: dict[str, str | None] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.by_length = {}
@@ -92,6 +95,11 @@ class Vocabulary:
         products use (the most used such), or None."""
         if word not in self or len(word) < MIN_CORRECTED_LENGTH:
             return None
+        if word not in self._dominant:
+            self._dominant[word] = self._dominant_neighbour(word)
+        return self._dominant[word]
+
+    def _dominant_neighbour(self, word: str) -> str | None:
         choices = [
             candidate
             for length in (len(word) - 1, len(word), len(word) + 1)
@@ -204,11 +212,16 @@ def query_correct_spelling(
             choice, corrected = combinations[found.index(True)], texts[found.index(True)]
     changes = [(words[position].group(0), word) for position, word in sorted(choice.items())]
 
-    suspects = {
-        word: neighbour
-        for word in {match.group(0) for match in WORD.finditer(corrected)}
-        if word.lower() not in known and (neighbour := vocabulary.dominant_neighbour(word.lower()))
-    }
+    # A query that matched as corrected needs no second look.
+    suspects = (
+        {}
+        if matched
+        else {
+            word: neighbour
+            for word in {match.group(0) for match in WORD.finditer(corrected)}
+            if word.lower() not in known and (neighbour := vocabulary.dominant_neighbour(word.lower()))
+        }
+    )
     if suspects and not matched:
         replaced = WORD.sub(lambda match: suspects.get(match.group(0), match.group(0)), corrected)
         checks = which_match([corrected, replaced]) if matched is None else [False, *which_match([replaced])]

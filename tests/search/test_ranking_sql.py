@@ -121,13 +121,28 @@ def _girls_page(limit: int) -> tuple[list[str], list[bool]]:
 
 
 def test_a_filter_leaving_few_products_ranks_them_exactly(large_catalog):
-    """60 girls' products, under EXACT_SEARCH_MAX_MATCHES: every one is scored, none missed."""
+    """60 girls' products, under EXACT_SEARCH_ALWAYS_UP_TO: every one is scored, none missed."""
     version, products, girls, vectors = large_catalog
 
     skus, exact = _girls_page(24)
 
     assert skus == _exact_page(products, girls, vectors, 24)
     assert exact == [True, False]  # the gender facet counts without the gender filter: all products
+
+
+@pytest.mark.parametrize(("max_share", "exact"), [(0.1, True), (0.04, False)])
+def test_past_a_few_products_the_exact_ranking_is_for_filters_keeping_a_small_share(
+    large_catalog, settings, max_share, exact
+):
+    """60 of 1,200 products is 5 %: exact under a share of 10 %, the HNSW index under 4 %."""
+    settings.PRODUCT_SEARCH_EXACT_SEARCH_ALWAYS_UP_TO = 10
+    settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_SHARE = max_share
+
+    skus, exact_queries = _girls_page(24)
+
+    assert len(skus) == 24 and exact_queries[0] is exact
+    settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_MATCHES = 59  # one fewer than the girls' products
+    assert _girls_page(24)[1][0] is False
 
 
 @pytest.fixture
@@ -144,9 +159,9 @@ def hnsw_plans_preferred():
 def test_a_filter_matching_5_percent_of_products_still_returns_a_full_page(
     large_catalog, settings, hnsw_plans_preferred
 ):
-    """Above EXACT_SEARCH_MAX_MATCHES the HNSW index's iterative scan fills the page."""
+    """Without the exact ranking, the HNSW index's iterative scan fills the page."""
     version, products, girls, vectors = large_catalog
-    settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_MATCHES = 10
+    settings.PRODUCT_SEARCH_EXACT_SEARCH_ALWAYS_UP_TO = settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_MATCHES = 0
     limit = 24
 
     skus, exact = _girls_page(limit)
@@ -163,7 +178,7 @@ def test_an_hnsw_scan_that_comes_back_short_is_ranked_again_exactly(
 ):
     """An iterative scan stopped by MAX_SCAN_TUPLES before it found a page falls back to exact."""
     version, products, girls, vectors = large_catalog
-    settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_MATCHES = 10
+    settings.PRODUCT_SEARCH_EXACT_SEARCH_ALWAYS_UP_TO = settings.PRODUCT_SEARCH_EXACT_SEARCH_MAX_MATCHES = 0
     settings.PRODUCT_SEARCH_MAX_SCAN_TUPLES = 50  # about 2 girls' products among 50 index tuples
 
     skus, exact = _girls_page(24)
