@@ -1076,14 +1076,18 @@ def target_rows(results: list[dict]) -> list[list[object]]:
     return rows
 
 
+# The search view's Server-Timing stages (search.selectors), in the order a query runs them.
+STAGES = ("understand", "encode", "fulltext", "rank", "facets")
+
+
 def report(results: list[dict], *, levels: list[int]) -> str:
     from bench.benchmarks_file import markdown_table
 
     def ms(values: dict) -> str:
         return f"{values['p50']:.1f} / {values['p95']:.1f} / {values['p99']:.1f}"
 
-    load_rows, realism_rows, sweep_rows, off_rows, api_rows, latency_rows, throughput_rows = (
-        [] for _ in range(7)
+    load_rows, realism_rows, sweep_rows, off_rows, api_rows, latency_rows, throughput_rows, stage_rows = (
+        [] for _ in range(8)
     )
     memory_rows, storage_rows = [], []
     for r in results:
@@ -1156,6 +1160,20 @@ def report(results: list[dict], *, levels: list[int]) -> str:
                     "yes" if met else "**no**",
                 ]
             )
+        for mode in ("vector", "hybrid"):
+            stages = r["latency"][mode].get("stages_p50")
+            if stages:
+                named = sum(value for name, value in stages.items() if name != "total")
+                stage_rows.append(
+                    [
+                        n,
+                        mode,
+                        *(f"{stages.get(name, 0.0):.1f}" for name in STAGES),
+                        f"{stages['total'] - named:.1f}",
+                        f"{stages['total']:.1f}",
+                        f"{r['latency'][mode]['api']['p50'] - stages['total']:.1f}",
+                    ]
+                )
         parts = r["latency"]["parts"]
         latency_rows.append(
             [
@@ -1268,6 +1286,15 @@ def report(results: list[dict], *, levels: list[int]) -> str:
         markdown_table(
             ["products", "mode", "API (client)", "in the view", "floor", "API / floor p50", "target"],
             latency_rows,
+        ),
+        "",
+        "Where the view's time goes: its `Server-Timing` stages, median ms each (the medians do not add up "
+        "to the total's exactly); `other` is the rest of the view (parameters, the active version, the "
+        "page's JSON), `HTTP` the client's time beyond the view (server, middleware, transfer):",
+        "",
+        markdown_table(
+            ["products", "mode", *STAGES, "other", "view total", "HTTP"],
+            stage_rows,
         ),
         "",
         f"**Throughput** on `manage.py serve`, bench/load.py's closed loop ({', '.join(map(str, levels))} clients; "

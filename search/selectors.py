@@ -320,6 +320,11 @@ def search_by_text(
     counted = None
     if facets:
         hidden = merchandising_hidden_product_ids(query=searched, filters=requested_filters)
+        # Without filters, the catalogue's word counts say at least how many products the words match.
+        matches_at_least = ranking.fulltext_matches_read
+        if not filters.restricts:
+            words = [alternative for group in expansion.alternatives for alternative in group]
+            matches_at_least = max(matches_at_least, vocabulary.products_with_any_of(words))
         counted = _timed_facets(
             lambda: _text_facets(
                 nearest=_text_nearest(version=version, vector=vector),
@@ -329,6 +334,7 @@ def search_by_text(
                 k=k,
                 filters=filters,
                 hidden=hidden,
+                matches_at_least=matches_at_least,
             ),
             timings,
         )
@@ -355,18 +361,20 @@ def _text_facets(
     k: int,
     filters: SearchFilters,
     hidden: Collection[int],
+    matches_at_least: int = 0,
 ) -> FacetCounts:
     """A text query's facets under the filters it was answered with (after any relaxation): over every
     full-text match in hybrid mode when its words match and they are at most FACET_MAX_MATCHES, else
-    over the nearest candidates, saying why."""
+    over the nearest candidates, saying why. `matches_at_least`: what the search already knows of how
+    many products its words match under the filters."""
     reason, matches_more_than = VECTOR_QUERY, None
     if mode == "hybrid" and not ranking.fulltext_matches:
         reason = NO_WORD_MATCHES  # the results are by meaning alone: so are the facets
     elif mode == "hybrid":
         cap = int(search_settings.FACET_MAX_MATCHES)
-        # The full-text ranking may already have read more matches than the count may: the count
-        # would read cap + 1 products only to give up.
-        if ranking.fulltext_matches_read - len(hidden) <= cap:
+        # The search may already know of more matches than the count may read (the full-text
+        # ranking's, the catalogue's word counts): the count would read cap + 1 products to give up.
+        if matches_at_least - len(hidden) <= cap:
             counted = facet_count_matches(filters=filters, alternatives=alternatives, hidden=hidden, cap=cap)
             if counted is not None:
                 return counted

@@ -51,8 +51,10 @@ DOMINANT_NEIGHBOUR = 20
 CANDIDATES_PER_WORD = 4
 MAX_COMBINATIONS = 16
 
+# Each word with the number of products that use it, and whether full-text search can find it (the
+# english configuration drops its stop words: "with", "and").
 _VOCABULARY_SQL = """
-SELECT word, ndoc FROM ts_stat($$
+SELECT word, ndoc, numnode(plainto_tsquery('english', word)) > 0 FROM ts_stat($$
     SELECT to_tsvector('simple',
         coalesce(title, '') || ' ' || coalesce(brand, '') || ' ' || coalesce(gender, '') || ' '
         || coalesce(colour, '') || ' ' || coalesce(article_type, '') || ' '
@@ -77,6 +79,8 @@ class Vocabulary:
     frequencies: dict[str, int]
     # Words the catalogue uses only in descriptions: known, never a correction.
     described: frozenset[str] = frozenset()
+    # Catalogue words the full-text search drops (stop words).
+    unsearchable: frozenset[str] = frozenset()
     by_length: dict[int, list[str]] = field(init=False)
     # dominant_neighbour's answers: it scans every word of three lengths, and every query asks it of
     # each of its words. Only catalogue words are kept, so this is at most the vocabulary's size.
@@ -89,6 +93,18 @@ class Vocabulary:
 
     def __contains__(self, word: str) -> bool:
         return word in self.frequencies or word in self.described
+
+    def products_with_any_of(self, words: Collection[str]) -> int:
+        """At least how many active products a full-text search for any of `words` matches: as many as
+        use the most used of them in their titles and attributes."""
+        return max(
+            (
+                self.frequencies.get(word.lower(), 0)
+                for word in words
+                if word.lower() not in self.unsearchable
+            ),
+            default=0,
+        )
 
     def dominant_neighbour(self, word: str) -> str | None:
         """A catalogue word one edit from this catalogue word that DOMINANT_NEIGHBOUR times as many
@@ -151,10 +167,12 @@ class SpellingCorrection:
 def vocabulary_build() -> Vocabulary:
     with search_connection().cursor() as cursor:
         cursor.execute(_VOCABULARY_SQL)
-        frequencies = {word: int(count) for word, count in cursor.fetchall()}
+        rows = cursor.fetchall()
+        frequencies = {word: int(count) for word, count, _ in rows}
+        unsearchable = frozenset(word for word, _, searchable in rows if not searchable)
         cursor.execute(_DESCRIPTION_WORDS_SQL)
         described = frozenset(word for (word,) in cursor.fetchall() if word not in frequencies)
-    return Vocabulary(frequencies, described)
+    return Vocabulary(frequencies, described, unsearchable)
 
 
 vocabulary_cache = CheckedCache(

@@ -197,27 +197,61 @@ def test_over_the_cap_hybrid_counts_over_the_candidates_and_says_so(linen_catalo
     assert body["facets"] == expected_candidate_facets(linen_catalog, {})
 
 
-def test_when_the_ranking_already_read_more_matches_than_the_cap_no_count_runs(linen_catalog, settings):
-    """The full-text ranking reads up to FULLTEXT_MAX_MATCHES + 1 matches: 60 linen products are more
-    than a cap of 40, so the count, which would read 41 only to give up, is not run."""
+def _facet_counts_run(params: dict) -> tuple[dict, bool]:
+    """The search's body, and whether it ran the facet count (the GROUPING SETS query)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    with CaptureQueriesContext(connection) as captured:
+        body = search(params)
+    return body, any("GROUPING SETS" in query["sql"] for query in captured.captured_queries)
+
+
+def test_when_the_ranking_already_read_more_matches_than_the_cap_no_count_runs(linen_catalog, settings):
+    """The full-text ranking reads up to FULLTEXT_MAX_MATCHES + 1 matches: 15 red linen products are
+    more than a cap of 10, so the count, which would read 11 only to give up, is not run."""
+    settings.PRODUCT_SEARCH_FACET_MAX_MATCHES = 10
+    body, counted = _facet_counts_run({"q": "linen", "mode": "hybrid", "colour": "Red"})
+
+    assert body["facets_basis"] == candidates(CANDIDATES, "too_many_matches", 10) and not counted
+
+    # Reading at most 8, the ranking cannot tell: the count runs, and gives up past 10 as before.
+    settings.PRODUCT_SEARCH_FULLTEXT_MAX_MATCHES = 8
+    body, counted = _facet_counts_run({"q": "linen", "mode": "hybrid", "colour": "Red"})
+
+    assert body["facets_basis"] == candidates(CANDIDATES, "too_many_matches", 10) and counted
+
+
+def test_without_filters_the_catalogues_word_counts_tell_there_are_too_many(linen_catalog, settings):
+    """60 products have "linen" in their titles (the spelling vocabulary counts them): more than a cap
+    of 40, whatever the ranking read."""
     settings.PRODUCT_SEARCH_FACET_MAX_MATCHES = 40
-    with CaptureQueriesContext(connection) as captured:
-        body = search({"q": "linen", "mode": "hybrid"})
-
-    assert body["facets_basis"] == candidates(CANDIDATES, "too_many_matches", 40)
-    assert body["facets"] == expected_candidate_facets(linen_catalog, {})
-    assert not [query for query in captured.captured_queries if "GROUPING SETS" in query["sql"]]
-
-    # Reading at most 30, the ranking cannot tell: the count runs, and gives up past 40 as before.
     settings.PRODUCT_SEARCH_FULLTEXT_MAX_MATCHES = 30
-    with CaptureQueriesContext(connection) as captured:
-        body = search({"q": "linen", "mode": "hybrid"})
+    body, counted = _facet_counts_run({"q": "linen", "mode": "hybrid"})
 
-    assert body["facets_basis"] == candidates(CANDIDATES, "too_many_matches", 40)
-    assert [query for query in captured.captured_queries if "GROUPING SETS" in query["sql"]]
+    assert body["facets_basis"] == candidates(CANDIDATES, "too_many_matches", 40) and not counted
+    assert body["facets"] == expected_candidate_facets(linen_catalog, {})
+
+    settings.PRODUCT_SEARCH_FACET_MAX_MATCHES = 60
+    body, counted = _facet_counts_run({"q": "linen", "mode": "hybrid"})
+
+    assert body["facets_basis"] == all_matches(LINEN) and counted
+
+
+def test_stop_words_say_nothing_of_the_matches(linen_catalog):
+    """Full-text search drops "with" and "the": however many titles use them, they match nothing."""
+    from catalog.services import product_create
+    from search.spelling import vocabulary_build
+
+    for index in range(70):
+        product_create(sku=f"W{index}", title=f"Sack with the pockets {index}")
+
+    vocabulary = vocabulary_build()
+
+    assert vocabulary.frequencies["with"] == 70 and {"with", "the"} <= vocabulary.unsearchable
+    assert vocabulary.products_with_any_of(["With", "the", "linen"]) == LINEN
+    assert vocabulary.products_with_any_of(["piece"]) == WOOL + LINEN
+    assert vocabulary.products_with_any_of(["velvet"]) == 0
 
 
 def test_the_cap_counts_the_widest_set_a_facet_needs(linen_catalog, settings):
