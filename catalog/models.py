@@ -57,6 +57,8 @@ class Product(TimeStampedModel):
             models.Index(fields=["gender"]),
             models.Index(fields=["colour"]),
             models.Index(fields=["brand"]),
+            # Price ranges filter searches: search.ranking counts the products a filter leaves.
+            models.Index(fields=["price"]),
             models.Index(
                 fields=["updated_at", "id"],
                 condition=models.Q(embedding_dirty=True),

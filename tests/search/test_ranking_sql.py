@@ -213,3 +213,39 @@ def test_without_iterative_scan_the_same_filter_would_under_fill(large_catalog):
         rows = cursor.fetchall()
     assert "hnsw" in plan
     assert len(rows) < 24
+
+
+def test_a_narrow_price_range_is_ranked_exactly_through_its_index(large_catalog):
+    """A price range is a filter like the others: the 60 products priced within it are counted
+    through the price index and ranked exactly."""
+    from decimal import Decimal
+
+    from django.test.utils import CaptureQueriesContext
+
+    from search.ranking import rank_by_vectors
+
+    version, products, girls, vectors = large_catalog
+    Product.objects.update(price=Decimal("500"))
+    Product.objects.filter(pk__in=[product.pk for product in girls]).update(price=Decimal("20"))
+    filters = SearchFilters(min_price=Decimal("10"), max_price=Decimal("30"))
+
+    with CaptureQueriesContext(connection) as captured:
+        ranking = rank_by_vectors(
+            version=version,
+            vectors={"image": vectors["image"][3], "text": vectors["image"][3]},
+            image_weight=0.5,
+            k=24,
+            filters=filters,
+        )
+
+    assert [_exact(query["sql"]) for query in captured.captured_queries if "<=>" in query["sql"]] == [True]
+    assert [candidate.attributes["sku"] for candidate in ranking[:24]] == _exact_page(
+        products, girls, vectors, 24
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        where, params = filters.where_sql()
+        cursor.execute(f"EXPLAIN SELECT 1 FROM catalog_product p WHERE {where}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    assert "price" in plan and "Index" in plan, plan
