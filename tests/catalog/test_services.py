@@ -105,3 +105,50 @@ def test_upsert_creates_then_updates_then_leaves_alone():
     assert product_upsert(sku="K1", data=changed, photos=[_photo()]) is UpsertOutcome.UPDATED
     assert Product.objects.get(sku="K1").colour == "Maroon"
     assert Product.objects.count() == 1
+
+
+def _many_upserts(count: int) -> list:
+    from catalog.services import ProductUpsert
+
+    colours = ["navy", "red", "white", "black", "green"]
+    return [
+        ProductUpsert(
+            sku=f"M{index}",
+            data={"title": f"Shirt {index}"},
+            photos=[_photo(colours[index % 5]), _photo(colours[(index + 1) % 5], "PNG")],
+        )
+        for index in range(count)
+    ]
+
+
+def test_upsert_many_stores_each_products_photos_in_order_beside_the_copy(_media_root):
+    from catalog.services import MIN_PHOTOS_FOR_FILE_WRITER, product_upsert_many
+
+    items = _many_upserts(MIN_PHOTOS_FOR_FILE_WRITER)  # two photos each: the file writer thread runs
+
+    assert product_upsert_many(items=items) == [UpsertOutcome.CREATED] * len(items)
+    for item in items:
+        images = list(ProductImage.objects.filter(product__sku=item.sku).order_by("position"))
+        assert [image.content_sha256 for image in images] == [photo.sha256 for photo in item.photos]
+        assert all((Path(_media_root) / image.image.name).read_bytes() == photo.content
+                   for image, photo in zip(images, item.photos, strict=True))  # fmt: skip
+
+
+def test_upsert_many_that_fails_after_writing_files_leaves_no_file(_media_root, monkeypatch):
+    from django.db import DatabaseError
+
+    from catalog import services
+
+    copy = services.model_instances_copy
+
+    def copy_failing_on_images(*, instances, now):
+        if instances and isinstance(instances[0], ProductImage):
+            raise DatabaseError("the server closed the connection")
+        return copy(instances=instances, now=now)
+
+    monkeypatch.setattr(services, "model_instances_copy", copy_failing_on_images)
+    with pytest.raises(DatabaseError):
+        services.product_upsert_many(items=_many_upserts(services.MIN_PHOTOS_FOR_FILE_WRITER))
+
+    assert Product.objects.count() == 0
+    assert not [path for path in Path(_media_root).rglob("*") if path.is_file()]
