@@ -595,9 +595,11 @@ def api_measure(
     from search.ranking import (
         EF_SEARCH_MAX,
         SearchFilters,
+        fulltext_query_for,
         fulltext_sql,
         fulltext_words,
         nearest_sql,
+        set_fulltext_scan_options,
         vector_literal,
     )
     from search.selectors import _candidate_count, _encoder
@@ -612,7 +614,6 @@ def api_measure(
     candidates = _candidate_count(offset=0, limit=page)
     floor_ef = min(max(candidates, int(search_settings.HNSW_EF_SEARCH)), EF_SEARCH_MAX)
     sql, params = nearest_sql(version=version, kind="text", k=candidates, filters=SearchFilters())
-    fts_sql, fts_params = fulltext_sql(k=candidates, filters=SearchFilters())
 
     def floor(query: str) -> tuple[float, float, float]:
         started = time.perf_counter()
@@ -623,9 +624,14 @@ def api_measure(
             cursor.execute(sql, {**params, "q_text": vector_literal(vector)})
             cursor.fetchall()
         searched = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute(fts_sql, {**fts_params, "words": json.dumps(fulltext_words(query))})
-            cursor.fetchall()
+        # As hybrid search does: the query's tsqueries, then the ranking with them as constants.
+        words = fulltext_query_for(fulltext_words(query))
+        if words is not None:
+            fts_sql, fts_params = fulltext_sql(k=candidates, filters=SearchFilters(), query=words)
+            with transaction.atomic(), connection.cursor() as cursor:
+                set_fulltext_scan_options(cursor)
+                cursor.execute(fts_sql, fts_params)
+                cursor.fetchall()
         done = time.perf_counter()
         return (encoded - started) * 1000, (searched - encoded) * 1000, (done - searched) * 1000
 

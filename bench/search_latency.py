@@ -8,7 +8,9 @@ bench/search_quality.py or of this script embeds them once). A real server (`man
 request at a time, in both search modes. Interleaved with each request, in the same run and on the
 same queries, it times the floors: the active encoder's `encode_texts([q])` plus the single HNSW query
 `ORDER BY embedding <=> q LIMIT 24` on the version's photo index (`vector` mode's floor), plus the raw
-full-text query (search.ranking.fulltext_sql, executed directly) for `hybrid` mode, which runs it too.
+full-text queries for `hybrid` mode, which runs them too: the query's tsqueries
+(search.ranking.fulltext_query_for), then the ranking with them as constants (fulltext_sql, executed
+directly in a transaction after set_fulltext_scan_options, as the API does).
 Target: API p50 <= 1.5 x floor p50.
 """
 
@@ -118,9 +120,11 @@ def main() -> None:
     from search.ranking import (
         FULLTEXT_RANK_FUNCTIONS,
         SearchFilters,
+        fulltext_query_for,
         fulltext_sql,
         fulltext_words,
         nearest_sql,
+        set_fulltext_scan_options,
         vector_literal,
     )
     from search.selectors import _candidate_count, _encoder
@@ -133,13 +137,21 @@ def main() -> None:
     sql, params = nearest_sql(version=version, kind="image", k=LIMIT, filters=SearchFilters())
     # What hybrid mode's full-text query is for a page of LIMIT results.
     page_candidates = _candidate_count(offset=0, limit=LIMIT)
-    fts_sql, fts_params = fulltext_sql(k=page_candidates, filters=SearchFilters())
     rank_function = search_settings.FULLTEXT_RANK
     # The other rank function's query, timed for reference (bench/search_quality.py chooses on val).
     other_rank_function = next(name for name in FULLTEXT_RANK_FUNCTIONS if name != rank_function)
-    other_fts_sql, _ = fulltext_sql(
-        k=page_candidates, filters=SearchFilters(), rank_function=other_rank_function
-    )
+
+    def fulltext(query: str, function: str) -> None:
+        words = fulltext_query_for(fulltext_words(query))
+        if words is None:
+            return
+        fts_sql, fts_params = fulltext_sql(
+            k=page_candidates, filters=SearchFilters(), query=words, rank_function=function
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            set_fulltext_scan_options(cursor)
+            cursor.execute(fts_sql, fts_params)
+            cursor.fetchall()
 
     def raw(query: str) -> tuple[float, float, float, float]:
         started = time.perf_counter()
@@ -150,13 +162,9 @@ def main() -> None:
             cursor.execute(sql, {**params, "q_image": vector_literal(vector)})
             rows = cursor.fetchall()
         searched = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute(fts_sql, {**fts_params, "words": json.dumps(fulltext_words(query))})
-            cursor.fetchall()
+        fulltext(query, rank_function)
         done = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute(other_fts_sql, {**fts_params, "words": json.dumps(fulltext_words(query))})
-            cursor.fetchall()
+        fulltext(query, other_rank_function)
         other = time.perf_counter()
         assert len(rows) == LIMIT
         return (
@@ -225,7 +233,7 @@ def main() -> None:
         *stage_rows("hybrid"),
         ["raw: encode the query", *percentiles(encode_ms)],
         ["raw: SQL ANN query (photo HNSW, LIMIT 24)", *percentiles(ann_ms)],
-        [f"raw: SQL full-text query (`{rank_function}`, LIMIT 50)", *percentiles(fts_ms)],
+        [f"raw: SQL full-text queries (tsqueries, then `{rank_function}`, LIMIT 50)", *percentiles(fts_ms)],
         [f"  for reference: the same with `{other_rank_function}`", *percentiles(other_fts_ms)],
         ["floor of `vector`: encode + ANN", *percentiles(floors["vector"])],
         ["floor of `hybrid`: encode + ANN + full text", *percentiles(floors["hybrid"])],

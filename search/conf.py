@@ -64,6 +64,11 @@ DEFAULTS: dict[str, Any] = {
     # Full-text matches read at most, for the products with every query word and again for those with
     # any (search.ranking.fulltext_sql): bounds a broad query's cost on a large catalogue.
     "FULLTEXT_MAX_MATCHES": 10000,
+    # From this many products (PostgreSQL's estimate of the catalogue) the planner may read a broad
+    # query's full-text matches by a sequential scan that stops at FULLTEXT_MAX_MATCHES; below it they
+    # are read through the GIN index only, which bench/search_latency.py and docs/scaling.md ("Hybrid
+    # search at scale") found cheaper there (search.ranking.set_fulltext_scan_options).
+    "FULLTEXT_SEQSCAN_FROM_PRODUCTS": 500_000,
     "MAX_QUERY_LENGTH": 512,
     # Typo tolerance (search/spelling.py): query words the catalogue does not use are corrected to its
     # nearest words. A process rebuilds its vocabulary when the catalogue changed, checking at most this

@@ -23,13 +23,14 @@ stops reading at the cap, so its cost is bounded whatever the catalogue's size.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
+
 from search.filters import FACETS
-from search.ranking import FULLTEXT_ALTERNATIVES_CTE, FULLTEXT_TSQUERY, Candidate, SearchFilters
+from search.ranking import Candidate, FulltextQuery, SearchFilters, set_fulltext_scan_options
 from search.read_replica import search_connection
 
 ALL_MATCHES = "all_matches"
@@ -79,10 +80,11 @@ def _own_facet_filters(filters: SearchFilters) -> list[str]:
 
 
 def facet_matches_sql(
-    *, filters: SearchFilters, words: bool, hidden: Collection[int], cap: int
+    *, filters: SearchFilters, words: FulltextQuery | None, hidden: Collection[int], cap: int
 ) -> tuple[str, dict[str, Any]]:
-    """One query counting every facet over the products matching the query's words (`words`: full
-    text, the `words` parameter as fulltext_sql takes it) or the filters alone.
+    """One query counting every facet over the products matching the query's words (`words`, as
+    fulltext_sql takes them: its tsquery is a constant of the SQL, whose match count the planner
+    estimates) or, with `words` None, the filters alone.
 
     The products read are those passing every filter but at most one facet filter (the union of what
     the facets count over), at most `cap + 1` of them: `scanned` > cap says the set was too large and
@@ -97,8 +99,9 @@ def facet_matches_sql(
         passes[column] = f"coalesce({condition}, false)"
         params.update(value_params)
     conditions = [where]
-    if words:
-        conditions.append("numnode(query.tsquery) > 0 AND p.search_document @@ query.tsquery")
+    if words is not None:
+        conditions.append("p.search_document @@ %(facet_tsquery)s::tsquery")
+        params["facet_tsquery"] = words.tsquery
     if hidden:
         conditions.append("p.id <> ALL(%(facet_hidden)s)")
         params["facet_hidden"] = sorted(hidden)
@@ -114,15 +117,10 @@ def facet_matches_sql(
 
     counts = [f"{passing(column)} AS for_{column}" for column in columns]
     grouping_sets = ", ".join(f"(m.{column})" for column in columns)
-    prefix = (
-        f"WITH {FULLTEXT_ALTERNATIVES_CTE}, query AS (SELECT {FULLTEXT_TSQUERY} AS tsquery),\n"
-        if words
-        else "WITH "
-    )
     sql = (
-        f"{prefix}matches AS MATERIALIZED (\n"
+        "WITH matches AS MATERIALIZED (\n"
         f"  SELECT {', '.join(selected)}\n"
-        f"  FROM catalog_product p{', query' if words else ''}\n"
+        "  FROM catalog_product p\n"
         f"  WHERE {' AND '.join(conditions)}\n"
         f"  LIMIT {int(cap) + 1}\n"
         ")\n"
@@ -137,19 +135,20 @@ def facet_matches_sql(
 def facet_count_matches(
     *,
     filters: SearchFilters,
-    alternatives: Sequence[Sequence[str]] | None,
+    words: FulltextQuery | None,
     hidden: Collection[int] = (),
     cap: int,
 ) -> FacetCounts | None:
     """Facet counts over every product the query matches under the filters (basis `all_matches`):
-    the products whose search document has any of the words (`alternatives`, per word what may stand
-    for it, as rank_by_fulltext takes them), or with `alternatives` None every product under the
+    the products whose search document has any of the words (`words`, the tsqueries the full-text
+    ranking used: search.ranking.fulltext_query_for), or with `words` None every product under the
     filters (a filter-only browse). `hidden` products (merchandising) are not counted. None when more
     than `cap` products would have to be read: count over candidates instead."""
-    sql, params = facet_matches_sql(filters=filters, words=alternatives is not None, hidden=hidden, cap=cap)
-    if alternatives is not None:
-        params["words"] = json.dumps([list(group) for group in alternatives])
-    with search_connection().cursor() as cursor:
+    sql, params = facet_matches_sql(filters=filters, words=words, hidden=hidden, cap=cap)
+    connection = search_connection()
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if words is not None:
+            set_fulltext_scan_options(cursor)  # the words' matches are read as the ranking reads them
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     columns = list(FACETS.values())

@@ -222,31 +222,115 @@ FULLTEXT_MIN_POOL = 500
 QUERY_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
-# The query's words as tsqueries (the `words` parameter: per word, its alternatives), one row each,
-# and the tsquery any product matching one of them matches: the full-text ranking's and the facets'.
-FULLTEXT_ALTERNATIVES_CTE = (
-    "alternatives AS (\n"
-    "  SELECT word.position, string_agg('(' || alternative_query::text || ')', ' | ') AS query_text\n"
-    "  FROM jsonb_array_elements(%(words)s::jsonb) WITH ORDINALITY AS word(alternatives, position)\n"
-    "  CROSS JOIN LATERAL jsonb_array_elements_text(word.alternatives) AS alternative\n"
-    "  CROSS JOIN LATERAL plainto_tsquery('english', alternative) AS alternative_query\n"
-    "  WHERE numnode(alternative_query) > 0\n"
-    "  GROUP BY word.position\n"
-    ")"
-)
-FULLTEXT_TSQUERY = "(SELECT string_agg('(' || query_text || ')', ' | ') FROM alternatives)::tsquery"
-
-
 def query_words(text: str) -> list[str]:
     return QUERY_WORD.findall(text)
 
 
+@dataclass(frozen=True)
+class FulltextQuery:
+    """A query's words as tsqueries (their text, as PostgreSQL writes a tsquery), made by
+    fulltext_query_for and written into the ranking and facet SQL as constants."""
+
+    # Any of the words (each word: any of its alternatives): what a product must match to be ranked.
+    tsquery: str
+    # Every word: the products drawn first.
+    every_word: str
+    # One per word that has a lexeme, in the query's order: the words a product matches are counted.
+    word_queries: tuple[str, ...]
+    # Every word, each in the title or attributes (weights A and B).
+    named_query: str
+
+
+def fulltext_query_for(words: Sequence[Sequence[str]]) -> FulltextQuery | None:
+    """The tsqueries of `words` (per query word or phrase, what may stand for it: itself and its
+    synonyms, search/synonyms.py), in one round trip; None when no word has a lexeme (stop words,
+    punctuation): nothing can match, and there is nothing to rank.
+
+    They are computed apart from the ranking so that the ranking's and the facet count's SQL hold them
+    as constants (the project's psycopg binds parameters client-side): the planner then estimates from
+    the search_document statistics how many products each matches, where a tsquery built while the
+    statement runs gets one fixed guess, and on a large catalogue reads a broad query's matches by a
+    scan that stops at the cap (set_fulltext_scan_options) instead of first collecting every one of
+    them from the GIN index.
+    """
+    words = [list(group) for group in words]
+    if not any(words):
+        return None
+    # Per word (its position in `words`), its alternatives' tsqueries ORed; a word none of whose
+    # alternatives has a lexeme is left out.
+    sql = (
+        "WITH alternatives AS (\n"
+        "  SELECT word.position, string_agg('(' || alternative_query::text || ')', ' | ') AS query_text\n"
+        "  FROM jsonb_array_elements(%(words)s::jsonb) WITH ORDINALITY AS word(alternatives, position)\n"
+        "  CROSS JOIN LATERAL jsonb_array_elements_text(word.alternatives) AS alternative\n"
+        "  CROSS JOIN LATERAL plainto_tsquery('english', alternative) AS alternative_query\n"
+        "  WHERE numnode(alternative_query) > 0\n"
+        "  GROUP BY word.position\n"
+        ")\n"
+        "SELECT (SELECT string_agg('(' || query_text || ')', ' | ') FROM alternatives)::tsquery::text,\n"
+        "  (SELECT string_agg('(' || query_text || ')', ' & ') FROM alternatives)::tsquery::text,\n"
+        "  ARRAY(SELECT query_text::tsquery::text FROM alternatives ORDER BY position),\n"
+        "  (SELECT string_agg('(' || regexp_replace(query_text, $re$('(?:[^']|'')*')$re$, '\\1:AB', 'g')\n"
+        "     || ')', ' & ') FROM alternatives)::tsquery::text"
+    )
+    with search_connection().cursor() as cursor:
+        cursor.execute(sql, {"words": json.dumps(words)})
+        tsquery, every_word, word_queries, named_query = cursor.fetchone()
+    if tsquery is None:
+        return None
+    return FulltextQuery(
+        tsquery=tsquery, every_word=every_word, word_queries=tuple(word_queries), named_query=named_query
+    )
+
+
+def set_fulltext_scan_options(cursor: Any) -> None:
+    """This transaction's planner options for the full-text SQL (fulltext_sql, the facet count), run
+    before it.
+
+    With the query's tsqueries as constants the planner may read a broad query's matches by a
+    sequential scan that stops at the cap, where a GIN bitmap scan first collects every match. It
+    prices the scan's `@@` at one operator per row, but each row's search document is decompressed
+    and matched, which the bitmap scan never does; stopping early pays only where a broad query
+    matches far more products than the cap, on a catalogue of at least FULLTEXT_SEQSCAN_FROM_PRODUCTS
+    products (PostgreSQL's estimate), and sequential scans are off below it. On a large table a
+    sequential scan starts where the last one stopped (synchronize_seqscans): the cap would keep other
+    matches, and the ranking differ, from one search to the next, so it always starts at the beginning.
+    """
+    cursor.execute(
+        "SELECT set_config('synchronize_seqscans', 'off', true),"
+        " set_config('enable_seqscan', CASE WHEN c.reltuples >= %(seqscan_from)s THEN 'on' ELSE 'off' END,"
+        " true) FROM pg_class c WHERE c.oid = 'catalog_product'::regclass",
+        {"seqscan_from": int(search_settings.FULLTEXT_SEQSCAN_FROM_PRODUCTS)},
+    )
+
+
+def fulltext_query_sql(query: FulltextQuery) -> tuple[str, dict[str, Any]]:
+    """The `query` CTE of the full-text SQL (tsquery, every_word, word_queries, named_query) as
+    constants, with its parameters: a NOT MATERIALIZED CTE is inlined where it is used, so each
+    `@@` compares with a literal the planner sees."""
+    counted = query.word_queries[:COUNTED_QUERY_WORDS]
+    params: dict[str, Any] = {
+        "fts_any_word": query.tsquery,
+        "fts_every_word": query.every_word,
+        "fts_named": query.named_query,
+    }
+    params.update({f"fts_word_{index}": word for index, word in enumerate(counted, start=1)})
+    word_queries = ", ".join(f"%(fts_word_{index})s::tsquery" for index in range(1, len(counted) + 1))
+    sql = (
+        "query AS NOT MATERIALIZED (\n"
+        "  SELECT %(fts_any_word)s::tsquery AS tsquery, %(fts_every_word)s::tsquery AS every_word,\n"
+        f"    ARRAY[{word_queries}]::tsquery[] AS word_queries, %(fts_named)s::tsquery AS named_query\n"
+        ")"
+    )
+    return sql, params
+
+
 def fulltext_sql(
-    *, k: int, filters: SearchFilters, rank_function: str | None = None
+    *, k: int, filters: SearchFilters, query: FulltextQuery, rank_function: str | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Products whose search document matches any word of the query, best first: by how many of the
-    query's words they match, then by `rank_function` (which weighs title over attributes over
-    description).
+    """Products whose search document matches any word of the query (fulltext_query_for), best first:
+    by how many of the query's words they match, then by `rank_function` (which weighs title over
+    attributes over description).
 
     Words are ORed (plainto_tsquery ANDs them): a shopper's query rarely matches every word of a title.
     But a product that has every word ("men black shorts": gender, colour and type) comes before one
@@ -258,6 +342,8 @@ def fulltext_sql(
             f"unknown full-text rank function {rank_function!r}; use one of {FULLTEXT_RANK_FUNCTIONS}"
         )
     where, params = filters.where_sql()
+    query_cte, query_params = fulltext_query_sql(query)
+    params.update(query_params)
     # Two steps, so that per-row work beyond the GIN match and one rank runs on a few rows only: the
     # best FULLTEXT_POOL_FACTOR x k matches by a rank that weighs every part of the document alike
     # (how many of the query's lexemes a product has, wherever), then among them the words matched
@@ -271,8 +357,8 @@ def fulltext_sql(
     # at most FULLTEXT_MAX_MATCHES matches: ranking every product with any word of a long query read
     # most of a large catalogue (docs/scaling.md).
     words_matched = " + ".join(
-        f"coalesce((p.search_document @@ query.word_queries[{index}])::int, 0)"
-        for index in range(1, COUNTED_QUERY_WORDS + 1)
+        f"(p.search_document @@ query.word_queries[{index}])::int"
+        for index in range(1, min(len(query.word_queries), COUNTED_QUERY_WORDS) + 1)
     )
     pool = max(int(k) * FULLTEXT_POOL_FACTOR, FULLTEXT_MIN_POOL)
     most_read = int(search_settings.FULLTEXT_MAX_MATCHES)
@@ -285,7 +371,7 @@ def fulltext_sql(
             "    SELECT r.id, r.search_document, count(*) OVER () AS matched,\n"
             "      row_number() OVER () AS read_order FROM (\n"
             "      SELECT p.id, p.search_document FROM catalog_product p, query\n"
-            f"      WHERE numnode(query.tsquery) > 0 AND p.search_document @@ query.{tsquery} AND {where}\n"
+            f"      WHERE p.search_document @@ query.{tsquery} AND {where}\n"
             f"      LIMIT {most_read + 1}\n"
             "    ) r\n"
             "  ) m\n"
@@ -294,13 +380,7 @@ def fulltext_sql(
         )
 
     sql = (
-        f"WITH {FULLTEXT_ALTERNATIVES_CTE}, query AS (\n"
-        f"  SELECT {FULLTEXT_TSQUERY} AS tsquery,\n"
-        "  (SELECT string_agg('(' || query_text || ')', ' & ') FROM alternatives)::tsquery AS every_word,\n"
-        "  ARRAY(SELECT query_text::tsquery FROM alternatives ORDER BY position) AS word_queries,\n"
-        "  (SELECT string_agg('(' || regexp_replace(query_text, $re$('(?:[^']|'')*')$re$, '\\1:AB', 'g')\n"
-        "     || ')', ' & ') FROM alternatives)::tsquery AS named_query\n"
-        "), with_every_word AS MATERIALIZED (\n"
+        f"WITH {query_cte}, with_every_word AS MATERIALIZED (\n"
         f"{best_matches('every_word')}"
         "), with_any_word AS MATERIALIZED (\n"
         f"  SELECT * FROM (\n{best_matches('tsquery')}  ) any_word\n"
@@ -412,7 +492,7 @@ def rank_by_vectors(
 
 
 def fulltext_words(text: str) -> list[list[str]]:
-    """fulltext_sql's `words` parameter for a text: each word its only alternative."""
+    """fulltext_query_for's `words` for a text: each word its only alternative."""
     return [[word] for word in query_words(text)]
 
 
@@ -425,19 +505,17 @@ class FulltextRanking:
 
 
 def fulltext_ranking(
-    k: int,
-    filters: SearchFilters,
-    text: str = "",
-    alternatives: Sequence[Sequence[str]] | None = None,
-    rank_function: str | None = None,
+    *, query: FulltextQuery | None, k: int, filters: SearchFilters, rank_function: str | None = None
 ) -> FulltextRanking:
-    """Products whose search document matches the query's words, best first (fulltext_sql): the words
-    of `text`, or `alternatives`: per query word or phrase, what may stand for it (itself and its
-    synonyms, search/synonyms.py)."""
-    sql, params = fulltext_sql(k=k, filters=filters, rank_function=rank_function)
-    words = [list(group) for group in alternatives] if alternatives is not None else fulltext_words(text)
-    with search_connection().cursor() as cursor:
-        cursor.execute(sql, {**params, "words": json.dumps(words)})
+    """Products whose search document matches the query's words (fulltext_query_for), best first
+    (fulltext_sql); none, at no query, when the query has no word to match (`query` None)."""
+    if query is None:
+        return FulltextRanking([], matches_read=0)
+    sql, params = fulltext_sql(k=k, filters=filters, query=query, rank_function=rank_function)
+    connection = search_connection()
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        set_fulltext_scan_options(cursor)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     candidates = [
         Candidate(row[0], float(row[1]), None, None, _row_attributes(row), named_by_every_word=bool(row[2]))
@@ -453,9 +531,11 @@ def rank_by_fulltext(
     alternatives: Sequence[Sequence[str]] | None = None,
     rank_function: str | None = None,
 ) -> list[Candidate]:
-    """fulltext_ranking's candidates."""
+    """fulltext_ranking's candidates for the words of `text`, or `alternatives`: per query word or
+    phrase, what may stand for it (itself and its synonyms, search/synonyms.py)."""
+    words = alternatives if alternatives is not None else fulltext_words(text)
     return fulltext_ranking(
-        k, filters, text=text, alternatives=alternatives, rank_function=rank_function
+        query=fulltext_query_for(words), k=k, filters=filters, rank_function=rank_function
     ).candidates
 
 

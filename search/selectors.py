@@ -38,8 +38,10 @@ from search.facets import (
 from search.merchandising import merchandising_apply, merchandising_hidden_product_ids
 from search.ranking import (
     Candidate,
+    FulltextQuery,
     SearchFilters,
     every_word_matches_first,
+    fulltext_query_for,
     fulltext_ranking,
     rank_by_vectors,
     reciprocal_rank_fusion,
@@ -185,7 +187,7 @@ def _rank_text(
     *,
     version: ModelVersion,
     vector: np.ndarray,
-    words: list[list[str]],
+    fulltext_query: FulltextQuery | None,
     mode: str,
     k: int,
     filters: SearchFilters,
@@ -194,7 +196,7 @@ def _rank_text(
     text_ranking, matches_read = None, 0
     if mode == "hybrid":
         started = time.perf_counter()
-        fulltext = fulltext_ranking(alternatives=words, k=k, filters=filters)
+        fulltext = fulltext_ranking(query=fulltext_query, k=k, filters=filters)
         text_ranking, matches_read = fulltext.candidates, fulltext.matches_read
         timings["fulltext_ms"] = timings.get("fulltext_ms", 0.0) + (time.perf_counter() - started) * 1000
     started = time.perf_counter()
@@ -287,12 +289,18 @@ def search_by_text(
     requested_filters = filters
     enough = int(search_settings.RELAX_BELOW)
     relaxed: list[dict[str, Any]] = []
+    # The words' tsqueries once for every full-text ranking (each relaxed filter's) and the facets.
+    fulltext_query: FulltextQuery | None = None
+    if mode == "hybrid":
+        started = time.perf_counter()
+        fulltext_query = fulltext_query_for(expansion.alternatives)
+        timings["fulltext_ms"] = (time.perf_counter() - started) * 1000
 
     def rank(under: SearchFilters) -> _TextRanking:
         return _rank_text(
             version=version,
             vector=vector,
-            words=expansion.alternatives,
+            fulltext_query=fulltext_query,
             mode=mode,
             k=k,
             filters=under,
@@ -329,7 +337,7 @@ def search_by_text(
             lambda: _text_facets(
                 nearest=_text_nearest(version=version, vector=vector),
                 ranking=ranking,
-                alternatives=expansion.alternatives,
+                fulltext_query=fulltext_query,
                 mode=mode,
                 k=k,
                 filters=filters,
@@ -356,7 +364,7 @@ def _text_facets(
     *,
     nearest: Nearest,
     ranking: _TextRanking,
-    alternatives: list[list[str]],
+    fulltext_query: FulltextQuery | None,
     mode: str,
     k: int,
     filters: SearchFilters,
@@ -368,14 +376,14 @@ def _text_facets(
     over the nearest candidates, saying why. `matches_at_least`: what the search already knows of how
     many products its words match under the filters."""
     reason, matches_more_than = VECTOR_QUERY, None
-    if mode == "hybrid" and not ranking.fulltext_matches:
+    if mode == "hybrid" and (fulltext_query is None or not ranking.fulltext_matches):
         reason = NO_WORD_MATCHES  # the results are by meaning alone: so are the facets
     elif mode == "hybrid":
         cap = int(search_settings.FACET_MAX_MATCHES)
         # The search may already know of more matches than the count may read (the full-text
         # ranking's, the catalogue's word counts): the count would read cap + 1 products to give up.
         if matches_at_least - len(hidden) <= cap:
-            counted = facet_count_matches(filters=filters, alternatives=alternatives, hidden=hidden, cap=cap)
+            counted = facet_count_matches(filters=filters, words=fulltext_query, hidden=hidden, cap=cap)
             if counted is not None:
                 return counted
         reason, matches_more_than = TOO_MANY_MATCHES, cap
@@ -396,7 +404,7 @@ def search_facets_by_filters(*, filters: SearchFilters) -> FacetCounts:
     nothing ranks them (basis `candidates`, `too_many_matches`)."""
     cap = int(search_settings.FACET_MAX_MATCHES)
     hidden = merchandising_hidden_product_ids(query=None, filters=filters)
-    counted = facet_count_matches(filters=filters, alternatives=None, hidden=hidden, cap=cap)
+    counted = facet_count_matches(filters=filters, words=None, hidden=hidden, cap=cap)
     if counted is not None:
         return counted
     return facet_count_candidates(

@@ -265,10 +265,13 @@ def test_full_text_reads_attributes_and_descriptions_below_the_title(active_vers
 
 
 def test_an_unknown_full_text_rank_function_is_refused(small_catalog, settings):
-    from search.ranking import SearchFilters, fulltext_sql
+    from search.ranking import FulltextQuery, SearchFilters, fulltext_sql
 
+    query = FulltextQuery(
+        tsquery="'mango'", every_word="'mango'", word_queries=("'mango'",), named_query="'mango':AB"
+    )
     with pytest.raises(ValueError, match="unknown full-text rank function 'bm25'.*ts_rank"):
-        fulltext_sql(k=10, filters=SearchFilters(), rank_function="bm25")
+        fulltext_sql(k=10, filters=SearchFilters(), query=query, rank_function="bm25")
     settings.PRODUCT_SEARCH_FULLTEXT_RANK = "bm25"
     with pytest.raises(ValueError, match="bm25"):
         get({"q": "mango", "mode": "hybrid"})
