@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -336,35 +335,28 @@ def _write_planned(
     written: list[str],
 ) -> None:
     now = timezone.now()
-    replaced = [update for update in updates if update.photos is not None]
-    photo_lists = [photos for _, photos in created] + [update.photos or () for update in replaced]
-    with ThreadPoolExecutor(max_workers=1) as file_writer:
-        # A photo file's name depends on its content only, so the files are written while the database
-        # takes the products' COPY (the wait releases the GIL): a large import's batch spends about as
-        # long on each.
-        stored = _photos_stored(photo_lists, written, file_writer=file_writer)
-        new_products = [product for product, _ in created]
-        model_instances_copy(instances=new_products, now=now)
-        if new_products:
-            ids = dict(
-                Product.objects.filter(sku__in=[product.sku for product in new_products]).values_list(
-                    "sku", "id"
-                )
-            )
-            for product in new_products:
-                product.pk = ids[product.sku]
-                product._state.adding = False
-        old_names: list[str] = []
-        if replaced:
-            old_images = ProductImage.objects.filter(product__in=[update.product for update in replaced])
-            old_names = list(old_images.values_list("image", flat=True))
-            # Their vectors go with them (cascade): they describe the old photos.
-            old_images.delete()
-        names = stored.result()
-    owners = [product for product, _ in created] + [update.product for update in replaced]
+    new_products = [product for product, _ in created]
+    model_instances_copy(instances=new_products, now=now)
+    if new_products:
+        ids = dict(
+            Product.objects.filter(sku__in=[product.sku for product in new_products]).values_list("sku", "id")
+        )
+        for product in new_products:
+            product.pk = ids[product.sku]
+            product._state.adding = False
     new_images: list[ProductImage] = []
-    for product, photos, photo_names in zip(owners, photo_lists, names, strict=True):
-        new_images.extend(_images_for(product, photos, photo_names))
+    for product, photos in created:
+        new_images.extend(_images_for(product, photos, written))
+
+    replaced = [update for update in updates if update.photos is not None]
+    old_names: list[str] = []
+    if replaced:
+        old_images = ProductImage.objects.filter(product__in=[update.product for update in replaced])
+        old_names = list(old_images.values_list("image", flat=True))
+        # Their vectors go with them (cascade): they describe the old photos.
+        old_images.delete()
+    for update in replaced:
+        new_images.extend(_images_for(update.product, update.photos or (), written))
     model_instances_copy(instances=new_images, now=now)
 
     fields: set[str] = set()
@@ -382,44 +374,21 @@ def _write_planned(
         transaction.on_commit(lambda: _delete_stored(old_names))
 
 
-# Below this many photos a write, a thread to write their files costs more than it overlaps.
-MIN_PHOTOS_FOR_FILE_WRITER = 16
-
-
-def _photos_stored(
-    photo_lists: list[Sequence[PreparedPhoto]], written: list[str], *, file_writer: ThreadPoolExecutor
-) -> Future[list[list[str]]]:
-    """Stores every photo (in `file_writer` when there are many), each list's names in order; a name
-    joins `written` as soon as its file exists, so that a failed write removes every file it made."""
-
-    def store() -> list[list[str]]:
-        names: list[list[str]] = []
-        for photos in photo_lists:
-            names.append([])
-            for photo in photos:
-                name = photo_store(photo)
-                written.append(name)
-                names[-1].append(name)
-        return names
-
-    if sum(len(photos) for photos in photo_lists) >= MIN_PHOTOS_FOR_FILE_WRITER:
-        return file_writer.submit(store)
-    done: Future[list[list[str]]] = Future()
-    done.set_result(store())
-    return done
-
-
-def _images_for(product: Product, photos: Sequence[PreparedPhoto], names: list[str]) -> list[ProductImage]:
+def _images_for(product: Product, photos: Sequence[PreparedPhoto], written: list[str]) -> list[ProductImage]:
     # No full_clean: every value is generated here or measured by catalog.photos, within the fields.
-    return [
-        ProductImage(
-            product=product,
-            image=name,
-            position=position,
-            width=photo.width,
-            height=photo.height,
-            content_sha256=photo.sha256,
-            source_sha256=photo.source_sha256 or "",
+    images = []
+    for position, photo in enumerate(photos):
+        name = photo_store(photo)
+        written.append(name)
+        images.append(
+            ProductImage(
+                product=product,
+                image=name,
+                position=position,
+                width=photo.width,
+                height=photo.height,
+                content_sha256=photo.sha256,
+                source_sha256=photo.source_sha256 or "",
+            )
         )
-        for position, (photo, name) in enumerate(zip(photos, names, strict=True))
-    ]
+    return images

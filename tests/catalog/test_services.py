@@ -121,10 +121,10 @@ def _many_upserts(count: int) -> list:
     ]
 
 
-def test_upsert_many_stores_each_products_photos_in_order_beside_the_copy(_media_root):
-    from catalog.services import MIN_PHOTOS_FOR_FILE_WRITER, product_upsert_many
+def test_upsert_many_stores_each_products_photos_in_order(_media_root):
+    from catalog.services import product_upsert_many
 
-    items = _many_upserts(MIN_PHOTOS_FOR_FILE_WRITER)  # two photos each: the file writer thread runs
+    items = _many_upserts(16)
 
     assert product_upsert_many(items=items) == [UpsertOutcome.CREATED] * len(items)
     for item in items:
@@ -148,7 +148,7 @@ def test_upsert_many_that_fails_after_writing_files_leaves_no_file(_media_root, 
 
     monkeypatch.setattr(services, "model_instances_copy", copy_failing_on_images)
     with pytest.raises(DatabaseError):
-        services.product_upsert_many(items=_many_upserts(services.MIN_PHOTOS_FOR_FILE_WRITER))
+        services.product_upsert_many(items=_many_upserts(16))
 
     assert Product.objects.count() == 0
     assert not [path for path in Path(_media_root).rglob("*") if path.is_file()]
