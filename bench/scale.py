@@ -596,10 +596,10 @@ def api_measure(
         EF_SEARCH_MAX,
         SearchFilters,
         fulltext_query_for,
+        fulltext_rows,
         fulltext_sql,
         fulltext_words,
         nearest_sql,
-        set_fulltext_scan_options,
         vector_literal,
     )
     from search.selectors import _candidate_count, _encoder
@@ -627,11 +627,7 @@ def api_measure(
         # As hybrid search does: the query's tsqueries, then the ranking with them as constants.
         words = fulltext_query_for(fulltext_words(query))
         if words is not None:
-            fts_sql, fts_params = fulltext_sql(k=candidates, filters=SearchFilters(), query=words)
-            with transaction.atomic(), connection.cursor() as cursor:
-                set_fulltext_scan_options(cursor)
-                cursor.execute(fts_sql, fts_params)
-                cursor.fetchall()
+            fulltext_rows(*fulltext_sql(k=candidates, filters=SearchFilters(), query=words))
         done = time.perf_counter()
         return (encoded - started) * 1000, (searched - encoded) * 1000, (done - searched) * 1000
 

@@ -121,10 +121,10 @@ def main() -> None:
         FULLTEXT_RANK_FUNCTIONS,
         SearchFilters,
         fulltext_query_for,
+        fulltext_rows,
         fulltext_sql,
         fulltext_words,
         nearest_sql,
-        set_fulltext_scan_options,
         vector_literal,
     )
     from search.selectors import _candidate_count, _encoder
@@ -145,13 +145,9 @@ def main() -> None:
         words = fulltext_query_for(fulltext_words(query))
         if words is None:
             return
-        fts_sql, fts_params = fulltext_sql(
-            k=page_candidates, filters=SearchFilters(), query=words, rank_function=function
+        fulltext_rows(
+            *fulltext_sql(k=page_candidates, filters=SearchFilters(), query=words, rank_function=function)
         )
-        with transaction.atomic(), connection.cursor() as cursor:
-            set_fulltext_scan_options(cursor)
-            cursor.execute(fts_sql, fts_params)
-            cursor.fetchall()
 
     def raw(query: str) -> tuple[float, float, float, float]:
         started = time.perf_counter()

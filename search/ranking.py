@@ -504,6 +504,16 @@ class FulltextRanking:
     matches_read: int
 
 
+def fulltext_rows(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """The rows of fulltext_sql's statement, run as search runs it: in a transaction on the search
+    database, after set_fulltext_scan_options (the benchmarks' raw floors run it so too)."""
+    connection = search_connection()
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        set_fulltext_scan_options(cursor)
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def fulltext_ranking(
     *, query: FulltextQuery | None, k: int, filters: SearchFilters, rank_function: str | None = None
 ) -> FulltextRanking:
@@ -511,12 +521,7 @@ def fulltext_ranking(
     (fulltext_sql); none, at no query, when the query has no word to match (`query` None)."""
     if query is None:
         return FulltextRanking([], matches_read=0)
-    sql, params = fulltext_sql(k=k, filters=filters, query=query, rank_function=rank_function)
-    connection = search_connection()
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        set_fulltext_scan_options(cursor)
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = fulltext_rows(*fulltext_sql(k=k, filters=filters, query=query, rank_function=rank_function))
     candidates = [
         Candidate(row[0], float(row[1]), None, None, _row_attributes(row), named_by_every_word=bool(row[2]))
         for row in rows
