@@ -366,7 +366,11 @@ class _PhotoPreparer:
         # A few chunks per worker: few messages between processes, and no worker left idle long.
         size = -(-len(paths) // (self.workers * 4))
         chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
-        futures = [self._pool.submit(photo_prepare_files, chunk, self.limits) for chunk in chunks]
+        try:
+            futures = [self._pool.submit(photo_prepare_files, chunk, self.limits) for chunk in chunks]
+        except BrokenProcessPool:  # a worker died since the last batch was sent
+            self.pool_broken()
+            return _PhotoJob(self, [paths], None)
         return _PhotoJob(self, chunks, futures)
 
     def pool_broken(self) -> None:

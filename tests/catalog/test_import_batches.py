@@ -2,6 +2,7 @@
 photos prepared in worker processes, bad rows inside a batch refused alone, embedding asked for once a
 batch and for changed products only."""
 
+import concurrent.futures
 import json
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from catalog import importing
 from catalog.importing import catalog_import
 from catalog.models import Product, ProductImage
-from catalog.photos import photo_source_sha256
+from catalog.photos import photo_limits, photo_source_sha256
 from catalog.signals import embedding_requested
 from tests.conftest import make_photo_bytes
 
@@ -216,4 +217,27 @@ def test_a_photo_worker_that_dies_leaves_the_photos_to_the_importing_process(tmp
 
     assert (report.created, report.rejections) == (count, [])
     assert ProductImage.objects.count() == count
+    assert "A photo worker process died" in caplog.text
+
+
+def test_a_batch_sent_after_a_worker_died_is_prepared_in_the_importing_process(tmp_path, monkeypatch, caplog):
+    count = importing._PhotoPreparer.MIN_PHOTOS_FOR_WORKERS
+    paths = []
+    for number in range(count):
+        (tmp_path / f"{number}.jpg").write_bytes(make_photo_bytes(colour=(number * 5, 0, 0)))
+        paths.append(str(tmp_path / f"{number}.jpg"))
+    _dying_in_a_worker.__wrapped__ = importing.photo_prepare_files
+    monkeypatch.setattr(importing, "photo_prepare_files", _dying_in_a_worker)
+    preparer = importing._PhotoPreparer(workers=2, limits=photo_limits())
+    try:
+        first = preparer.submit(paths)
+        # The pool is broken before the next batch is sent, as when the first batch's write is slow.
+        concurrent.futures.wait(first.futures or [], return_when=concurrent.futures.ALL_COMPLETED)
+        second = preparer.submit(paths)
+
+        assert second.futures is None
+        assert len(second.results()) == count
+        assert len(first.results()) == count
+    finally:
+        preparer.close()
     assert "A photo worker process died" in caplog.text
