@@ -1,15 +1,16 @@
 """Search at 10k, 100k and 1M products: load, HNSW build, recall, filtered pages, API latency and
 throughput, memory; against raw SQL on the same data, in the same run.
 
-    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--sigma S] [--no-write]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--spread S] [--no-write]
 
 Vectors: the shipped default model's real vectors of the 9,583 Myntra products (text: the product
 text; photo: the catalogue photo), computed once and cached under var/bench-scale/. A catalogue of N
 products copies base product i % 9,583 (title, brand, colour, article type, gender, ... with a unique
 sku): the first 9,583 are the real products, each further one a variant of its base (scaled_chunks:
-blended towards one of the base's nearest real products, plus noise of a norm up to `--sigma`). By
-default sigma is the median distance of a real product to its nearest neighbour, and the
-nearest-neighbour distance distribution of each scaled set is reported beside the real one's.
+moved along the directions from the base to its nearest real products by Gaussian weights of
+deviation `--spread`, plus a little isotropic noise). The nearest-neighbour distance of each scaled
+set is reported beside the real catalogue's own trend: measured on its subsets up to all 9,583
+products and extrapolated by the power law they follow (real_neighbour_trend).
 
 Each size is a stage of its own, in a database of its own (`product_search_scale_<N>`), and resumes:
 the catalogue is loaded once (product and photo rows by COPY, vectors through the project's write
@@ -113,10 +114,16 @@ CHUNK = 10_000
 KINDS = ("text", "image")
 
 
-# A scaled product blends its base product with one of the base's BLEND_PARTNERS nearest real products
-# (by text vector) at a weight up to BLEND_MAX, then adds noise of a norm drawn up to sigma.
-BLEND_PARTNERS = 10
-BLEND_MAX = 0.5
+# A scaled product moves its base product along the directions to the base's BLEND_PARTNERS nearest real
+# products (by text vector), by Gaussian weights of deviation SPREAD, then adds noise of a norm drawn up to
+# NOISE. The variants of a base fill a region of as many dimensions as it has partners: the real catalogue's
+# nearest-neighbour distance falls with its size at the rate of about that many dimensions, and SPREAD sets
+# the level (both checked against real_neighbour_trend in the report). Isotropic noise alone, in 587
+# dimensions, keeps every variant as far from all others at any size; one partner at a small weight made
+# near-duplicates.
+BLEND_PARTNERS = 5
+SPREAD = 0.45
+NOISE = 0.03
 _partners: dict[int, np.ndarray] = {}
 
 
@@ -132,32 +139,33 @@ def blend_partners(text: np.ndarray) -> np.ndarray:
     return _partners[id(text)]
 
 
-def scaled_chunks(base: dict[str, np.ndarray], *, size: int, sigma: float, kind: str, start: int = 0):
+def scaled_chunks(
+    base: dict[str, np.ndarray], *, size: int, spread: float, kind: str, start: int = 0, noise: float = NOISE
+):
     """(first index, float32 unit vectors of `kind`) of products start.. in chunks.
 
     Product j < len(base) is real product j as it is. A further product j is a variant of base product
-    i = j % len(base): i's vector moved towards one of i's nearest real products (the same partner and
-    weight for its text and its photo) by a weight drawn from [0, BLEND_MAX], plus Gaussian noise of a
-    norm drawn from [0, sigma], renormalised. Variants spread along the directions in which the real
-    catalogue varies, at distances as uneven as real products', where isotropic noise of one norm put
-    every copy of a product in a thin shell, equally far from all its siblings (docs/scaling.md).
-    Deterministic per (kind, chunk)."""
+    i = j % len(base): i's vector plus w_k times the difference to each of i's BLEND_PARTNERS nearest
+    real products, w_k Gaussian of deviation `spread` (the same weights for its text and its photo),
+    plus isotropic Gaussian noise of a norm drawn from [0, noise], renormalised. Deterministic per
+    (kind, chunk)."""
     vectors_of_kind, partners = base[kind], blend_partners(base["text"])
     count, dim = vectors_of_kind.shape
     for first in range(start - start % CHUNK, size, CHUNK):
         last = min(first + CHUNK, size)
         ids = np.arange(first, last)
         shared = np.random.default_rng([SEED, first // CHUNK])  # the same draws for text and photo
-        partner = partners[ids % count, shared.integers(0, BLEND_PARTNERS, len(ids))]
-        weight = shared.uniform(0.0, BLEND_MAX, len(ids)).astype(np.float32)
-        noise_norm = shared.uniform(0.0, sigma, len(ids)).astype(np.float32)
-        weight[ids < count] = noise_norm[ids < count] = 0.0
+        weights = shared.normal(0.0, spread, (len(ids), BLEND_PARTNERS)).astype(np.float32)
+        noise_norm = shared.uniform(0.0, noise, len(ids)).astype(np.float32)
+        weights[ids < count] = 0.0
+        noise_norm[ids < count] = 0.0
+        own_vectors = vectors_of_kind[ids % count]
+        towards = vectors_of_kind[partners[ids % count]] - own_vectors[:, None, :]
         own = np.random.default_rng([SEED, KINDS.index(kind), first // CHUNK])
-        noise = own.standard_normal((len(ids), dim), dtype=np.float32) * (noise_norm / np.sqrt(dim))[:, None]
         vectors = (
-            (1 - weight)[:, None] * vectors_of_kind[ids % count]
-            + weight[:, None] * vectors_of_kind[partner]
-            + noise
+            own_vectors
+            + np.einsum("nk,nkd->nd", weights, towards)
+            + own.standard_normal((len(ids), dim), dtype=np.float32) * (noise_norm / np.sqrt(dim))[:, None]
         )
         yield first, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
@@ -252,14 +260,43 @@ def neighbour_distances(chunks, sample: np.ndarray, sample_vectors: np.ndarray) 
     return 1 - best
 
 
-def sigma_matching(base: np.ndarray) -> float:
-    """The largest noise norm of a variant: the one at which two copies of one product (unit vector +
-    noise of norm sigma each, renormalised: cosine distance about sigma^2 / (1 + sigma^2) in many
-    dimensions) are as far apart as a real product is from its nearest neighbour (median over every
-    product)."""
-    distances = neighbour_distances([(0, base)], np.arange(len(base)), base)
-    median = float(np.median(distances))
-    return round(float(np.sqrt(median / (1 - median))), 3)
+def real_neighbour_trend(text: np.ndarray, *, samples: int = 1000, repeats: int = 5) -> dict:
+    """How the real catalogue's nearest-neighbour distance falls with its size: its p50 and p90 over
+    random subsets of 1/16 .. all of it, and the power law (slope in log-log) each follows, so that a
+    scaled catalogue can be compared with what more real products of this shop would look like."""
+    rng = np.random.default_rng(SEED)
+    count = len(text)
+    measured: dict[int, dict[str, float]] = {}
+    for share in (16, 8, 4, 2, 1):
+        size = count // share
+        runs = []
+        for _ in range(repeats if share > 1 else 1):
+            subset = rng.choice(count, size, replace=False) if share > 1 else np.arange(count)
+            sample = rng.choice(size, min(samples, size), replace=False)
+            vectors = text[subset]
+            runs.append(neighbour_distances([(0, vectors)], sample, vectors[sample]))
+        measured[size] = {
+            "p50": round(float(np.mean([np.percentile(run, 50) for run in runs])), 4),
+            "p90": round(float(np.mean([np.percentile(run, 90) for run in runs])), 4),
+        }
+    sizes = np.log(np.array(list(measured)))
+    slopes = {
+        quantile: round(
+            float(np.polyfit(sizes, np.log([row[quantile] for row in measured.values()]), 1)[0]), 3
+        )
+        for quantile in ("p50", "p90")
+    }
+    return {"measured": {str(size): row for size, row in measured.items()}, "slope": slopes}
+
+
+def real_neighbour_expected(trend: dict, size: int) -> dict[str, float]:
+    """The real catalogue's p50 / p90 nearest-neighbour distance at `size`: measured up to its own size,
+    extrapolated from its largest measure by the fitted power law beyond."""
+    largest = max(trend["measured"], key=int)
+    return {
+        quantile: round(value * (size / int(largest)) ** min(trend["slope"][quantile], 0.0), 4)
+        for quantile, value in trend["measured"][largest].items()
+    }
 
 
 def quantiles(values: np.ndarray) -> dict[str, float]:
@@ -269,7 +306,7 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 VERSION_NAME = "scale-default"
 
 
-def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], sigma: float) -> dict:
+def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], spread: float) -> dict:
     """Empty the size's database and load it: product and photo rows by COPY, the vectors of every
     product through lifecycle.embedding_pipeline.embeddings_insert (the embedding pipeline's write), then the
     version's HNSW indexes (lifecycle.vector_indexes) and its activation. Returns the timings."""
@@ -328,8 +365,8 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
     batch = 2000
     with tqdm(total=2 * size, desc="embeddings_insert vectors", unit="vector", mininterval=2) as bar:
         for (first, text), (_, photo) in zip(
-            scaled_chunks(base, size=size, sigma=sigma, kind="text"),
-            scaled_chunks(base, size=size, sigma=sigma, kind="image"),
+            scaled_chunks(base, size=size, spread=spread, kind="text"),
+            scaled_chunks(base, size=size, spread=spread, kind="image"),
             strict=True,
         ):
             for offset in range(0, len(text), batch):
@@ -348,7 +385,7 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
                     embeddings_insert(vectors)
                 bar.update(len(vectors))
     timings["vectors_s"] = time.perf_counter() - started
-    timings["copy_probe"] = vectors_copy_probe(base, sigma=sigma, count=min(2 * size, 20_000))
+    timings["copy_probe"] = vectors_copy_probe(base, spread=spread, count=min(2 * size, 20_000))
     notices: list[str] = []
     connection.ensure_connection()
     connection.connection.add_notice_handler(lambda notice: notices.append(notice.message_primary))
@@ -372,7 +409,7 @@ def catalogue_load(*, rows: list[dict], size: int, base: dict[str, np.ndarray], 
     return timings
 
 
-def vectors_copy_probe(base: dict[str, np.ndarray], *, sigma: float, count: int) -> dict:
+def vectors_copy_probe(base: dict[str, np.ndarray], *, spread: float, count: int) -> dict:
     """The other way to write vectors, for comparison: binary COPY (pgvector's psycopg adapter) of
     `count` vectors into a TEMP copy of the embeddings table with its btree indexes, on a connection of
     its own (the adapter changes how a connection reads vectors)."""
@@ -387,7 +424,7 @@ def vectors_copy_probe(base: dict[str, np.ndarray], *, sigma: float, count: int)
         probe.execute(
             "CREATE TEMP TABLE copy_probe (LIKE catalog_productembedding INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)"
         )
-        vectors = next(scaled_chunks(base, size=count, sigma=sigma, kind="text"))[1]
+        vectors = next(scaled_chunks(base, size=count, spread=spread, kind="text"))[1]
         vectors = np.concatenate([vectors] * -(-count // len(vectors)))[:count]
         started = time.perf_counter()
         with probe.cursor().copy(
@@ -840,15 +877,14 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
     rows = catalogue_rows(arguments.catalog)
     text, photo = base_vectors(rows, arguments.catalog)
     base = {"text": text, "image": photo}
-    if arguments.sigma is None:
-        arguments.sigma = sigma_matching(text)
     load_path = CACHE / f"load-{size_label(size)}.json"
     recipe = {
         "size": size,
-        "sigma": arguments.sigma,
+        "spread": arguments.spread,
+        "noise": NOISE,
         "seed": SEED,
         "skus": len(rows),
-        "blend": {"partners": BLEND_PARTNERS, "max": BLEND_MAX},
+        "partners": BLEND_PARTNERS,
     }
     loaded = json.loads(load_path.read_text()) if load_path.exists() else {}
     version = ModelVersion.objects.filter(name=VERSION_NAME, status=ModelVersion.Status.ACTIVE).first()
@@ -862,7 +898,7 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
         load_path.unlink(missing_ok=True)
         loaded = {
             "recipe": recipe,
-            "timings": catalogue_load(rows=rows, size=size, base=base, sigma=arguments.sigma),
+            "timings": catalogue_load(rows=rows, size=size, base=base, spread=arguments.spread),
         }
         load_path.write_text(json.dumps(loaded, indent=1))
         version = ModelVersion.objects.get(name=VERSION_NAME)
@@ -887,10 +923,10 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
     truth, image_truth = ExactTopK(queries, 10, masks), ExactTopK(queries, 10, {"none": None})
     rng = np.random.default_rng(SEED)
     sample = np.sort(rng.choice(min(size, CHUNK), 300, replace=False))
-    first_chunk = next(scaled_chunks(base, size=size, sigma=arguments.sigma, kind="text"))[1]
+    first_chunk = next(scaled_chunks(base, size=size, spread=arguments.spread, kind="text"))[1]
     scaled_nn = np.full(len(sample), 2.0)
     for kind, exact in (("text", truth), ("image", image_truth)):
-        chunks = scaled_chunks(base, size=size, sigma=arguments.sigma, kind=kind)
+        chunks = scaled_chunks(base, size=size, spread=arguments.spread, kind=kind)
         for first, vectors in tqdm(
             chunks, total=-(-size // CHUNK), desc=f"exact search ({kind})", unit="chunk"
         ):
@@ -899,14 +935,19 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
                 scaled_nn = np.minimum(
                     scaled_nn, neighbour_distances([(first, vectors)], sample, first_chunk[sample])
                 )
-    real_sample = np.sort(rng.choice(len(rows), 300, replace=False))
-    real_nn = neighbour_distances([(0, text)], real_sample, text[real_sample])
+    trend = real_neighbour_trend(text)
     results = {
         "size": size,
-        "sigma": arguments.sigma,
+        "spread": arguments.spread,
+        "noise": NOISE,
+        "partners": BLEND_PARTNERS,
         "load": loaded["timings"],
         "selectivity": selectivity,
-        "neighbour_distance": {"real": quantiles(real_nn), "scaled": quantiles(scaled_nn)},
+        "neighbour_distance": {
+            "real_trend": trend,
+            "real_expected": real_neighbour_expected(trend, size),
+            "scaled": quantiles(scaled_nn),
+        },
         "machine": {"cores": os.cpu_count(), "load_before": round(load_before, 2)},
     }
     results.update(
@@ -1116,11 +1157,13 @@ def report(results: list[dict], *, levels: list[int]) -> str:
             ]
         )
         nn = r["neighbour_distance"]
+        measured_up_to = max(int(size) for size in nn["real_trend"]["measured"])
         realism_rows.append(
             [
                 n,
-                " / ".join(f"{v:.3f}" for v in nn["real"].values()),
-                " / ".join(f"{v:.3f}" for v in nn["scaled"].values()),
+                " / ".join(f"{v:.4f}" for v in nn["real_expected"].values())
+                + (" (extrapolated)" if r["size"] > measured_up_to else ""),
+                " / ".join(f"{nn['scaled'][q]:.4f}" for q in ("p50", "p90")),
             ]
         )
         for kind, name in CASES:
@@ -1231,15 +1274,16 @@ def report(results: list[dict], *, levels: list[int]) -> str:
                 ]
             )
     largest = results[-1]
+    trend = largest["neighbour_distance"]["real_trend"]
     sizes = [r["size"] for r in results]
     lines = [
         "## Search at scale (`bench/scale.py`)",
         "",
         f"Catalogues of {', '.join(f'{size:,}' for size in sizes)} products made from the 9,583 Myntra ones "
         "(copies with unique skus, same attributes): the real products with the default model's real text and "
-        "photo vectors, then variants of them, each blended towards one of its base's "
-        f"{BLEND_PARTNERS} nearest real products (weight up to {BLEND_MAX}) plus Gaussian noise of a norm up to "
-        f"sigma = {largest['sigma']} (renormalised); each in a database of its own on the "
+        "photo vectors, then variants of them, each moved along the directions to its base's "
+        f"{largest['partners']} nearest real products by Gaussian weights of deviation {largest['spread']}, plus "
+        f"isotropic noise of a norm up to {largest['noise']} (renormalised); each in a database of its own on the "
         "shared PostgreSQL 18 + pgvector 0.8 server. Rows by COPY, vectors by `embeddings_insert` (COPY) "
         "(the embedding pipeline's write), the indexes by `lifecycle.vector_indexes.vector_index_create` (halfvec, "
         'm = 16, ef_construction = 64). 200 queries (100 titles, 100 "gender colour article type" phrases), '
@@ -1263,7 +1307,11 @@ def report(results: list[dict], *, levels: list[int]) -> str:
         ),
         "",
         "**Are the perturbed vectors realistic?** Cosine distance to the nearest other product (text vectors, "
-        "300 sampled products, p10 / p50 / p90): the real 9,583 against the scaled catalogue.",
+        "p50 / p90). The real catalogue's is measured on random subsets of it "
+        f"({', '.join(f'{int(size):,}' for size in trend['measured'])} products) and extrapolated beyond its "
+        f"size by the power law those follow (slope {trend['slope']['p50']} for p50, {trend['slope']['p90']} "
+        "for p90, in log-log): what this shop would look like with more products. The scaled catalogue's is "
+        "over 300 sampled products.",
         "",
         markdown_table(["products", "real catalogue", "scaled catalogue"], realism_rows),
         "",
@@ -1369,11 +1417,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated catalogue sizes")
     parser.add_argument(
-        "--sigma",
+        "--spread",
         type=float,
-        default=None,
-        help="norm of the noise added to a base vector (default: two copies of a product as far apart as "
-        "a real product from its nearest neighbour, median)",
+        default=SPREAD,
+        help="deviation of a variant's weights along the directions to its base's nearest real products",
     )
     parser.add_argument("--catalog", type=Path, default=CATALOGUE)
     parser.add_argument("--requests", type=int, default=150, help="API requests per mode against the floor")
@@ -1412,9 +1459,11 @@ def main() -> None:
 
     for size in sizes:
         if results_path(size).exists() and not arguments.remeasure:
-            measured_sigma = json.loads(results_path(size).read_text())["sigma"]
-            if arguments.sigma is not None and measured_sigma != arguments.sigma:
-                raise SystemExit(f"{size:,} was measured with sigma {measured_sigma}: --remeasure to redo it")
+            measured_spread = json.loads(results_path(size).read_text()).get("spread")
+            if measured_spread != arguments.spread:
+                raise SystemExit(
+                    f"{size:,} was measured with spread {measured_spread}: --remeasure to redo it"
+                )
             print(f"{size:,}: measured already ({results_path(size).relative_to(ROOT)}); --remeasure to redo")
             continue
         command = [sys.executable, __file__, "--stage", str(size), *sys.argv[1:]]
