@@ -58,6 +58,8 @@ class RetrainOptions:
     mode: str = "cpu-fast"
     # Upper bound on epochs (None: mlcore's default); early stopping on the held-out products.
     epochs: int | None = None
+    # Minutes the training may take (None: PRODUCT_SEARCH_RETRAIN_TRAINING_MINUTES; 0: no limit).
+    training_minutes: float | None = None
     device: str = "auto"
     # Switch search over when the new model is better; False leaves it `ready`.
     activate: bool = True
@@ -198,6 +200,12 @@ def _training_configs(*, active: ModelVersion | None, options: RetrainOptions) -
     training_config = TrainingConfig.from_dict(recipe)
     if options.epochs:
         training_config.epochs = options.epochs
+    minutes = (
+        options.training_minutes
+        if options.training_minutes is not None
+        else lifecycle_settings.RETRAIN_TRAINING_MINUTES
+    )
+    training_config.time_budget_s = 60.0 * (minutes or 0.0)
     if options.text_trainable_layers is not None:
         model_config.text_trainable_layers = options.text_trainable_layers
     return model_config, training_config

@@ -252,7 +252,14 @@ def _resume_identity(run: TrainingRun, items_count: int) -> dict:
 
 
 def _save_resume_point(
-    path: Path, run: TrainingRun, *, epoch: int, best: BestEpoch, history: list[dict], rng: random.Random
+    path: Path,
+    run: TrainingRun,
+    *,
+    epoch: int,
+    best: BestEpoch,
+    history: list[dict],
+    planned_epochs: int,
+    rng: random.Random,
 ) -> None:
     """Everything the next epoch needs, written atomically after each epoch, so that a killed run (or a
     session that ended) continues from its last finished epoch with `resume=True`."""
@@ -265,6 +272,7 @@ def _save_resume_point(
         "scheduler": run.scheduler.state_dict(),
         "best": dataclasses.asdict(best),
         "history": history,
+        "planned_epochs": planned_epochs,
         "rng": rng.getstate(),
         "text_rng": run.texts.rng.getstate(),
         "torch_rng": torch.get_rng_state(),
@@ -276,8 +284,9 @@ def _save_resume_point(
 
 def _load_resume_point(
     path: Path, run: TrainingRun, *, rng: random.Random
-) -> tuple[int, BestEpoch, list[dict]]:
-    """(epochs already done, best so far, history) from a saved run of the same configs and data."""
+) -> tuple[int, BestEpoch, list[dict], int]:
+    """(epochs already done, best so far, history, epochs planned) from a saved run of the same configs
+    and data."""
     state = torch.load(path, weights_only=False)
     if state["identity"] != _resume_identity(run, len(run.identity_labels)):
         raise ValueError(f"{path} was saved by a run with other settings or data; remove it to start afresh")
@@ -288,8 +297,28 @@ def _load_resume_point(
     rng.setstate(state["rng"])
     run.texts.rng.setstate(state["text_rng"])
     torch.set_rng_state(state["torch_rng"])
+    planned_epochs = state.get("planned_epochs", run.config.epochs)
+    _fit_schedule(run, planned_epochs)
     logger.info("resuming after epoch %d from %s", state["epoch"], path)
-    return state["epoch"], BestEpoch(**state["best"]), state["history"]
+    return state["epoch"], BestEpoch(**state["best"]), state["history"], planned_epochs
+
+
+def _fit_schedule(run: TrainingRun, epochs: int) -> None:
+    """Warm-up and cosine decay over `epochs` instead of the configured count (the steps already taken
+    keep their place in it)."""
+    steps_per_epoch = math.ceil(len(run.identity_labels) / run.config.batch_size)
+    factor = warmup_cosine(steps_per_epoch * epochs, run.config.warmup_fraction)
+    run.scheduler.lr_lambdas = [factor] * len(run.optimizer.param_groups)
+
+
+def _epochs_within_budget(config: TrainingConfig, history: list[dict], *, done: int, elapsed_s: float) -> int:
+    """How many epochs the run can have in all without the next one ending past config.time_budget_s,
+    judged by the mean duration of the epochs so far (at least `done`, at most config.epochs)."""
+    if not config.time_budget_s or not history:
+        return config.epochs
+    per_epoch = sum(row["epoch_s"] for row in history) / len(history)
+    more = int(max(0.0, config.time_budget_s - elapsed_s) // per_epoch)
+    return max(done, min(config.epochs, done + more))
 
 
 def _train_and_select(
@@ -312,19 +341,18 @@ def _train_and_select(
     history: list[dict] = []
     best = BestEpoch()
     resume_path = output_dir / RESUME_FILE
-    first_epoch = 1
+    epoch, planned = 0, config.epochs
     if resume and resume_path.exists():
-        done, best, history = _load_resume_point(resume_path, run, rng=rng)
-        first_epoch = done + 1
-    for epoch in range(first_epoch, config.epochs + 1):
+        epoch, best, history, planned = _load_resume_point(resume_path, run, rng=rng)
+    while epoch < planned:
+        epoch += 1
+        epoch_started = time.time()
         order = list(range(items_count))
         rng.shuffle(order)
-        term_sums = run_epoch(
-            run, order, description=f"epoch {epoch}/{config.epochs}", show_progress=show_progress
-        )
+        term_sums = run_epoch(run, order, description=f"epoch {epoch}/{planned}", show_progress=show_progress)
         train_terms = {name: value / items_count for name, value in term_sums.items()}
         train_loss = sum(train_terms.values())
-        report("train", epoch, config.epochs, {"loss": train_loss, **train_terms})
+        report("train", epoch, planned, {"loss": train_loss, **train_terms})
 
         val_metrics = validate(val_images, val_texts, val_items)
         score = selection_score(val_metrics)
@@ -336,6 +364,7 @@ def _train_and_select(
                 "val_score": score,
                 "val": val_metrics,
                 "elapsed_s": time.time() - started,
+                "epoch_s": time.time() - epoch_started,
             }
         )
         improved = score > best.score
@@ -343,7 +372,7 @@ def _train_and_select(
         report(
             "validate",
             epoch,
-            config.epochs,
+            planned,
             {
                 "val_score": score,
                 "t2i_R@1": val_metrics["t2i"]["R@1"],
@@ -361,7 +390,20 @@ def _train_and_select(
             )
         else:
             best.stale_epochs += 1
-        _save_resume_point(resume_path, run, epoch=epoch, best=best, history=history, rng=rng)
+        within_budget = _epochs_within_budget(config, history, done=epoch, elapsed_s=time.time() - started)
+        if within_budget < planned:
+            logger.info(
+                "time budget: %d epochs in all instead of %d (%.0fs of %.0fs used)",
+                within_budget,
+                planned,
+                time.time() - started,
+                config.time_budget_s,
+            )
+            planned = within_budget
+            _fit_schedule(run, planned)
+        _save_resume_point(
+            resume_path, run, epoch=epoch, best=best, history=history, planned_epochs=planned, rng=rng
+        )
         if config.early_stopping_patience and best.stale_epochs >= config.early_stopping_patience:
             logger.info("early stop: val score has not improved for %d epochs", best.stale_epochs)
             break

@@ -344,3 +344,21 @@ def test_retrain_keeps_the_active_models_text_layers_unless_told(active_tiny_ver
 
     assert kept.text_trainable_layers == 2
     assert frozen.text_trainable_layers == 0
+
+
+def test_retrain_training_has_the_settings_time_budget_unless_told(active_tiny_version, settings):
+    from lifecycle.retraining import _training_configs
+
+    settings.PRODUCT_SEARCH_RETRAIN_TRAINING_MINUTES = 4
+    _, budgeted = _training_configs(active=active_tiny_version, options=RetrainOptions())
+    _, told = _training_configs(active=active_tiny_version, options=RetrainOptions(training_minutes=1.5))
+    _, unlimited = _training_configs(active=active_tiny_version, options=RetrainOptions(training_minutes=0))
+    settings.PRODUCT_SEARCH_RETRAIN_TRAINING_MINUTES = None
+    _, unset = _training_configs(active=active_tiny_version, options=RetrainOptions())
+
+    assert (budgeted.time_budget_s, told.time_budget_s, unlimited.time_budget_s, unset.time_budget_s) == (
+        240.0,
+        90.0,
+        0.0,
+        0.0,
+    )

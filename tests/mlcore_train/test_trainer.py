@@ -211,3 +211,85 @@ def test_a_resume_point_of_other_settings_is_refused(synthetic_catalog, tmp_path
         _resumable_run(items, tmp_path / "run", epochs=4, progress_callback=stop)
     with pytest.raises(ValueError, match="other settings or data"):
         _resumable_run(items[:-1], tmp_path / "run", epochs=4, resume=True)
+
+
+class _Clock:
+    """trainer's `time`, advanced by the test: each training pass of an epoch takes `epoch_s`."""
+
+    def __init__(self, epoch_s: float):
+        self.now, self.epoch_s = 1000.0, epoch_s
+
+    def time(self) -> float:
+        return self.now
+
+    def on_progress(self, totals: list[int]):
+        def callback(stage, epoch, total, metrics):
+            if stage == "train":
+                self.now += self.epoch_s
+                totals.append(total)
+
+        return callback
+
+
+def _budgeted_run(items, out, *, budget_s, progress_callback):
+    return train(
+        items,
+        items,
+        out,
+        ModelConfig(text_branch="bert", image_size=64, embed_dim=32, image_trainable_blocks=0),
+        TrainingConfig(
+            epochs=10, batch_size=8, loss="infonce", early_stopping_patience=0, time_budget_s=budget_s, seed=3
+        ),
+        progress_callback=progress_callback,
+        show_progress=False,
+    )
+
+
+def test_a_time_budget_fits_the_epochs_and_their_schedule_to_it(synthetic_catalog, tmp_path, monkeypatch):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    clock, totals = _Clock(epoch_s=100.0), []
+    monkeypatch.setattr(trainer, "time", clock)
+
+    result = _budgeted_run(
+        items, tmp_path / "run", budget_s=350.0, progress_callback=clock.on_progress(totals)
+    )
+
+    # The first epoch ends at 100 s: two more fit in 350 s, a fourth would end at 400 s.
+    assert len(result.history) == 3
+    assert totals == [10, 3, 3]
+
+
+def test_a_first_epoch_past_the_budget_is_the_only_one(synthetic_catalog, tmp_path, monkeypatch):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    clock = _Clock(epoch_s=100.0)
+    monkeypatch.setattr(trainer, "time", clock)
+
+    result = _budgeted_run(items, tmp_path / "run", budget_s=60.0, progress_callback=clock.on_progress([]))
+
+    assert len(result.history) == 1
+    assert result.best_epoch == 1
+
+
+def test_a_fitted_schedule_decays_to_zero_at_the_last_planned_step():
+    import torch
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, trainer.warmup_cosine(100, 0.05))
+    run = type("Run", (), {})()
+    run.identity_labels, run.optimizer, run.scheduler = list(range(40)), optimizer, scheduler
+    run.config = TrainingConfig(batch_size=8, warmup_fraction=0.05)  # 5 steps an epoch
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    halfway = optimizer.param_groups[0]["lr"]
+
+    trainer._fit_schedule(run, epochs=3)
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+
+    assert halfway > 0.9
+    assert optimizer.param_groups[0]["lr"] < 1e-9

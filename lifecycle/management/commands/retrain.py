@@ -18,6 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--split-file", help="splits.json: train on `train`, measure on `val`")
         parser.add_argument("--mode", choices=["cpu-fast", "full"], default="cpu-fast")
         parser.add_argument("--epochs", type=int)
+        parser.add_argument(
+            "--training-minutes",
+            type=float,
+            help="minutes the training may take (default: PRODUCT_SEARCH_RETRAIN_TRAINING_MINUTES; "
+            "0: no limit)",
+        )
         parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
         parser.add_argument(
             "--async", dest="run_async", action="store_true", help="send to the `train` queue"
@@ -48,6 +54,7 @@ class Command(BaseCommand):
             split_file=options["split_file"],
             mode=options["mode"],
             epochs=options["epochs"],
+            training_minutes=options["training_minutes"],
             device=options["device"],
             activate=not options["no_activate"],
             force=options["force"],
