@@ -59,7 +59,7 @@ class TrainingRun:
     model: DualEncoder
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scheduler: torch.optim.lr_scheduler.LambdaLR
     images: ImageFeatureSource
     texts: TextFeatureSource
     identity_labels: torch.Tensor  # (train items,) identity class per item: the instance losses' matches
