@@ -159,7 +159,7 @@ class _Stop(Exception):
     pass
 
 
-def _resumable_run(items, out, *, epochs, progress_callback=None, resume=False):
+def _resumable_run(items, out, *, epochs, progress_callback=None, resume=False, time_budget_s=0.0):
     return train(
         items,
         items,
@@ -171,6 +171,7 @@ def _resumable_run(items, out, *, epochs, progress_callback=None, resume=False):
             loss="infonce",
             early_stopping_patience=0,
             text_variant_share=0.5,
+            time_budget_s=time_budget_s,
             seed=3,
         ),
         progress_callback=progress_callback,
@@ -231,28 +232,14 @@ class _Clock:
         return callback
 
 
-def _budgeted_run(items, out, *, budget_s, progress_callback):
-    return train(
-        items,
-        items,
-        out,
-        ModelConfig(text_branch="bert", image_size=64, embed_dim=32, image_trainable_blocks=0),
-        TrainingConfig(
-            epochs=10, batch_size=8, loss="infonce", early_stopping_patience=0, time_budget_s=budget_s, seed=3
-        ),
-        progress_callback=progress_callback,
-        show_progress=False,
-    )
-
-
 def test_a_time_budget_fits_the_epochs_and_their_schedule_to_it(synthetic_catalog, tmp_path, monkeypatch):
     catalog, splits = synthetic_catalog
     items = load_catalog(catalog, splits, "train")
     clock, totals = _Clock(epoch_s=100.0), []
     monkeypatch.setattr(trainer, "time", clock)
 
-    result = _budgeted_run(
-        items, tmp_path / "run", budget_s=350.0, progress_callback=clock.on_progress(totals)
+    result = _resumable_run(
+        items, tmp_path / "run", epochs=10, time_budget_s=350.0, progress_callback=clock.on_progress(totals)
     )
 
     # The first epoch ends at 100 s: two more fit in 350 s, a fourth would end at 400 s.
@@ -266,7 +253,9 @@ def test_a_first_epoch_past_the_budget_is_the_only_one(synthetic_catalog, tmp_pa
     clock = _Clock(epoch_s=100.0)
     monkeypatch.setattr(trainer, "time", clock)
 
-    result = _budgeted_run(items, tmp_path / "run", budget_s=60.0, progress_callback=clock.on_progress([]))
+    result = _resumable_run(
+        items, tmp_path / "run", epochs=10, time_budget_s=60.0, progress_callback=clock.on_progress([])
+    )
 
     assert len(result.history) == 1
     assert result.best_epoch == 1
