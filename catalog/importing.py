@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from catalog.models import Product
@@ -44,12 +45,14 @@ from catalog.photos import (
     PhotoRefused,
     PhotoRejected,
     PreparedPhoto,
+    photo_delete_stored,
     photo_limits,
+    photo_prepare_and_store_files,
     photo_prepare_files,
     photo_read_checked,
     photo_source_sha256,
 )
-from catalog.selectors import product_photo_sources
+from catalog.selectors import product_photo_names_referenced, product_photo_sources
 from catalog.services import ProductUpsert, UpsertOutcome, product_upsert_many
 
 logger = logging.getLogger(__name__)
@@ -357,6 +360,12 @@ class _PhotoPreparer:
         self.workers = 1 if multiprocessing.current_process().daemon else workers
         self.limits = limits
         self._pool: ProcessPoolExecutor | None = None
+        # Workers forked from this process share its Django setup and can write the photos to local
+        # storage themselves; other start methods begin without it, and a remote storage's client is
+        # not known to survive a fork.
+        self.store_in_workers = multiprocessing.get_start_method() == "fork" and isinstance(
+            storages["default"], FileSystemStorage
+        )
 
     def submit(self, paths: list[str]) -> _PhotoJob:
         if self.workers < 2 or len(paths) < self.MIN_PHOTOS_FOR_WORKERS:
@@ -366,8 +375,9 @@ class _PhotoPreparer:
         # A few chunks per worker: few messages between processes, and no worker left idle long.
         size = -(-len(paths) // (self.workers * 4))
         chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
+        prepare = photo_prepare_and_store_files if self.store_in_workers else photo_prepare_files
         try:
-            futures = [self._pool.submit(photo_prepare_files, chunk, self.limits) for chunk in chunks]
+            futures = [self._pool.submit(prepare, chunk, self.limits) for chunk in chunks]
         except BrokenProcessPool:  # a worker died since the last batch was sent
             self.pool_broken()
             return _PhotoJob(self, [paths], None)
@@ -415,6 +425,8 @@ class _StartedBatch:
     rejections: list[ImportRejection]
     to_prepare: list[tuple[_PendingRow, str]] = field(default_factory=list)
     job: _PhotoJob | None = None
+    # Photos the workers stored for this batch: those no product takes are deleted once it is written.
+    stored_names: list[str] = field(default_factory=list)
 
     @property
     def skus(self) -> set[str]:
@@ -473,6 +485,8 @@ class _BatchImporter:
         if batch.job is not None:
             refused: set[int] = set()
             for (pending, _), result in zip(batch.to_prepare, batch.job.results(), strict=True):
+                if isinstance(result, PreparedPhoto) and result.stored_name:
+                    batch.stored_names.append(result.stored_name)
                 if pending.line in refused:
                     continue
                 if isinstance(result, PhotoRefused):
@@ -483,8 +497,26 @@ class _BatchImporter:
                 else:
                     pending.photos.append(result)
         refused = {rejection.line for rejection in batch.rejections}
-        self._upsert(batch, [pending for pending in batch.rows if pending.line not in refused])
+        try:
+            self._upsert(batch, [pending for pending in batch.rows if pending.line not in refused])
+        finally:
+            self._discard_unused_photos(batch)
         self.report.rejections.extend(sorted(batch.rejections, key=_line))
+
+    def _discard_unused_photos(self, batch: _StartedBatch) -> None:
+        """Delete the photos the workers stored for rows that were refused, or whose product kept
+        photos of the same content. When the database cannot say which were taken, they stay: stored
+        files that no photo names are harmless, and deleting a taken one is not."""
+        if not batch.stored_names:
+            return
+        try:
+            taken = product_photo_names_referenced(skus=list(batch.skus), names=batch.stored_names)
+        except DatabaseError:
+            logger.warning("Could not check which of %d stored photos were taken", len(batch.stored_names))
+            return
+        for name in batch.stored_names:
+            if name not in taken:
+                photo_delete_stored(name)
 
     def abort(
         self, error: Exception, *, batch: _StartedBatch, line: int | None = None

@@ -10,6 +10,7 @@ the uploaded file name.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import uuid
@@ -52,6 +53,9 @@ class PreparedPhoto:
     # Of the bytes as uploaded or read from a catalogue (ProductImage.source_sha256): a re-import
     # recognises an unchanged photo by hashing its file, without decoding it again.
     source_sha256: str | None = None
+    # Where an import's worker process stored `content` already (photo_prepare_and_store_files); the
+    # content itself is then not carried back. The importer deletes it if no product takes it.
+    stored_name: str | None = None
 
     @property
     def extension(self) -> str:
@@ -285,6 +289,22 @@ def photo_prepare_file(path: str, limits: PhotoLimits) -> PreparedPhoto | PhotoR
 def photo_prepare_files(paths: list[str], limits: PhotoLimits) -> list[PreparedPhoto | PhotoRefused]:
     """`photo_prepare_file` of each path: one message between processes for many photos."""
     return [photo_prepare_file(path, limits) for path in paths]
+
+
+def photo_prepare_and_store_files(
+    paths: list[str], limits: PhotoLimits
+) -> list[PreparedPhoto | PhotoRefused]:
+    """`photo_prepare_files`, each prepared photo also stored (`photo_store`), for a worker process
+    forked from a configured Django: the importing process is spared the writes."""
+    results: list[PreparedPhoto | PhotoRefused] = []
+    for result in photo_prepare_files(paths, limits):
+        if isinstance(result, PreparedPhoto):
+            try:
+                result = dataclasses.replace(result, content=b"", stored_name=photo_store(result))
+            except Exception as error:  # noqa: BLE001 - one photo, whatever went wrong, is one refusal
+                result = PhotoRefused(f"could not be stored ({type(error).__name__}: {error})", "not_stored")
+        results.append(result)
+    return results
 
 
 def photo_prepare(source: IO[bytes] | Path | str) -> PreparedPhoto:

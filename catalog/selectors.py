@@ -38,6 +38,13 @@ def product_list_with_primary_photo(*, include_inactive: bool = False) -> QueryS
     return products.annotate(primary_photo=product_primary_photo_name())
 
 
+def product_photo_names_referenced(*, skus: list[str], names: list[str]) -> set[str]:
+    """Which of these stored photo names belong to a photo of one of these products."""
+    return set(
+        ProductImage.objects.filter(product__sku__in=skus, image__in=names).values_list("image", flat=True)
+    )
+
+
 def product_photo_sources(*, skus: list[str]) -> dict[str, list[str]]:
     """For each of these skus that exists, its photos' source hashes in display order ("" for a photo
     stored before they were kept). A product without photos is absent."""

@@ -378,8 +378,10 @@ def _images_for(product: Product, photos: Sequence[PreparedPhoto], written: list
     # No full_clean: every value is generated here or measured by catalog.photos, within the fields.
     images = []
     for position, photo in enumerate(photos):
-        name = photo_store(photo)
-        written.append(name)
+        # A photo an import's worker stored already is the importer's to delete if this write fails.
+        name = photo.stored_name or photo_store(photo)
+        if not photo.stored_name:
+            written.append(name)
         images.append(
             ProductImage(
                 product=product,

@@ -200,7 +200,14 @@ def _dying_in_a_worker(paths, limits):
     """photo_prepare_files, except that a worker process running it dies (as one killed for memory)."""
     if os.getpid() != TEST_PROCESS:
         os._exit(1)
-    return importing.photo_prepare_files.__wrapped__(paths, limits)
+    return _dying_in_a_worker.__wrapped__(paths, limits)
+
+
+def _workers_die(monkeypatch) -> None:
+    """Whatever a worker is sent (photos to prepare, or to prepare and store), it dies."""
+    _dying_in_a_worker.__wrapped__ = importing.photo_prepare_files
+    monkeypatch.setattr(importing, "photo_prepare_files", _dying_in_a_worker)
+    monkeypatch.setattr(importing, "photo_prepare_and_store_files", _dying_in_a_worker)
 
 
 def test_a_photo_worker_that_dies_leaves_the_photos_to_the_importing_process(tmp_path, monkeypatch, caplog):
@@ -209,8 +216,7 @@ def test_a_photo_worker_that_dies_leaves_the_photos_to_the_importing_process(tmp
         (tmp_path / f"{number}.jpg").write_bytes(make_photo_bytes(colour=(0, number * 5, 0)))
     rows = [{"sku": f"D{number}", "title": "Shirt", "image": f"{number}.jpg"} for number in range(count)]
     path = _write_jsonl(tmp_path / "catalog.jsonl", rows)
-    _dying_in_a_worker.__wrapped__ = importing.photo_prepare_files
-    monkeypatch.setattr(importing, "photo_prepare_files", _dying_in_a_worker)
+    _workers_die(monkeypatch)
 
     # Two batches, each sent to the workers: the second before the first's photos come back broken.
     report = catalog_import(path=path, workers=2, batch_size=count // 2)
@@ -226,8 +232,7 @@ def test_a_batch_sent_after_a_worker_died_is_prepared_in_the_importing_process(t
     for number in range(count):
         (tmp_path / f"{number}.jpg").write_bytes(make_photo_bytes(colour=(number * 5, 0, 0)))
         paths.append(str(tmp_path / f"{number}.jpg"))
-    _dying_in_a_worker.__wrapped__ = importing.photo_prepare_files
-    monkeypatch.setattr(importing, "photo_prepare_files", _dying_in_a_worker)
+    _workers_die(monkeypatch)
     preparer = importing._PhotoPreparer(workers=2, limits=photo_limits())
     try:
         first = preparer.submit(paths)
@@ -241,3 +246,31 @@ def test_a_batch_sent_after_a_worker_died_is_prepared_in_the_importing_process(t
     finally:
         preparer.close()
     assert "A photo worker process died" in caplog.text
+
+
+def _files_in(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def test_photos_stored_by_the_workers_for_refused_rows_are_deleted(tmp_path, monkeypatch, settings):
+    monkeypatch.setattr(importing._PhotoPreparer, "MIN_PHOTOS_FOR_WORKERS", 1)
+    for number in range(6):
+        (tmp_path / f"{number}.jpg").write_bytes(make_photo_bytes(colour=(number * 40, 0, 0)))
+    (tmp_path / "broken.jpg").write_bytes(make_photo_bytes(size=(300, 300))[:200])
+    rows = [
+        {"sku": "OK1", "title": "Shirt", "images": ["0.jpg", "1.jpg"]},
+        # Its first photo is stored by a worker before its second is found broken.
+        {"sku": "BROKEN", "title": "Shirt", "images": ["2.jpg", "broken.jpg"]},
+        # Its photo is stored, then the row fails the product's checks.
+        {"sku": "BADPRICE", "title": "Shirt", "price": "123456789012.5", "image": "3.jpg"},
+        {"sku": "OK2", "title": "Shirt", "image": "4.jpg"},
+    ]
+    path = _write_jsonl(tmp_path / "catalog.jsonl", rows)
+
+    report = catalog_import(path=path, workers=2)
+
+    assert report.created == 2
+    assert sorted(rejection.sku for rejection in report.rejections) == ["BADPRICE", "BROKEN"]
+    assert importing._PhotoPreparer(workers=2, limits=photo_limits()).store_in_workers
+    assert _files_in(Path(settings.MEDIA_ROOT)) == set(ProductImage.objects.values_list("image", flat=True))
+    assert ProductImage.objects.count() == 3
