@@ -260,6 +260,37 @@ def neighbour_distances(chunks, sample: np.ndarray, sample_vectors: np.ndarray) 
     return 1 - best
 
 
+def scaled_sample(
+    base: dict[str, np.ndarray], *, size: int, spread: float, count: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, text vectors) of `count` products drawn at random from the whole scaled catalogue, as the
+    real catalogue's trend draws them from the whole of it: real products sit at the centre of their
+    variants, so a sample of them alone reads the catalogue denser than it is."""
+    ids = np.sort(np.random.default_rng(SEED).choice(size, count, replace=False))
+    vectors = np.empty((count, base["text"].shape[1]), dtype=np.float32)
+    for first in np.unique(ids - ids % CHUNK):
+        chunk = next(scaled_chunks(base, size=size, spread=spread, kind="text", start=int(first)))[1]
+        inside = (ids >= first) & (ids < first + CHUNK)
+        vectors[inside] = chunk[ids[inside] - first]
+    return ids, vectors
+
+
+def neighbour_distance_measure(base: dict[str, np.ndarray], *, size: int, spread: float) -> dict:
+    """The scaled catalogue's nearest-neighbour distances (text vectors, a random sample) beside the
+    real catalogue's trend and what it predicts at this size."""
+    sample, sample_vectors = scaled_sample(base, size=size, spread=spread)
+    chunks = scaled_chunks(base, size=size, spread=spread, kind="text")
+    scaled = neighbour_distances(
+        tqdm(chunks, total=-(-size // CHUNK), desc="nearest neighbours", unit="chunk"), sample, sample_vectors
+    )
+    trend = real_neighbour_trend(base["text"])
+    return {
+        "real_trend": trend,
+        "real_expected": real_neighbour_expected(trend, size),
+        "scaled": quantiles(scaled),
+    }
+
+
 def real_neighbour_trend(text: np.ndarray, *, samples: int = 1000, repeats: int = 5) -> dict:
     """How the real catalogue's nearest-neighbour distance falls with its size: its p50 and p90 over
     random subsets of 1/16 .. all of it, and the power law (slope in log-log) each follows, so that a
@@ -877,6 +908,11 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
     rows = catalogue_rows(arguments.catalog)
     text, photo = base_vectors(rows, arguments.catalog)
     base = {"text": text, "image": photo}
+    if arguments.neighbours_only and results_path(size).exists():
+        results = json.loads(results_path(size).read_text())
+        results["neighbour_distance"] = neighbour_distance_measure(base, size=size, spread=arguments.spread)
+        results_path(size).write_text(json.dumps(results, indent=1))
+        return results
     load_path = CACHE / f"load-{size_label(size)}.json"
     recipe = {
         "size": size,
@@ -921,21 +957,12 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
         masks[name] = base_mask[np.arange(size) % len(rows)]
         selectivity[name] = {"column": column, "value": value, "share": round(float(masks[name].mean()), 4)}
     truth, image_truth = ExactTopK(queries, 10, masks), ExactTopK(queries, 10, {"none": None})
-    rng = np.random.default_rng(SEED)
-    sample = np.sort(rng.choice(min(size, CHUNK), 300, replace=False))
-    first_chunk = next(scaled_chunks(base, size=size, spread=arguments.spread, kind="text"))[1]
-    scaled_nn = np.full(len(sample), 2.0)
     for kind, exact in (("text", truth), ("image", image_truth)):
         chunks = scaled_chunks(base, size=size, spread=arguments.spread, kind=kind)
         for first, vectors in tqdm(
             chunks, total=-(-size // CHUNK), desc=f"exact search ({kind})", unit="chunk"
         ):
             exact.add(first, vectors)
-            if kind == "text":
-                scaled_nn = np.minimum(
-                    scaled_nn, neighbour_distances([(first, vectors)], sample, first_chunk[sample])
-                )
-    trend = real_neighbour_trend(text)
     results = {
         "size": size,
         "spread": arguments.spread,
@@ -943,11 +970,7 @@ def stage(size: int, arguments: argparse.Namespace) -> dict:
         "partners": BLEND_PARTNERS,
         "load": loaded["timings"],
         "selectivity": selectivity,
-        "neighbour_distance": {
-            "real_trend": trend,
-            "real_expected": real_neighbour_expected(trend, size),
-            "scaled": quantiles(scaled_nn),
-        },
+        "neighbour_distance": neighbour_distance_measure(base, size=size, spread=arguments.spread),
         "machine": {"cores": os.cpu_count(), "load_before": round(load_before, 2)},
     }
     results.update(
@@ -1311,7 +1334,7 @@ def report(results: list[dict], *, levels: list[int]) -> str:
         f"({', '.join(f'{int(size):,}' for size in trend['measured'])} products) and extrapolated beyond its "
         f"size by the power law those follow (slope {trend['slope']['p50']} for p50, {trend['slope']['p90']} "
         "for p90, in log-log): what this shop would look like with more products. The scaled catalogue's is "
-        "over 300 sampled products.",
+        "over 300 products drawn from all of it (`--remeasure --neighbours-only` measures it again).",
         "",
         markdown_table(["products", "real catalogue", "scaled catalogue"], realism_rows),
         "",
@@ -1434,6 +1457,11 @@ def main() -> None:
         "--api-only",
         action="store_true",
         help="with --remeasure: measure the API, throughput and memory again, keep the other measures",
+    )
+    parser.add_argument(
+        "--neighbours-only",
+        action="store_true",
+        help="with --remeasure: measure the nearest-neighbour distances again, keep the other measures",
     )
     parser.add_argument("--vectors-only", action="store_true", help="compute the cached base vectors only")
     parser.add_argument("--stage", type=int, help=argparse.SUPPRESS)  # one size, in a process of its own
