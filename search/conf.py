@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     # recall falls as the catalogue grows, and pgvector's default (40) lost true neighbours from 100,000
     # products on (bench/scale.py sweeps it, BENCHMARKS.md "Search at scale").
     "HNSW_EF_SEARCH": 160,
+    # ... and at least this long per million products: at a fixed candidate list, HNSW's recall keeps
+    # falling as the catalogue grows past that (BENCHMARKS.md "Search at scale" sweeps both).
+    "HNSW_EF_SEARCH_PER_MILLION": 640,
     # pgvector iterative index scan: index tuples visited at most when filters discard many.
     "MAX_SCAN_TUPLES": 20000,
     # A vector search under selective filters ranks every product they leave exactly instead of

@@ -403,14 +403,18 @@ def fulltext_sql(
 
 
 def _set_scan_options(cursor: Any, *, k: int) -> None:
-    """Per-transaction HNSW options: a candidate list of at least k (HNSW_EF_SEARCH), and iterative
-    scans for filters."""
+    """Per-transaction HNSW options: a candidate list of at least k and HNSW_EF_SEARCH, and of
+    HNSW_EF_SEARCH_PER_MILLION for each million products in the catalogue (PostgreSQL's estimate of
+    its size, read in the same statement), at most EF_SEARCH_MAX; iterative scans for filters."""
     cursor.execute(
-        "SELECT set_config('hnsw.ef_search', %s, true),"
+        "SELECT set_config('hnsw.ef_search', least(%s, greatest(%s, ceil(%s * (SELECT reltuples"
+        " FROM pg_class WHERE oid = 'catalog_product'::regclass) / 1e6)))::int::text, true),"
         " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
         " set_config('hnsw.max_scan_tuples', %s, true)",
         [
-            str(min(max(k, int(search_settings.HNSW_EF_SEARCH)), EF_SEARCH_MAX)),
+            EF_SEARCH_MAX,
+            max(k, int(search_settings.HNSW_EF_SEARCH)),
+            float(search_settings.HNSW_EF_SEARCH_PER_MILLION),
             str(int(search_settings.MAX_SCAN_TUPLES)),
         ],
     )

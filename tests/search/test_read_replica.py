@@ -300,3 +300,19 @@ def test_hnsw_scan_options_hold_per_transaction_on_the_replica(db, alias, settin
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('hnsw.ef_search')")
             assert cursor.fetchone()[0] == before == "40"  # pgvector's default
+
+
+@pytest.mark.parametrize(("per_million", "expected"), [(0, "160"), (100_000_000, "300"), (10**12, "1000")])
+def test_the_candidate_list_grows_with_the_catalogue(db, settings, per_million, expected):
+    settings.PRODUCT_SEARCH_HNSW_EF_SEARCH = 160
+    settings.PRODUCT_SEARCH_HNSW_EF_SEARCH_PER_MILLION = per_million
+    for number in range(3):
+        Product.objects.create(sku=f"EF{number}", title="Shirt")
+    with transaction.atomic(), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT '[1]'::vector")
+        cursor.execute("ANALYZE catalog_product")  # PostgreSQL's estimate: 3 products
+        _set_scan_options(cursor, k=24)
+        cursor.execute("SELECT current_setting('hnsw.ef_search')")
+
+        # 3 products x 10^8 per million is 300; the most pgvector takes is 1000.
+        assert cursor.fetchone()[0] == expected
