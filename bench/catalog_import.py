@@ -1,6 +1,7 @@
 """Import speed of a whole catalogue (default: the 9,583-product Myntra set) against raw baselines.
 
 python bench/catalog_import.py [--catalog ../shared/datasets/myntra/catalog.jsonl] [--database NAME]
+    [--media-root FOLDER]
 
 Runs, in one process and one sitting so that the ratios hold on a shared machine:
 - the import itself: first import (every photo decoded, checked, re-encoded and stored), re-import of
@@ -101,17 +102,34 @@ def _hash_baseline(rows: list[dict], base: Path) -> float:
     return time.perf_counter() - started
 
 
-def _photo_seconds(rows: list[dict], base: Path) -> float:
-    """Median seconds to read, decode, check and re-encode one photo, in this process."""
+def _photo_seconds(rows: list[dict], base: Path) -> tuple[float, int]:
+    """(median seconds to read, decode, check and re-encode one photo in this process, mean bytes of
+    the re-encoded photos)."""
     from catalog.photos import photo_limits, photo_prepare_file
 
     limits = photo_limits()
-    times = []
+    times, sizes = [], []
     for row in rows[:PHOTOS_TIMED]:
         started = time.perf_counter()
-        photo_prepare_file(str(base / row["image"]), limits)
+        prepared = photo_prepare_file(str(base / row["image"]), limits)
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        sizes.append(len(getattr(prepared, "content", b"")))
+    return statistics.median(times), int(statistics.mean(sizes))
+
+
+def _file_baseline(folder: Path, *, count: int, size: int) -> float:
+    """Seconds to create `count` files of `size` bytes in `folder` (open, write, close): what storing
+    the photos costs the filesystem at least."""
+    probe = folder / "bench-file-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    content = os.urandom(size)
+    started = time.perf_counter()
+    for number in range(count):
+        with open(probe / f"{number}.jpg", "xb") as handle:
+            handle.write(content)
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(probe)
+    return elapsed
 
 
 class CpuClock:
@@ -144,10 +162,17 @@ def main() -> None:
     parser.add_argument("--database", default=django_setup.BENCH_DATABASE)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the products (for the search benchmarks)")
+    parser.add_argument(
+        "--media-root",
+        type=Path,
+        default=BENCH_MEDIA,
+        help="the photos' folder, a scratch one: its products/ is emptied first",
+    )
     args = parser.parse_args()
     if not args.catalog.is_file():
         raise SystemExit(f"No catalogue at {args.catalog}: pass --catalog PATH")
 
+    os.environ["MEDIA_ROOT"] = str(args.media_root.resolve())
     django_setup.setup(database=args.database)
     from django.conf import settings
     from tqdm import tqdm
@@ -157,8 +182,8 @@ def main() -> None:
 
     batch_size = args.batch_size or BATCH_SIZE
     Product.objects.all().delete()
-    if Path(settings.MEDIA_ROOT).resolve() == BENCH_MEDIA.resolve():
-        shutil.rmtree(BENCH_MEDIA / "products", ignore_errors=True)  # the photos of earlier runs
+    media_root = Path(settings.MEDIA_ROOT)
+    shutil.rmtree(media_root / "products", ignore_errors=True)  # the photos of earlier runs
     rows = _rows(args.catalog)
     base = args.catalog.resolve().parent
     count = catalog_row_count(args.catalog)
@@ -168,7 +193,8 @@ def main() -> None:
     copy_s = _copy_baseline(rows, like_products=False)
     copy_products_s = _copy_baseline(rows, like_products=True)
     hash_s = _hash_baseline(rows, base)
-    photo_s = _photo_seconds(rows, base)
+    photo_s, photo_bytes = _photo_seconds(rows, base)
+    files_s = _file_baseline(media_root, count=count, size=photo_bytes)
     baselines = [
         ["COPY of the rows' text into a scratch table", f"{copy_s:.2f}", f"{count / copy_s:.0f}"],
         [
@@ -181,6 +207,12 @@ def main() -> None:
             f"decode + check + re-encode one photo, one process (median of {PHOTOS_TIMED})",
             f"{photo_s * 1000:.2f} ms",
             f"{1 / photo_s:.0f} (x {cpus} CPUs: {cpus / photo_s:.0f})",
+        ],
+        [
+            f"create a file of the stored photos' mean size ({photo_bytes / 1024:.1f} KiB) per row in the "
+            "media folder",
+            f"{files_s:.2f}",
+            f"{count / files_s:.0f}",
         ],
     ]
     for line in baselines:
@@ -246,12 +278,14 @@ def main() -> None:
     baseline_table = markdown_table(["baseline (same run)", "seconds", "rows/s"], baselines)
     write_section(
         "catalog-import",
-        f"## Catalogue import\n\n`python bench/catalog_import.py --catalog {args.catalog.name}` "
-        f"({count} rows, embedded PostgreSQL 18, {cpus} CPU cores shared with other work: load average "
+        f"## Catalogue import\n\n`python bench/catalog_import.py --catalog {args.catalog.name}"
+        f"{'' if media_root.resolve() == BENCH_MEDIA.resolve() else f' --media-root {media_root}'}` "
+        f"({count} rows, photos stored in `{media_root}`, embedded PostgreSQL 18, {cpus} CPU cores shared "
+        "with other work: load average "
         f"{load_before:.1f} at the start, {load_after:.1f} at the end; batches of "
         f"{batch_size} rows, one transaction each; new or changed photos decoded, checked and re-encoded "
-        f"in {cpus} worker processes; a photo whose file hash matches the stored source hash is not "
-        f"decoded again):\n\n{table}\n\n{baseline_table}\n\n"
+        f"and stored in {cpus} worker processes; a photo whose file hash matches the stored source hash "
+        f"is not decoded again):\n\n{table}\n\n{baseline_table}\n\n"
         "`CPU ms/row` adds the CPU time of the importing process, its photo workers and its database "
         "backend; `CPU bound` is the CPUs divided by it: the rate if the import had the machine's CPUs to "
         "itself and kept them all busy, an upper bound, not a measurement. A first import decodes and "
