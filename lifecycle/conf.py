@@ -53,10 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "ABANDONED_AFTER_S": 3600,
     # Share of the products held out to measure a retrained model (when no split file is given).
     "VALIDATION_SHARE": 0.1,
-    # Minutes a retrain's training may take (features and epochs), so that a retrain ends in minutes on
-    # a CPU: the epochs and their learning-rate schedule are fitted to it after the first epoch (which
-    # always runs), and the measuring, embedding and switching that follow take the rest. None: epochs
-    # run until early stopping or the recipe's count. BENCHMARKS.md, "Retrain wall time", has both.
+    # Minutes a retrain's epochs may take, so that a retrain ends in minutes on a CPU: the epochs and
+    # their learning-rate schedule are fitted to it after the first epoch (which always runs). The
+    # features before (read from the store once photos are embedded) and the measuring, embedding and
+    # switching after take the rest. None: epochs run until early stopping or the recipe's count.
     "RETRAIN_TRAINING_MINUTES": 7.0,
 }
 

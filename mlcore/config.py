@@ -102,9 +102,10 @@ class TrainingConfig:
     mixed_precision: bool = True
     # Stop after this many epochs without a better val score (0 disables early stopping).
     early_stopping_patience: int = 3
-    # Wall-clock seconds the run may take from its start (0: no limit). The first epoch always runs; from
-    # its duration, the learning-rate schedule is fitted to the epochs that still fit, and no epoch is
-    # begun that would end past the limit. A resumed run has the limit again from its own start.
+    # Wall-clock seconds the epochs may take (0: no limit), from the first epoch's start: computing the
+    # features before is not counted. The first epoch always runs; from its duration, the learning-rate
+    # schedule is fitted to the epochs that still fit, and no epoch is begun that would end past the
+    # limit. A resumed run has the limit again from its own first epoch.
     time_budget_s: float = 0.0
     # Identity used by the losses: "title" makes same-title products (case-insensitive) one class, like the
     # evaluation protocol does; "sku" makes every product its own class.
