@@ -37,15 +37,19 @@ def main() -> None:
 
     if Product.objects.count() < 9000:
         catalog_import(path=args.catalog)
-    # What a shop has before it retrains: its photos embedded by the active model, so their trunk
-    # features are stored (a catalogue embedded before the store existed gets them here, untimed).
+    # What a shop has before it retrains: the shipped model active and the catalogue embedded with it,
+    # so the photos' trunk features are stored (a catalogue embedded before the store existed gets
+    # them here). Untimed.
+    from lifecycle.default_model import default_model_install
+    from lifecycle.model_versions import model_version_activate
     from lifecycle.photo_features import photo_features_backfill, photo_features_storage
-    from lifecycle.selectors import model_version_get_active
 
-    active = model_version_get_active()
-    if active is not None:
-        backfilled = photo_features_backfill(version=active)
-        print(f"Photo features stored for {backfilled} more photos (before timing)", flush=True)
+    installed = default_model_install()
+    if installed.active != installed.version:
+        print(f"Activating the shipped {installed.version.name} (was {installed.active})", flush=True)
+        model_version_activate(version=installed.version)
+    backfilled = photo_features_backfill(version=installed.version)
+    print(f"Photo features stored for {backfilled} more photos (before timing)", flush=True)
     storage = photo_features_storage()
     options = RetrainOptions(
         split_file=str(args.split_file),
@@ -114,7 +118,7 @@ def main() -> None:
         "retrain",
         "## Retrain wall time (cpu-fast)\n\n"
         f"`python bench/retrain.py` (= `manage.py retrain --catalog catalog.jsonl --split-file splits.json`, "
-        f"products already imported): {held_out['gallery']} held-out `val` products, "
+        f"products already imported, the shipped model active): {held_out['gallery']} held-out `val` products, "
         f"{os.cpu_count()} CPU cores, no GPU. Outcome: {verdict} ({outcome.reason}).\n\n"
         f"Photo features were already stored, as after embedding: {storage['rows']} photos, "
         f"{storage['bytes_per_photo'] / 1024:.1f} KiB a photo ({storage['bytes'] / 2**20:.0f} MiB in all).\n\n"
