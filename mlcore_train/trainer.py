@@ -314,9 +314,10 @@ def _fit_schedule(run: TrainingRun, epochs: int) -> None:
 def _epochs_within_budget(config: TrainingConfig, history: list[dict], *, done: int, elapsed_s: float) -> int:
     """How many epochs the run can have in all without the next one ending past config.time_budget_s,
     judged by the mean duration of the epochs so far (at least `done`, at most config.epochs)."""
-    if not config.time_budget_s or not history:
+    timed = [row["epoch_s"] for row in history if "epoch_s" in row]  # none in an older resume point
+    if not config.time_budget_s or not timed:
         return config.epochs
-    per_epoch = sum(row["epoch_s"] for row in history) / len(history)
+    per_epoch = sum(timed) / len(timed)
     more = int(max(0.0, config.time_budget_s - elapsed_s) // per_epoch)
     return max(done, min(config.epochs, done + more))
 
