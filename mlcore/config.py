@@ -114,6 +114,10 @@ class TrainingConfig:
     # attribute phrase, product text, description sentences) instead of its title, drawn afresh each
     # epoch; 0 trains on titles alone. Validation and model selection stay on titles.
     text_variant_share: float = 0.0
+    # Share of the pairs trained on the title (or other text) with a garment term swapped for another of
+    # its synonym group (mlcore.fashion_vocabulary: "tee" for "tshirts", "joggers" for "track pants"),
+    # where it has one, so that other shops' words for the catalogue's types land where its own do.
+    synonym_share: float = 0.0
     # Share of the pairs of a product with clicked queries (CatalogItem.clicked_texts) that train on one
     # of them instead: what shoppers typed to find it.
     clicked_share: float = 0.5

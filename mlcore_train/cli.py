@@ -13,7 +13,7 @@ from mlcore.config import ModelConfig, TrainingConfig
 from mlcore.data import load_catalog
 from mlcore.default_model import default_model_path, describe_model
 from mlcore.evaluation import evaluate, format_report
-from mlcore_train.model_card import write_model_card
+from mlcore_train.model_card import examples_file_name, shop_name, write_model_card
 from mlcore_train.trainer import TRAINING_MODES, train
 from mlcore_train.warm_start import model_to_fine_tune
 
@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         default=TrainingConfig.text_variant_share,
         help="share of pairs trained on another text of the product (attribute phrase, product text, "
         "description sentence) instead of its title",
+    )
+    train.add_argument(
+        "--synonym-share",
+        type=float,
+        default=TrainingConfig.synonym_share,
+        help="share of pairs trained with a garment term swapped for a synonym (mlcore.fashion_vocabulary)",
     )
     train.add_argument(
         "--resume", action="store_true", help="continue a run that stopped part way in --out (same settings)"
@@ -108,6 +114,12 @@ def _parser() -> argparse.ArgumentParser:
         help="store the report in the model folder's metrics.json under the split's name (with a grid PNG), "
         "for its model card: the once-only test evaluation of a model chosen on val",
     )
+    evaluate.add_argument(
+        "--shop",
+        default=None,
+        help="with --record: store the report as this shop's, beside the other shops' (a model trained on "
+        "several shops, or measured on one it never saw)",
+    )
 
     card = commands.add_parser("model-card", help="write MODEL_CARD.md from a model folder's metrics.json")
     card.add_argument("--model", required=True)
@@ -118,11 +130,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _record_evaluation(folder: Path, split: str, report: dict, seconds: float) -> None:
+def _record_evaluation(folder: Path, split: str, report: dict, seconds: float, shop: str | None) -> None:
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    metrics[split] = report
-    metrics[f"{split}_eval_time_s"] = round(seconds, 1)
+    if shop:
+        metrics.setdefault(f"{split}_by_shop", {})[shop] = {**report, "eval_time_s": round(seconds, 1)}
+    else:
+        metrics[split] = report
+        metrics[f"{split}_eval_time_s"] = round(seconds, 1)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
@@ -149,25 +164,31 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainingC
         device=args.device,
         weight_decay=args.weight_decay,
         text_variant_share=args.text_variant_share,
+        synonym_share=args.synonym_share,
     )
     return model_config, training_config
 
 
-def _load_shops(args: argparse.Namespace, split: str) -> list:
+def _load_shops(args: argparse.Namespace, split: str) -> dict[str, list]:
+    """Each shop's items of the split, by shop name (its catalogue's folder), in the order given."""
     if len(args.catalog) != len(args.split_file):
         raise SystemExit("give one --split-file per --catalog, in the same order")
-    items = []
+    shops: dict[str, list] = {}
     for catalog, split_file in zip(args.catalog, args.split_file, strict=True):
-        items += load_catalog(catalog, split_file, split)
-    return items
+        shops.setdefault(shop_name(catalog), []).extend(load_catalog(catalog, split_file, split))
+    return shops
+
+
+def _joined(shops: dict[str, list]) -> list:
+    return [item for items in shops.values() for item in items]
 
 
 def run_train(args: argparse.Namespace, command: str) -> int:
     """Train on the train split, select on val; with --evaluate-test, evaluate the chosen model on test once.
     The command line is recorded in metrics.json for the model card."""
     model_config, training_config = _configs_from_args(args)
-    train_items = _load_shops(args, "train")
-    val_items = _load_shops(args, "val")
+    train_shops, val_shops = _load_shops(args, "train"), _load_shops(args, "val")
+    train_items, val_items = _joined(train_shops), _joined(val_shops)
     model = None
     if args.init_from:
         model = model_to_fine_tune(args.init_from, train_items)
@@ -178,9 +199,13 @@ def run_train(args: argparse.Namespace, command: str) -> int:
     metrics_path = Path(args.out) / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics["command"] = command
+    metrics["shops"] = [
+        {"name": name, "train": len(items), "val": len(val_shops.get(name, []))}
+        for name, items in train_shops.items()
+    ]
     if args.evaluate_test:
         started = time.time()
-        test_items = _load_shops(args, "test")
+        test_items = _joined(_load_shops(args, "test"))
         metrics["test"] = evaluate(
             args.out, test_items, device=args.device, grid_path=Path(args.out) / "retrieval_examples.png"
         )
@@ -200,11 +225,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"{Path(model) / 'metrics.json'} does not exist: "
             "--record needs a model folder written by `python -m mlcore_train train`"
         )
-    grid = args.grid or (Path(model) / "retrieval_examples.png" if args.record else None)
+    grid = args.grid or (Path(model) / examples_file_name(args.shop) if args.record else None)
     started = time.time()
     report = evaluate(model, items, device=args.device, grid_path=grid)
     if args.record:
-        _record_evaluation(Path(model), args.split, report, time.time() - started)
+        _record_evaluation(Path(model), args.split, report, time.time() - started, args.shop)
     print(format_report(report))
     if args.json:
         print(json.dumps(report))

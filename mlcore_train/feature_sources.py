@@ -12,6 +12,7 @@ import torch
 from mlcore.config import TrainingConfig
 from mlcore.data import CatalogItem
 from mlcore.embedding import encode_photos, encode_prefix_maps, encode_titles
+from mlcore.fashion_vocabulary import vocabulary_variants
 from mlcore.image_preprocessing import preprocess
 from mlcore.model import DualEncoder
 from mlcore.photo_features import PhotoFeatureStore
@@ -152,10 +153,11 @@ def _encoder_fingerprint(tower: BertTextTower) -> tuple:
 class TextFeatureSource:
     """Gives (batch, embed_dim) text embeddings for item indices: each item's title, or with
     `variant_share` > 0 one of its other texts (CatalogItem.texts) for that share of the pairs, drawn
-    by a generator of its own. In cpu-fast mode MiniLM's frozen part runs once per text: a frozen
-    encoder keeps its pooled features, so a step trains the projection alone; one with its last layers
-    trained keeps the hidden states entering them, so a step runs only those layers. Evaluation reads
-    the titles."""
+    by a generator of its own; with `synonym_share` > 0 that share of the chosen texts that name a garment
+    term of mlcore.fashion_vocabulary is trained with the term swapped for another of its group. In
+    cpu-fast mode MiniLM's frozen part runs once per text: a frozen encoder keeps its pooled features,
+    so a step trains the projection alone; one with its last layers trained keeps the hidden states
+    entering them, so a step runs only those layers. Evaluation reads the titles."""
 
     def __init__(
         self,
@@ -166,10 +168,12 @@ class TextFeatureSource:
         variant_share: float = 0.0,
         seed: int = 0,
         clicked_share: float = 0.0,
+        synonym_share: float = 0.0,
     ):
         self.model, self.device = model, device
         self.variant_share = variant_share
         self.clicked_share = clicked_share
+        self.synonym_share = synonym_share
         self.rng = random.Random(seed)
         # Titles first (text i is item i's title), then every item's other texts, then clicked queries.
         self.titles = [item.title for item in items]
@@ -184,6 +188,14 @@ class TextFeatureSource:
             for index, item in enumerate(items):
                 self.clicked[index] = list(range(len(texts), len(texts) + len(item.clicked_texts)))
                 texts.extend(item.clicked_texts)
+        # Text index -> the indices of its versions with a garment term swapped.
+        self.swapped: dict[int, list[int]] = {}
+        if synonym_share > 0:
+            for index in range(len(texts)):
+                versions = vocabulary_variants(texts[index])
+                if versions:
+                    self.swapped[index] = list(range(len(texts), len(texts) + len(versions)))
+                    texts.extend(versions)
         self.texts = texts
         self.token_ids = model.tokenizer.encode_ids(self.texts)
         self.pooled: torch.Tensor | None = None
@@ -224,9 +236,20 @@ class TextFeatureSource:
         return pooled
 
     def _text_indices(self, indices: list[int]) -> list[int]:
-        """The text each item trains with in this batch: with probability clicked_share one of the queries
-        it was clicked from, if any; else with probability variant_share one of its other texts, if it
-        has any; else its title."""
+        """The text each item trains with in this batch (`_chosen_texts`), with probability synonym_share
+        one of its versions with a garment term swapped where it has any."""
+        chosen = self._chosen_texts(indices)
+        if self.synonym_share <= 0:
+            return chosen
+        for position, text in enumerate(chosen):
+            versions = self.swapped.get(text)
+            if versions and self.rng.random() < self.synonym_share:
+                chosen[position] = self.rng.choice(versions)
+        return chosen
+
+    def _chosen_texts(self, indices: list[int]) -> list[int]:
+        """With probability clicked_share one of the queries the item was clicked from, if any; else with
+        probability variant_share one of its other texts, if it has any; else its title."""
         if self.variant_share <= 0 and self.clicked_share <= 0:
             return list(indices)
         chosen = []

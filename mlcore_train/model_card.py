@@ -4,11 +4,39 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 from pathlib import Path
 
 DATA_ATTRIBUTION = (
     '"Fashion Product Images" dataset, Param Aggarwal, Kaggle; product data and photos by Myntra.'
 )
+# By shop name (a catalogue's folder under shared/datasets), for the shops a model was trained or measured on.
+SHOP_ATTRIBUTIONS = {
+    "myntra": DATA_ATTRIBUTION,
+    "indofashion": "IndoFashion dataset, Pranjal Singh Rajput and Shivangi Aneja; listings from Amazon India "
+    "and Flipkart.",
+    "luma": '"Magento 2 sample data (Luma), Copyright (c) Magento, Inc. (Adobe), licensed under OSL-3.0 '
+    "(photos) and OSL-3.0/AFL-3.0 (product data); photos resized and product data converted by this "
+    'project, by a conversion script."',
+}
+
+
+def shop_name(catalog_path: str | Path) -> str:
+    """A catalogue's shop name: the folder its catalog.jsonl is in."""
+    return Path(catalog_path).resolve().parent.name
+
+
+def examples_file_name(shop: str | None = None) -> str:
+    """The retrieval grid a recorded evaluation writes into the model folder: one per shop when named."""
+    return f"retrieval_examples_{shop}.png" if shop else "retrieval_examples.png"
+
+
+def _trained_shops(metrics: dict) -> list[str]:
+    """The shops a model was trained on: as recorded, or read from the recorded command's --catalog."""
+    if metrics.get("shops"):
+        return [shop["name"] for shop in metrics["shops"]]
+    words = shlex.split(metrics.get("command", ""))
+    return [shop_name(value) for flag, value in zip(words, words[1:], strict=False) if flag == "--catalog"]
 
 
 def _metrics_table(report: dict) -> str:
@@ -82,6 +110,47 @@ def _command_text(metrics: dict) -> str:
     return command
 
 
+def _data_text(metrics: dict, shops: list[str]) -> str:
+    measured = [shop for shop in metrics.get("test_by_shop", {}) if shop not in shops]
+    if len(shops) <= 1 and not measured:
+        shop = shops[0] if shops else "myntra"
+        attribution = SHOP_ATTRIBUTIONS.get(shop, "(none recorded)")
+        return (
+            f"{'Myntra' if shop == 'myntra' else shop} catalogue, fixed splits by sku hash: trained on "
+            f"`train` ({metrics['train_products']} products), model chosen on `val` "
+            f"({metrics['val_products']}), evaluated once on `test`.\nAttribution: {attribution}"
+        )
+    lines = [
+        f"Trained on the `train` splits of {', '.join(shops)} ({metrics['train_products']} products in all), "
+        f"model chosen on their `val` splits together ({metrics['val_products']}), evaluated once on each "
+        "shop's `test`"
+        + (f", and on the `test` of {', '.join(measured)}, never trained on." if measured else "."),
+        "",
+    ]
+    lines += [f"- {shop}: {SHOP_ATTRIBUTIONS.get(shop, '(none recorded)')}" for shop in shops + measured]
+    return "\n".join(lines)
+
+
+def _test_seconds(metrics: dict) -> float:
+    if "test_eval_time_s" in metrics:
+        return metrics["test_eval_time_s"]
+    by_shop = metrics.get("test_by_shop") or {}
+    return sum(report.get("eval_time_s", 0.0) for report in by_shop.values()) if by_shop else float("nan")
+
+
+def _test_text(metrics: dict, shops: list[str], folder: Path) -> str:
+    by_shop = metrics.get("test_by_shop")
+    if not by_shop:
+        return _metrics_table(metrics["test"]) if metrics.get("test") else "(not evaluated)"
+    sections = []
+    for shop, report in by_shop.items():
+        seen = "trained on its `train`" if shop in shops else "never trained on"
+        grid = examples_file_name(shop)
+        shown = f"\n\n![top photos for a few {shop} titles]({grid})" if (folder / grid).exists() else ""
+        sections.append(f"### {shop} ({seen})\n\n{_metrics_table(report)}{shown}")
+    return "\n\n".join(sections)
+
+
 def write_model_card(folder: str | Path, notes: str = "") -> Path:
     folder = Path(folder)
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -90,7 +159,7 @@ def write_model_card(folder: str | Path, notes: str = "") -> Path:
     training = metrics["training"]
     size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
     trained_on = dt.datetime.fromtimestamp((folder / "model.safetensors").stat().st_mtime, dt.UTC)
-    test = metrics.get("test")
+    shops = _trained_shops(metrics)
     card = f"""# Model card: {config.get("name", folder.name)}
 
 Two-tower product retrieval model (title <-> photo) in one joint {model["embed_dim"]}-d space.
@@ -107,9 +176,7 @@ Two-tower product retrieval model (title <-> photo) in one joint {model["embed_d
 
 ## Data
 
-Myntra catalogue, fixed splits by sku hash: trained on `train` ({metrics["train_products"]} products), model
-chosen on `val` ({metrics["val_products"]}), evaluated once on `test`.
-Attribution: {DATA_ATTRIBUTION}
+{_data_text(metrics, shops)}
 
 ## Command
 
@@ -119,7 +186,7 @@ Attribution: {DATA_ATTRIBUTION}
 
 Trained {trained_on:%Y-%m-%d %H:%M} UTC. Training wall time {metrics["training_wall_time_s"] / 60:.1f} min
 (of which {metrics["feature_time_s"]:.0f} s loading cached image features / MiniLM inputs); test evaluation
-{metrics.get("test_eval_time_s", float("nan")):.0f} s (full photo pipeline, not the cache).
+{_test_seconds(metrics):.0f} s (full photo pipeline, not the cache).
 
 ## Validation metrics (selected epoch)
 
@@ -127,7 +194,7 @@ Trained {trained_on:%Y-%m-%d %H:%M} UTC. Training wall time {metrics["training_w
 
 ## Test metrics (evaluated once)
 
-{_metrics_table(test) if test else "(not evaluated)"}
+{_test_text(metrics, shops, folder)}
 
 Targets from the project issue: R@1 >= 50 and R@10 >= 90 in both directions, type_p@10 >= 0.9.
 Published Deep CMPL on comparable data: R@1 31.28, R@10 82.70.

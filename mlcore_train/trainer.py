@@ -499,6 +499,7 @@ def train(
         variant_share=config.text_variant_share,
         seed=config.seed,
         clicked_share=config.clicked_share,
+        synonym_share=config.synonym_share,
     )
     val_texts = TextFeatureSource(model, val_items, device, cache)
     feature_time = time.time() - started

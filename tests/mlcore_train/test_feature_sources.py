@@ -140,3 +140,36 @@ def test_a_product_clicked_from_a_query_trains_on_it_for_the_clicked_share(synth
     assert not torch.allclose(trained_with(0.0)[0], clicked, atol=1e-3)  # its variant, then
     # Products nobody clicked train as before: on their titles when no variant is drawn.
     assert torch.allclose(trained_with(1.0, variant_share=0.0)[1:], titles[1:], atol=1e-5)
+
+
+def test_a_share_of_pairs_trains_with_a_garment_term_swapped_for_a_synonym(synthetic_catalog):
+    import dataclasses
+
+    import torch
+
+    from mlcore.embedding import encode_titles
+    from mlcore.fashion_vocabulary import vocabulary_variants
+    from mlcore.model import create_model
+    from mlcore_train.feature_sources import TextFeatureSource
+
+    catalog, splits = synthetic_catalog
+    shoes = [item for item in load_catalog(catalog, splits, "train") if item.article_type == "Shoes"][:3]
+    items = [dataclasses.replace(shoes[0], title="Men Navy Track Pants"), *shoes[1:]]
+    model = create_model(
+        ModelConfig(text_branch="bert", text_trainable_layers=0, image_size=64, embed_dim=16)
+    )
+    model.eval()
+    titles = encode_titles(model, [item.title for item in items])
+    swapped = encode_titles(model, list(vocabulary_variants("Men Navy Track Pants")))
+
+    def trained_with(share: float) -> torch.Tensor:
+        source = TextFeatureSource(model, items, torch.device("cpu"), cache=True, synonym_share=share)
+        with torch.no_grad():
+            return torch.nn.functional.normalize(source.train_embeddings([0, 1, 2]), dim=-1)
+
+    assert torch.allclose(trained_with(0.0), titles, atol=1e-5)
+    with_synonyms = trained_with(1.0)
+    assert torch.isclose(with_synonyms[0] @ swapped.T, torch.tensor(1.0), atol=1e-5).any()
+    assert not torch.allclose(with_synonyms[0], titles[0], atol=1e-3)
+    # Titles without a term of a group train on themselves whatever the share.
+    assert torch.allclose(with_synonyms[1:], titles[1:], atol=1e-5)

@@ -80,3 +80,29 @@ def test_a_command_recorded_under_the_old_package_name_is_written_with_the_new_o
     assert "python -m mlcore_train train --catalog shop.jsonl --epochs 3" in card
     assert "python -m mlcore train" not in card
     assert "## Test metrics (evaluated once)\n\n(not evaluated)" in card
+
+
+def test_a_model_trained_on_several_shops_has_each_shops_data_and_test_figures(model_folder):
+    metrics = json.loads((model_folder / "metrics.json").read_text())
+    del metrics["test"], metrics["test_eval_time_s"]
+    metrics["command"] = (
+        "python -m mlcore_train train --catalog ../shared/datasets/myntra/catalog.jsonl --split-file a.json "
+        "--catalog ../shared/datasets/indofashion/catalog.jsonl --split-file b.json --out model"
+    )
+    metrics["test_by_shop"] = {
+        "myntra": {**report(52.5), "eval_time_s": 10.0},
+        "indofashion": {**report(21.25), "eval_time_s": 6.0},
+        "luma": {**report(9.75), "eval_time_s": 1.0},
+    }
+    (model_folder / "metrics.json").write_text(json.dumps(metrics))
+    (model_folder / "retrieval_examples_luma.png").write_bytes(b"png")
+    card = write_model_card(model_folder).read_text()
+    assert "![top photos for a few luma titles](retrieval_examples_luma.png)" in card
+    assert "retrieval_examples_myntra.png" not in card
+    assert "Trained on the `train` splits of myntra, indofashion (7654 products in all)" in card
+    assert "and on the `test` of luma, never trained on." in card
+    assert "- indofashion: IndoFashion dataset" in card and '- luma: "Magento 2 sample data' in card
+    assert "### myntra (trained on its `train`)" in card
+    assert "### luma (never trained on)" in card
+    assert "| title -> photo | 21.25 |" in card and "| title -> photo | 9.75 |" in card
+    assert "test evaluation\n17 s" in card
