@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -199,6 +200,7 @@ def run_train(args: argparse.Namespace, command: str) -> int:
     metrics_path = Path(args.out) / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics["command"] = command
+    metrics["trained_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     metrics["shops"] = [
         {"name": name, "train": len(items), "val": len(val_shops.get(name, []))}
         for name, items in train_shops.items()

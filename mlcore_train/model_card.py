@@ -158,7 +158,12 @@ def write_model_card(folder: str | Path, notes: str = "") -> Path:
     model = config["model"]
     training = metrics["training"]
     size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
-    trained_on = dt.datetime.fromtimestamp((folder / "model.safetensors").stat().st_mtime, dt.UTC)
+    # A clone gives files the time of the checkout, so the recorded time wins over the weights' file time.
+    trained_on = (
+        dt.datetime.fromisoformat(metrics["trained_at"])
+        if "trained_at" in metrics
+        else dt.datetime.fromtimestamp((folder / "model.safetensors").stat().st_mtime, dt.UTC)
+    )
     shops = _trained_shops(metrics)
     card = f"""# Model card: {config.get("name", folder.name)}
 

@@ -89,6 +89,7 @@ def test_cli_trains_then_evaluates_with_a_json_last_line(synthetic_catalog, tmp_
     assert recorded["val"] and (out / "retrieval_examples.png").exists()
     # The shops it was trained on are recorded, and --shop keeps a report as one shop's among several.
     assert recorded["shops"] == [{"name": catalog.parent.name, "train": 16, "val": 16}]
+    assert recorded["trained_at"].endswith("+00:00")
     assert main([*args, "--split", "test", "--record", "--shop", "other"]) == 0
     recorded = json.loads((out / "metrics.json").read_text())
     assert recorded["test_by_shop"]["other"]["t2i"] == report["t2i"]

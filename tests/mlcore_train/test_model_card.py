@@ -106,3 +106,10 @@ def test_a_model_trained_on_several_shops_has_each_shops_data_and_test_figures(m
     assert "### luma (never trained on)" in card
     assert "| title -> photo | 21.25 |" in card and "| title -> photo | 9.75 |" in card
     assert "test evaluation\n17 s" in card
+
+
+def test_the_card_gives_the_recorded_training_time_not_the_files(model_folder):
+    metrics = json.loads((model_folder / "metrics.json").read_text())
+    metrics["trained_at"] = "2026-01-02T03:04:05+00:00"
+    (model_folder / "metrics.json").write_text(json.dumps(metrics))
+    assert "Trained 2026-01-02 03:04 UTC." in write_model_card(model_folder).read_text()
