@@ -142,10 +142,13 @@ def _test_text(metrics: dict, shops: list[str], folder: Path) -> str:
     by_shop = metrics.get("test_by_shop")
     if not by_shop:
         return _metrics_table(metrics["test"]) if metrics.get("test") else "(not evaluated)"
+    reports = {shop: (report, examples_file_name(shop)) for shop, report in by_shop.items()}
+    if len(shops) == 1 and shops[0] not in reports and metrics.get("test"):
+        # A one-shop model's own test report is kept under "test" (what the installed version shows).
+        reports = {shops[0]: (metrics["test"], examples_file_name()), **reports}
     sections = []
-    for shop, report in by_shop.items():
+    for shop, (report, grid) in reports.items():
         seen = "trained on its `train`" if shop in shops else "never trained on"
-        grid = examples_file_name(shop)
         shown = f"\n\n![top photos for a few {shop} titles]({grid})" if (folder / grid).exists() else ""
         sections.append(f"### {shop} ({seen})\n\n{_metrics_table(report)}{shown}")
     return "\n\n".join(sections)

@@ -108,6 +108,21 @@ def test_a_model_trained_on_several_shops_has_each_shops_data_and_test_figures(m
     assert "test evaluation\n17 s" in card
 
 
+def test_a_one_shop_model_measured_on_others_shows_its_own_test_first(model_folder):
+    metrics = json.loads((model_folder / "metrics.json").read_text())
+    metrics["command"] = "python -m mlcore_train train --catalog ../shared/datasets/myntra/catalog.jsonl"
+    metrics["test_by_shop"] = {"luma": {**report(9.75), "eval_time_s": 1.0}}
+    (model_folder / "metrics.json").write_text(json.dumps(metrics))
+    card = write_model_card(model_folder).read_text()
+    assert "Trained on the `train` splits of myntra (7654 products in all)" in card
+    assert "and on the `test` of luma, never trained on." in card
+    myntra, luma = (
+        card.index("### myntra (trained on its `train`)"),
+        card.index("### luma (never trained on)"),
+    )
+    assert myntra < card.index("| title -> photo | 51.25 |") < luma < card.index("| title -> photo | 9.75 |")
+
+
 def test_the_card_gives_the_recorded_training_time_not_the_files(model_folder):
     metrics = json.loads((model_folder / "metrics.json").read_text())
     metrics["trained_at"] = "2026-01-02T03:04:05+00:00"
