@@ -120,11 +120,19 @@ def _data_text(metrics: dict, shops: list[str]) -> str:
             f"`train` ({metrics['train_products']} products), model chosen on `val` "
             f"({metrics['val_products']}), evaluated once on `test`.\nAttribution: {attribution}"
         )
+    if len(shops) == 1:
+        trained = (
+            f"Trained on the `train` split of {shops[0]} ({metrics['train_products']} products), model "
+            f"chosen on its `val` ({metrics['val_products']}), evaluated once on its `test`"
+        )
+    else:
+        trained = (
+            f"Trained on the `train` splits of {', '.join(shops)} ({metrics['train_products']} products in "
+            f"all), model chosen on their `val` splits together ({metrics['val_products']}), evaluated once "
+            "on each shop's `test`"
+        )
     lines = [
-        f"Trained on the `train` splits of {', '.join(shops)} ({metrics['train_products']} products in all), "
-        f"model chosen on their `val` splits together ({metrics['val_products']}), evaluated once on each "
-        "shop's `test`"
-        + (f", and on the `test` of {', '.join(measured)}, never trained on." if measured else "."),
+        trained + (f", and on the `test` of {', '.join(measured)}, never trained on." if measured else "."),
         "",
     ]
     lines += [f"- {shop}: {SHOP_ATTRIBUTIONS.get(shop, '(none recorded)')}" for shop in shops + measured]

@@ -114,7 +114,7 @@ def test_a_one_shop_model_measured_on_others_shows_its_own_test_first(model_fold
     metrics["test_by_shop"] = {"luma": {**report(9.75), "eval_time_s": 1.0}}
     (model_folder / "metrics.json").write_text(json.dumps(metrics))
     card = write_model_card(model_folder).read_text()
-    assert "Trained on the `train` splits of myntra (7654 products in all)" in card
+    assert "Trained on the `train` split of myntra (7654 products), model chosen on its `val` (432)" in card
     assert "and on the `test` of luma, never trained on." in card
     myntra, luma = (
         card.index("### myntra (trained on its `train`)"),
