@@ -69,6 +69,16 @@ def frozen_features(items: list[CatalogItem], config: ModelConfig) -> dict[str, 
     return {"image": pooled(maps), "mirrored": pooled(maps.flip(-1)), "text": torch.cat(titles)}
 
 
+def take_step(terms: dict[str, torch.Tensor], optimizer, scheduler, parameters: list) -> None:
+    """One optimiser step on the sum of the loss terms, gradients clipped as `mlcore train` clips them."""
+    total = sum(terms.values())
+    optimizer.zero_grad()
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 5.0)
+    optimizer.step()
+    scheduler.step()
+
+
 def train_heads(
     spec: str,
     train_items: list[CatalogItem],
@@ -126,12 +136,7 @@ def train_heads(
                 terms.update(
                     category_head_terms(category_head, image_embeddings, text_embeddings, categories[index])
                 )
-            total = sum(terms.values())
-            optimizer.zero_grad()
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 5.0)
-            optimizer.step()
-            scheduler.step()
+            take_step(terms, optimizer, scheduler, parameters)
         image_head.eval(), text_head.eval(), category_head.eval()
         with torch.no_grad():
             texts = F.normalize(text_head(val_features["text"]), dim=-1)

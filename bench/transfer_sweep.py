@@ -31,7 +31,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from head_sweep import frozen_features  # noqa: E402
+from head_sweep import frozen_features, take_step  # noqa: E402
 
 from benchmarks_file import markdown_table, write_section  # noqa: E402
 from mlcore.config import ModelConfig  # noqa: E402
@@ -138,12 +138,7 @@ def train_heads(train_sets, texts: FrozenTexts, synonym_share: float, variant_sh
             terms.update(
                 category_head_terms(category_head, image_embeddings, text_embeddings, categories[index])
             )
-            total = sum(terms.values())
-            optimizer.zero_grad()
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 5.0)
-            optimizer.step()
-            scheduler.step()
+            take_step(terms, optimizer, scheduler, parameters)
     image_head.eval(), text_head.eval(), category_head.eval()
 
     @torch.no_grad()
