@@ -58,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     # features before (read from the store once photos are embedded) and the measuring, embedding and
     # switching after take the rest. None: epochs run until early stopping or the recipe's count.
     "RETRAIN_TRAINING_MINUTES": 7.0,
+    # Category block weights a retrained model chooses among on the held-out products, after training
+    # (mlcore's TrainingConfig.category_block_weights): how much the agreement of the predicted garment
+    # types counts in the ranking suits some shops' photos more than others'. Empty: keep the recipe's.
+    "RETRAIN_CATEGORY_BLOCK_WEIGHTS": (0.05, 0.1, 0.2, 0.3, 0.4),
 }
 
 lifecycle_settings = PluginSettings(DEFAULTS)

@@ -206,6 +206,7 @@ def _training_configs(*, active: ModelVersion | None, options: RetrainOptions) -
         else lifecycle_settings.RETRAIN_TRAINING_MINUTES
     )
     training_config.time_budget_s = 60.0 * (minutes or 0.0)
+    training_config.category_block_weights = list(lifecycle_settings.RETRAIN_CATEGORY_BLOCK_WEIGHTS)
     if options.text_trainable_layers is not None:
         model_config.text_trainable_layers = options.text_trainable_layers
     return model_config, training_config

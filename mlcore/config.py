@@ -121,6 +121,11 @@ class TrainingConfig:
     # Share of the pairs of a product with clicked queries (CatalogItem.clicked_texts) that train on one
     # of them instead: what shoppers typed to find it.
     clicked_share: float = 0.5
+    # Category block weights (ModelConfig.category_block_weight, each in (0, 1)) to choose from after
+    # training, on val, by `mlcore.evaluation.choice_score`: the weight only mixes the category head's
+    # agreement into the retrieval cosine, so the trained weights serve every candidate and a shop whose
+    # types are easier or harder to read from its photos gets its own mix. Empty: keep the model's weight.
+    category_block_weights: list[float] = dataclasses.field(default_factory=list)
     # Random horizontal flips (cpu-fast flips the cached feature map, full flips the photo).
     augment: bool = True
     # cpu-fast only: also extract and cache the trunk prefix of every mirrored photo (exact flip

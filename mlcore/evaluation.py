@@ -47,6 +47,13 @@ def selection_score(metrics: dict) -> float:
     return sum(metrics[direction][f"R@{k}"] for direction in ("t2i", "i2t") for k in (1, 5, 10))
 
 
+def choice_score(metrics: dict) -> float:
+    """Single number used to choose between finished models or settings on val: the sum of recalls plus
+    100 x type_p@10, so that the share of the right garment type in the top 10 counts beside finding
+    the exact product."""
+    return selection_score(metrics) + 100 * metrics["type_p@10"]
+
+
 def format_report(report: dict) -> str:
     """A report as the few lines the commands print (recalls and mAP in percent, precisions as fractions)."""
     lines = [f"gallery {report['gallery']}"]

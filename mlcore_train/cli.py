@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
         help="share (0..1) of the retrieval embedding given to the category head's probabilities "
         "over the training items' article types; 0: none",
     )
+    train.add_argument(
+        "--category-block-weights",
+        type=_weights,
+        default=[],
+        metavar="W,W,...",
+        help="after training, choose the category block weight among these on val (recall sum + "
+        "100 x type_p@10); the model keeps --category-block-weight when none scores higher",
+    )
     train.add_argument("--weight-decay", type=float, default=TrainingConfig.weight_decay)
     train.add_argument("--identity", default=TrainingConfig.identity, choices=["title", "sku"])
     train.add_argument("--seed", type=int, default=TrainingConfig.seed)
@@ -166,8 +174,16 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainingC
         weight_decay=args.weight_decay,
         text_variant_share=args.text_variant_share,
         synonym_share=args.synonym_share,
+        category_block_weights=args.category_block_weights,
     )
     return model_config, training_config
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of numbers, not {text!r}") from error
 
 
 def _load_shops(args: argparse.Namespace, split: str) -> dict[str, list]:

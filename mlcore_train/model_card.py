@@ -98,6 +98,17 @@ def _retrieval_embedding_text(model: dict) -> str:
     )
 
 
+def _block_choice_text(metrics: dict) -> str:
+    choice = metrics.get("category_block_choice")
+    if not choice:
+        return ""
+    scores = ", ".join(f"{row['weight']:g}: {row['score']:.1f}" for row in choice["candidates"])
+    return (
+        f"; the weight was chosen on val after training (trained with {choice['trained_weight']:g}; "
+        f"recall sum + 100 x type_p@10 by weight: {scores})"
+    )
+
+
 # Training commands moved from `python -m mlcore` to `python -m mlcore_train`; a folder trained before that
 # recorded the old name, which no longer runs.
 OLD_COMMAND_PREFIX, COMMAND_PREFIX = "python -m mlcore ", "python -m mlcore_train "
@@ -183,7 +194,7 @@ Two-tower product retrieval model (title <-> photo) in one joint {model["embed_d
 - Image tower: {_image_tower_text(model)}.
 - Text tower: {_text_tower_text(model)}.
 - Loss: {training["loss"]}; identity classes: {training["identity"]} (same title = same product).
-- Retrieval embedding: {_retrieval_embedding_text(model)}.
+- Retrieval embedding: {_retrieval_embedding_text(model)}{_block_choice_text(metrics)}.
 - Training mode: {training["mode"]}; batch {training["batch_size"]}; AdamW lr {training["learning_rate"]}
   (pretrained parts {training["pretrained_learning_rate"]}), weight decay {training["weight_decay"]},
   warm-up + cosine; {metrics["epochs_run"]} epoch(s) run, epoch {metrics["best_epoch"]} selected on val.

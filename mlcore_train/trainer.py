@@ -10,6 +10,7 @@ Modes:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import random
@@ -23,11 +24,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from mlcore.checkpoint import save_checkpoint
+from mlcore.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
 from mlcore.config import ModelConfig, TrainingConfig, save_json
 from mlcore.data import CatalogItem, category_labels, category_names, identity_labels
 from mlcore.device import resolve_device
-from mlcore.evaluation import retrieval_report, selection_score
+from mlcore.evaluation import choice_score, retrieval_report, selection_score
 from mlcore.model import DualEncoder, create_model
 from mlcore.photo_features import PhotoFeatureStore
 from mlcore_train.feature_sources import ImageFeatureSource, TextFeatureSource
@@ -203,6 +204,9 @@ def _check_inputs(
         raise ValueError(f"unknown training mode {config.mode!r}; choose one of {TRAINING_MODES}")
     if not train_items or not val_items:
         raise ValueError("training needs non-empty train and val item lists")
+    outside = [weight for weight in config.category_block_weights if not 0 < weight < 1]
+    if outside:
+        raise ValueError(f"category block weights must lie in (0, 1), not {outside}")
 
 
 def _prepare_model(
@@ -416,6 +420,53 @@ def _train_and_select(
     return best, history
 
 
+def _choose_category_block_weight(
+    run: TrainingRun,
+    best: BestEpoch,
+    val_images: ImageFeatureSource,
+    val_texts: TextFeatureSource,
+    val_items: list[CatalogItem],
+    output_dir: Path,
+) -> dict | None:
+    """The saved model's category block weight chosen among `category_block_weights` on val by
+    choice_score, written into its config.json; `best` then holds the val metrics at that weight.
+    None (and nothing changed) when there is nothing to choose: no candidates, no category head, or
+    no epoch saved."""
+    model = run.model
+    candidates = run.config.category_block_weights
+    if not candidates or model.category_head is None or best.epoch == 0:
+        return None
+    # The weights as saved (float16), which are what will serve.
+    model.load_state_dict(load_checkpoint(output_dir, run.device).state_dict())
+    trained = model.config.category_block_weight
+    rows: list[tuple[float, float, dict]] = []  # (weight, choice score, val metrics)
+    for weight in sorted({trained, *candidates}):
+        model.config.category_block_weight = weight
+        metrics = validate(val_images, val_texts, val_items)
+        rows.append((weight, choice_score(metrics), metrics))
+    # On a tie the weight the model was trained with stays.
+    chosen_weight, _, chosen_metrics = max(rows, key=lambda row: (row[1], row[0] == trained))
+    model.config.category_block_weight = chosen_weight
+    config_path = output_dir / CONFIG_FILE
+    payload = json.loads(config_path.read_text())
+    payload["model"]["category_block_weight"] = chosen_weight
+    save_json(config_path, payload)
+    best.val_metrics = chosen_metrics
+    logger.info(
+        "category block weight %g chosen on val (%s)",
+        chosen_weight,
+        ", ".join(f"{weight:g}: {score:.1f}" for weight, score, _ in rows),
+    )
+    return {
+        "trained_weight": trained,
+        "chosen_weight": chosen_weight,
+        "candidates": [
+            {"weight": weight, "score": score, "type_p@10": metrics["type_p@10"]}
+            for weight, score, metrics in rows
+        ],
+    }
+
+
 def _write_run_outputs(
     output_dir: Path,
     config: TrainingConfig,
@@ -425,12 +476,14 @@ def _write_run_outputs(
     val_count: int,
     wall_time: float,
     feature_time: float,
+    block_choice: dict | None = None,
 ) -> None:
     """training_curves.png and metrics.json beside the saved checkpoint."""
     plot_training_curves(history, output_dir / "training_curves.png")
     save_json(
         output_dir / "metrics.json",
         {
+            **({"category_block_choice": block_choice} if block_choice else {}),
             "val": best.val_metrics,
             "best_epoch": best.epoch,
             "epochs_run": len(history),
@@ -516,9 +569,18 @@ def train(
     best, history = _train_and_select(
         run, val_images, val_texts, val_items, output_dir, rng, report, started, show_progress, resume
     )
+    block_choice = _choose_category_block_weight(run, best, val_images, val_texts, val_items, output_dir)
     wall_time = time.time() - started
     _write_run_outputs(
-        output_dir, config, best, history, len(train_items), len(val_items), wall_time, feature_time
+        output_dir,
+        config,
+        best,
+        history,
+        len(train_items),
+        len(val_items),
+        wall_time,
+        feature_time,
+        block_choice,
     )
     report("done", best.epoch, config.epochs, {"val_score": best.score, "wall_time_s": wall_time})
     return TrainingResult(output_dir, best.epoch, best.val_metrics, history, wall_time)

@@ -362,3 +362,17 @@ def test_retrain_training_has_the_settings_time_budget_unless_told(active_tiny_v
         0.0,
         0.0,
     )
+
+
+def test_retrain_chooses_the_category_block_weight_among_the_settings(active_tiny_version, settings):
+    from lifecycle.retraining import _training_configs
+
+    _, shipped = _training_configs(active=active_tiny_version, options=RetrainOptions())
+    settings.PRODUCT_SEARCH_RETRAIN_CATEGORY_BLOCK_WEIGHTS = [0.25]
+    _, told = _training_configs(active=active_tiny_version, options=RetrainOptions())
+    settings.PRODUCT_SEARCH_RETRAIN_CATEGORY_BLOCK_WEIGHTS = []
+    _, kept = _training_configs(active=active_tiny_version, options=RetrainOptions())
+
+    assert shipped.category_block_weights == [0.05, 0.1, 0.2, 0.3, 0.4]
+    assert told.category_block_weights == [0.25]
+    assert kept.category_block_weights == []

@@ -82,6 +82,22 @@ def test_a_command_recorded_under_the_old_package_name_is_written_with_the_new_o
     assert "## Test metrics (evaluated once)\n\n(not evaluated)" in card
 
 
+def test_a_category_block_weight_chosen_on_val_is_explained_with_its_scores(model_folder):
+    assert "chosen on val after training" not in write_model_card(model_folder).read_text()
+    metrics = json.loads((model_folder / "metrics.json").read_text())
+    metrics["category_block_choice"] = {
+        "trained_weight": 0.1,
+        "chosen_weight": 0.2,
+        "candidates": [{"weight": 0.1, "score": 368.04, "type_p@10": 0.8}, {"weight": 0.2, "score": 368.71}],
+    }
+    (model_folder / "metrics.json").write_text(json.dumps(metrics))
+    card = write_model_card(model_folder).read_text()
+    assert (
+        "the weight was chosen on val after training (trained with 0.1; recall sum + 100 x type_p@10 by "
+        "weight: 0.1: 368.0, 0.2: 368.7)" in card
+    )
+
+
 def test_a_model_trained_on_several_shops_has_each_shops_data_and_test_figures(model_folder):
     metrics = json.loads((model_folder / "metrics.json").read_text())
     del metrics["test"], metrics["test_eval_time_s"]

@@ -155,6 +155,50 @@ def test_category_block_is_trained_on_this_catalogues_types_and_saved(synthetic_
     assert abs(float((vectors**2).sum(axis=1).max()) - 1.0) < 1e-4
 
 
+def test_the_category_block_weight_is_chosen_on_val_and_saved_with_the_model(synthetic_catalog, tmp_path):
+    from mlcore.evaluation import choice_score, evaluate
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    config = ModelConfig(image_size=64, embed_dim=32, image_trainable_blocks=0, category_block_weight=0.1)
+    train(
+        items,
+        items,
+        tmp_path / "model",
+        config,
+        TrainingConfig(
+            epochs=2, batch_size=8, loss="infonce", augment=False, category_block_weights=[0.05, 0.3, 0.6]
+        ),
+        show_progress=False,
+    )
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    choice = metrics["category_block_choice"]
+    candidates = {row["weight"]: row["score"] for row in choice["candidates"]}
+    # The trained weight is always a candidate, so a choice can only improve on it.
+    assert sorted(candidates) == [0.05, 0.1, 0.3, 0.6]
+    assert choice["trained_weight"] == 0.1
+    assert candidates[choice["chosen_weight"]] == max(candidates.values())
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["model"]["category_block_weight"] == choice["chosen_weight"]
+    # The val figures kept are the chosen weight's, and the saved model reproduces them.
+    assert choice_score(metrics["val"]) == pytest.approx(candidates[choice["chosen_weight"]])
+    assert choice_score(evaluate(tmp_path / "model", items)) == pytest.approx(
+        choice_score(metrics["val"]), abs=2.0
+    )
+
+
+def test_category_block_weights_outside_zero_to_one_are_refused(synthetic_catalog, tmp_path):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:4]
+    with pytest.raises(ValueError, match="must lie in \\(0, 1\\)"):
+        train(
+            items,
+            items,
+            tmp_path / "model",
+            training_config=TrainingConfig(category_block_weights=[0.2, 1.0]),
+        )
+
+
 class _Stop(Exception):
     pass
 
