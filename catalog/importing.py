@@ -2,7 +2,8 @@
 
 Format: one product per line/row with `sku, title, description, brand, gender, colour,
 master_category, sub_category, article_type, season, usage, attributes, image` (as in the Myntra
-catalogue), optionally `price`, `currency`, and `images` (a list, for several photos). Image paths are
+catalogue), optionally `price`, `currency`, and `images` (a list, or paths joined by `|`: further photos
+after `image`, which stays the primary one, or all of them without `image`). Image paths are
 relative to the catalogue file, or absolute. Rows are upserted by sku in batches (BATCH_SIZE rows, one
 transaction and a few queries each): one bad row is reported and skipped, and never undoes the others
 (a batch that fails as a whole is written again row by row, so that only the bad row is refused).
@@ -302,18 +303,24 @@ def _product_data(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _photo_paths(row: dict[str, Any], base: Path) -> list[Path]:
-    images = row.get("images")
+    """The row's photos, primary first: `image`, then those of `images` it does not already name.
+    Shops write `images` both ways, as every photo or as the further ones beside `image`; either way
+    `image` is the main photo."""
+    images = row.get("images") or []
     if isinstance(images, str):
-        images = [part for part in images.split("|") if part.strip()]
-    if not images:
-        single = row.get("image")
-        images = [single] if single else []
+        images = [part.strip() for part in images.split("|") if part.strip()]
     if not isinstance(images, list) or not all(isinstance(item, str) for item in images):
         raise RowRejected("`images` must be a list of paths")
+    main = row.get("image")
+    if main is not None and not isinstance(main, str):
+        raise RowRejected("`image` must be a path")
+    images = list(
+        dict.fromkeys(([main.strip()] if main and main.strip() else []) + [item.strip() for item in images])
+    )
     if not images:
         raise RowRejected("missing photo (`image` column)")
     _check_storable(images, "photo path")
-    return [base / item.strip() for item in images]  # an absolute path stays as it is
+    return [base / item for item in images]  # an absolute path stays as it is
 
 
 def _format_validation_error(error: ValidationError) -> str:

@@ -99,6 +99,32 @@ def test_reimport_updates_without_duplicates(catalogue):
     assert Product.objects.count() == 2
 
 
+def test_image_stays_the_primary_photo_when_images_lists_the_further_ones(tmp_path):
+    for name, side in (("main.jpg", 80), ("back.jpg", 96), ("detail.jpg", 112)):
+        (tmp_path / name).write_bytes(make_photo_bytes(size=(side, side)))
+    rows = [
+        # Further photos beside the main one (the Luma catalogue's shape).
+        {"sku": "L1", "title": "Juno Jacket", "image": "main.jpg", "images": ["back.jpg", "detail.jpg"]},
+        # Every photo, the main one among them.
+        {"sku": "L2", "title": "Juno Jacket", "image": "main.jpg", "images": ["detail.jpg", "main.jpg"]},
+        {"sku": "L3", "title": "Juno Jacket", "images": ["back.jpg", "main.jpg"]},
+    ]
+    path = tmp_path / "catalog.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    csv_path = tmp_path / "catalog.csv"
+    csv_path.write_text("sku,title,image,images\nC1,Juno Jacket,main.jpg,back.jpg|detail.jpg\n")
+
+    assert catalog_import(path=path).created == 3 and catalog_import(path=csv_path).created == 1
+
+    def widths(sku):
+        return [image.width for image in Product.objects.get(sku=sku).images.order_by("position")]
+
+    assert widths("L1") == [80, 96, 112]
+    assert widths("L2") == [80, 112]
+    assert widths("L3") == [96, 80]
+    assert widths("C1") == [80, 96, 112]
+
+
 def test_csv_catalogue(tmp_path):
     (tmp_path / "a.jpg").write_bytes(make_photo_bytes())
     path = tmp_path / "catalog.csv"
