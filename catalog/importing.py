@@ -55,6 +55,7 @@ from catalog.photos import (
 )
 from catalog.selectors import product_photo_names_referenced, product_photo_sources
 from catalog.services import ProductUpsert, UpsertOutcome, product_upsert_many
+from mlcore.data import photo_paths
 
 logger = logging.getLogger(__name__)
 
@@ -303,20 +304,14 @@ def _product_data(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _photo_paths(row: dict[str, Any], base: Path) -> list[Path]:
-    """The row's photos, primary first: `image`, then those of `images` it does not already name.
-    Shops write `images` both ways, as every photo or as the further ones beside `image`; either way
-    `image` is the main photo."""
-    images = row.get("images") or []
-    if isinstance(images, str):
-        images = [part.strip() for part in images.split("|") if part.strip()]
-    if not isinstance(images, list) or not all(isinstance(item, str) for item in images):
+    images = row.get("images")
+    listed = isinstance(images, list) and all(isinstance(item, str) for item in images)
+    if not (images is None or isinstance(images, str) or listed):
         raise RowRejected("`images` must be a list of paths")
     main = row.get("image")
     if main is not None and not isinstance(main, str):
         raise RowRejected("`image` must be a path")
-    images = list(
-        dict.fromkeys(([main.strip()] if main and main.strip() else []) + [item.strip() for item in images])
-    )
+    images = photo_paths(main, images)
     if not images:
         raise RowRejected("missing photo (`image` column)")
     _check_storable(images, "photo path")

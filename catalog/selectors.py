@@ -57,3 +57,17 @@ def product_photo_sources(*, skus: list[str]) -> dict[str, list[str]]:
     for sku, source in rows:
         sources.setdefault(sku, []).append(source)
     return sources
+
+
+def product_further_photos(*, products: QuerySet[Product]) -> dict[str, list[tuple[str, str]]]:
+    """For each of these products with more than one photo (by sku), its photos after the primary one
+    in display order, as (stored name, content hash)."""
+    photos: dict[str, list[tuple[str, str]]] = {}
+    rows = (
+        ProductImage.objects.filter(product__in=products.values("pk"))
+        .order_by("product_id", *PHOTO_ORDER)
+        .values_list("product__sku", "image", "content_sha256")
+    )
+    for sku, name, content in rows:
+        photos.setdefault(sku, []).append((name, content))
+    return {sku: found[1:] for sku, found in photos.items() if len(found) > 1}

@@ -20,7 +20,11 @@ from django.utils import timezone
 
 from catalog.models import Product
 from catalog.product_text import product_text_variants
-from catalog.selectors import product_primary_photo_name, product_primary_photo_value
+from catalog.selectors import (
+    product_further_photos,
+    product_primary_photo_name,
+    product_primary_photo_value,
+)
 from lifecycle.activation import activation_decide, activation_noise, activation_scores
 from lifecycle.conf import lifecycle_settings
 from lifecycle.model_versions import (
@@ -116,7 +120,7 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
     `learn_from_clicks`, the train items also carry the queries shoppers clicked them from."""
     from mlcore.data import CatalogItem
 
-    products = (
+    photographed = (
         Product.objects.filter(is_active=True)
         .annotate(
             photo=product_primary_photo_name(), photo_sha256=product_primary_photo_value("content_sha256")
@@ -125,6 +129,8 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
         .order_by("sku")
     )
     media_root = Path(settings.MEDIA_ROOT)
+    products = list(photographed)
+    further = product_further_photos(products=photographed)
     items = {
         product.sku: CatalogItem(
             product_id=product.sku,
@@ -135,6 +141,8 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
             gender=product.gender,
             brand=product.brand,
             image_key=product.photo_sha256,
+            further_images=tuple(str(media_root / name) for name, _ in further.get(product.sku, ())),
+            further_image_keys=tuple(key for _, key in further.get(product.sku, ())),
             texts=product_text_variants(product),
         )
         for product in products

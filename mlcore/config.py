@@ -121,6 +121,10 @@ class TrainingConfig:
     # Share of the pairs of a product with clicked queries (CatalogItem.clicked_texts) that train on one
     # of them instead: what shoppers typed to find it.
     clicked_share: float = 0.5
+    # Share of the pairs of a product with further photos (CatalogItem.further_images: back and detail
+    # views, other shots) that train on one of them instead of its main photo, drawn afresh each time.
+    # Validation and evaluation stay on main photos.
+    further_photo_share: float = 0.5
     # Category block weights (ModelConfig.category_block_weight, each in (0, 1)) to choose from after
     # training, on val, by `mlcore.evaluation.choice_score`: the weight only mixes the category head's
     # agreement into the retrieval cosine, so the trained weights serve every candidate and a shop whose

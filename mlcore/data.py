@@ -27,6 +27,10 @@ class CatalogItem:
     description: str = ""
     # The photo's content key in a PhotoFeatureStore (mlcore.photo_features); "" when it has none.
     image_key: str = ""
+    # The product's further photos (paths or PIL images) and their content keys ("" for one without),
+    # for training: TrainingConfig.further_photo_share. Evaluation reads `image` alone.
+    further_images: tuple[str | Path | Image.Image, ...] = ()
+    further_image_keys: tuple[str, ...] = ()
     # Other texts that name the product (mlcore.product_text.text_variants), for training.
     texts: tuple[str, ...] = ()
     # Queries shoppers found the product with (clicked it from), for training: TrainingConfig.clicked_share.
@@ -63,11 +67,15 @@ def load_catalog(
             sku = str(row["sku"])
             if keep is not None and sku not in keep:
                 continue
+            image = str(row["image"])
             items.append(
                 CatalogItem(
                     product_id=sku,
                     title=row["title"],
-                    image=str(root / row["image"]),
+                    image=str(root / image),
+                    further_images=tuple(
+                        str(root / path) for path in photo_paths(image, row.get("images"))[1:]
+                    ),
                     article_type=row.get("article_type") or "",
                     colour=row.get("colour") or "",
                     gender=row.get("gender") or "",
@@ -79,6 +87,16 @@ def load_catalog(
     if keep is not None and not items:
         raise ValueError(f"no product of split {split!r} was found in {catalog_path}")
     return items
+
+
+def photo_paths(image: str | None, images: list[str] | str | None) -> list[str]:
+    """A catalogue row's photos, the main one first: `image`, then the paths of `images` (a list, or
+    paths joined by "|") it does not already name. Shops write `images` both ways, as every photo or as
+    the further ones beside `image`; either way `image` is the main photo."""
+    if isinstance(images, str):
+        images = images.split("|")
+    paths = ([image] if image else []) + list(images or [])
+    return [path for path in dict.fromkeys(path.strip() for path in paths) if path]
 
 
 def identity_labels(items: list[CatalogItem], identity: str = "title") -> list[int]:

@@ -33,6 +33,7 @@ class ImageFeatureSource:
         rng: random.Random,
         progress: bool,
         store: PhotoFeatureStore | None = None,
+        further_photos: bool = False,
     ):
         self.model, self.items, self.config, self.device, self.rng = model, items, config, device, rng
         self.cached = cache
@@ -40,10 +41,18 @@ class ImageFeatureSource:
         # Fully frozen trunk: pooled features (and those of mirrored maps) are computed once, and a
         # step trains the projection head alone.
         self.features = self.mirrored_features = None
+        # Rows 0..n-1 are the items' main photos; with `further_photos` (and a share to train on them)
+        # the items' further photos follow, and further_rows[i] lists item i's.
+        share = config.further_photo_share if further_photos else 0.0
+        self.photos, photo_keys, self.further_rows = _photo_rows(items, further=share > 0)
+        self.further_share = share if any(self.further_rows) else 0.0
+        # A generator of its own: a catalogue without further photos draws nothing from it, so its runs
+        # stay as they were.
+        self.photo_rng = random.Random(config.seed)
         if cache:
-            images = [item.image for item in items]
+            images = self.photos
             # The shop's stored features when every photo has its content key.
-            keys = [item.image_key for item in items] if all(item.image_key for item in items) else None
+            keys = photo_keys if all(photo_keys) else None
             self.maps = compute_prefix_maps(
                 model.image_tower,
                 images,
@@ -86,13 +95,26 @@ class ImageFeatureSource:
         tower.train(was_training)
         return pooled
 
+    def _photo_indices(self, indices: list[int]) -> list[int]:
+        """The photo row each item of the batch trains on: its main photo, or for `further_share` of the
+        items with further photos one of those."""
+        if not self.further_share:
+            return indices
+        chosen = list(indices)
+        for position, index in enumerate(indices):
+            further = self.further_rows[index]
+            if further and self.photo_rng.random() < self.further_share:
+                chosen[position] = self.photo_rng.choice(further)
+        return chosen
+
     def train_embeddings(self, indices: list[int]) -> torch.Tensor:
         tower = self.model.image_tower
+        indices = self._photo_indices(indices)
         if not self.cached:
             pixels = torch.stack(
                 [
                     preprocess(
-                        self.items[i].image,
+                        self.photos[i],
                         tower.image_size,
                         tower.normalisation,
                         rng=self.rng if self.config.augment else None,
@@ -121,23 +143,43 @@ class ImageFeatureSource:
         return tower.forward_tail(maps.to(self.device))
 
     def eval_embeddings(self) -> torch.Tensor:
+        """Eval-mode embeddings of the items' main photos."""
+        main = len(self.items)
         if self.features is not None:
             with torch.inference_mode():
                 tower = self.model.image_tower
-                embeddings = tower.project(self.features.to(self.device))
+                embeddings = tower.project(self.features[:main].to(self.device))
                 if tower.mirror_average:
                     assert self.mirrored_features is not None  # computed whenever mirror averaging is on
-                    mirrored = tower.project(self.mirrored_features.to(self.device))
+                    mirrored = tower.project(self.mirrored_features[:main].to(self.device))
                     embeddings = tower.average_with_mirror(embeddings, mirrored)
                 return self.model.retrieval_embedding(embeddings).float().cpu()
         if self.maps is not None:
-            return encode_prefix_maps(self.model, self.maps, device=self.device)
+            return encode_prefix_maps(self.model, self.maps[:main], device=self.device)
         return encode_photos(
             self.model,
             [item.image for item in self.items],
             batch_size=self.config.inference_batch_size,
             device=self.device,
         )
+
+
+def _photo_rows(items: list[CatalogItem], *, further: bool) -> tuple[list, list[str], list[tuple[int, ...]]]:
+    """Every photo to compute features of (the items' main photos in item order, then, with `further`,
+    their further photos), the photos' content keys ("" without one), and the rows of each item's
+    further photos."""
+    photos: list = [item.image for item in items]
+    keys = [item.image_key for item in items]
+    further_rows: list[tuple[int, ...]] = []
+    for item in items:
+        rows = []
+        for position, image in enumerate(item.further_images if further else ()):
+            rows.append(len(photos))
+            photos.append(image)
+            known = item.further_image_keys
+            keys.append(known[position] if position < len(known) else "")
+        further_rows.append(tuple(rows))
+    return photos, keys, further_rows
 
 
 # Pooled features of a frozen MiniLM, shared by runs in one process (e.g. the rows of bench/quality.py)

@@ -279,6 +279,7 @@ def _save_resume_point(
         "planned_epochs": planned_epochs,
         "rng": rng.getstate(),
         "text_rng": run.texts.rng.getstate(),
+        "photo_rng": run.images.photo_rng.getstate(),
         "torch_rng": torch.get_rng_state(),
     }
     temporary = path.with_suffix(".tmp")
@@ -300,6 +301,8 @@ def _load_resume_point(
     run.scheduler.load_state_dict(state["scheduler"])
     rng.setstate(state["rng"])
     run.texts.rng.setstate(state["text_rng"])
+    if "photo_rng" in state:  # saved by runs since further photos train
+        run.images.photo_rng.setstate(state["photo_rng"])
     torch.set_rng_state(state["torch_rng"])
     planned_epochs = state.get("planned_epochs", run.config.epochs)
     _fit_schedule(run, planned_epochs)
@@ -539,7 +542,15 @@ def train(
     report("features", 0, config.epochs, {})
     cache = config.mode == "cpu-fast"
     train_images = ImageFeatureSource(
-        model, train_items, config, device, cache, rng, show_progress, store=feature_store
+        model,
+        train_items,
+        config,
+        device,
+        cache,
+        rng,
+        show_progress,
+        store=feature_store,
+        further_photos=True,
     )
     val_images = ImageFeatureSource(
         model, val_items, config, device, cache, rng, show_progress, store=feature_store

@@ -376,3 +376,49 @@ def test_retrain_chooses_the_category_block_weight_among_the_settings(active_tin
     assert shipped.category_block_weights == [0.05, 0.1, 0.2, 0.3, 0.4]
     assert told.category_block_weights == [0.25]
     assert kept.category_block_weights == []
+
+
+def test_retrain_trains_on_every_photo_of_a_product_from_their_stored_features(
+    sample_catalogue_with_tiny_model, tmp_path, caplog
+):
+    from PIL import Image, ImageOps
+
+    from catalog.models import Product
+    from lifecycle.retraining import retrain_items
+
+    rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()[:PRODUCTS]]
+    # Four products get further photos of their own (their main photo mirrored or greyed: new
+    # bytes), the first two of them two each.
+    for index, row in enumerate(rows[:4]):
+        main = SAMPLE.parent / row["image"]
+        further = []
+        for view, change in enumerate((ImageOps.mirror, ImageOps.grayscale)[: 2 if index < 2 else 1]):
+            path = tmp_path / f"{row['sku']}-{view + 2}.jpg"
+            change(Image.open(main).convert("RGB")).save(path)
+            further.append(str(path))
+        row["image"], row["images"] = str(main), further
+    (tmp_path / "more.jsonl").write_text("\n".join(json.dumps(row) for row in rows[:4]))
+    catalog_import(path=tmp_path / "more.jsonl")
+    call_command("embed", "--pending", "--no-progress")
+    stored_features = PhotoFeatures.objects.count()
+
+    train, held_out = retrain_items(split_file=None)
+
+    items = {item.product_id: item for item in train + held_out}
+    for index, row in enumerate(rows[:4]):
+        photos = list(Product.objects.get(sku=row["sku"]).images.order_by("position"))
+        item = items[row["sku"]]
+        assert item.image_key == photos[0].content_sha256
+        assert item.further_image_keys == tuple(photo.content_sha256 for photo in photos[1:])
+        assert len(item.further_images) == (2 if index < 2 else 1)
+    assert sum(bool(item.further_images) for item in items.values()) == 4
+    further = sum(len(item.further_images) for item in train)
+    assert further > 0
+
+    with caplog.at_level("INFO", logger="mlcore_train.feature_cache"):
+        _output("retrain", "--epochs", "1", "--device", "cpu", "--force")
+
+    # Embedding kept every photo's trunk features, further ones included: training read the training
+    # products' main and further photos from them and computed none.
+    assert f": {len(train) + further} photos stored, 0 to compute" in caplog.text
+    assert PhotoFeatures.objects.count() == stored_features

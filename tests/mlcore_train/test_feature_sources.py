@@ -173,3 +173,99 @@ def test_a_share_of_pairs_trains_with_a_garment_term_swapped_for_a_synonym(synth
     assert not torch.allclose(with_synonyms[0], titles[0], atol=1e-3)
     # Titles without a term of a group train on themselves whatever the share.
     assert torch.allclose(with_synonyms[1:], titles[1:], atol=1e-5)
+
+
+def _with_further_photos(catalog):
+    """The synthetic catalogue with the first two products given further photos: the first a photo of
+    another product (so that training on it is visible), the second its own photo listed again."""
+    import json
+
+    rows = [json.loads(line) for line in catalog.read_text().splitlines()]
+    rows[0]["images"] = [rows[5]["image"], rows[6]["image"]]
+    rows[1]["images"] = [rows[1]["image"]]
+    catalog.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return rows
+
+
+def test_further_photos_are_read_from_images_beside_the_main_one(synthetic_catalog):
+    catalog, splits = synthetic_catalog
+    rows = _with_further_photos(catalog)
+    items = load_catalog(catalog, splits, "train")
+
+    assert [str(path) for path in items[0].further_images] == [
+        str(catalog.parent / rows[5]["image"]),
+        str(catalog.parent / rows[6]["image"]),
+    ]
+    assert items[0].image == str(catalog.parent / rows[0]["image"])
+    # The main photo listed again is not a further one.
+    assert items[1].further_images == () and items[2].further_images == ()
+
+
+def _image_source(items, share, further_photos=True):
+    import random
+
+    import torch
+
+    from mlcore.model import create_model
+    from mlcore_train.feature_sources import ImageFeatureSource
+
+    model = create_model(
+        ModelConfig(image_size=64, embed_dim=16, image_trainable_blocks=0, text_trainable_layers=0)
+    ).eval()
+    config = TrainingConfig(augment=False, further_photo_share=share)
+    source = ImageFeatureSource(
+        model,
+        items,
+        config,
+        torch.device("cpu"),
+        True,
+        random.Random(0),
+        False,
+        further_photos=further_photos,
+    )
+    return source
+
+
+def test_a_share_of_training_pairs_use_the_further_photos_and_validation_the_main_ones(synthetic_catalog):
+    import torch
+
+    catalog, splits = synthetic_catalog
+    _with_further_photos(catalog)
+    items = load_catalog(catalog, splits, "train")
+
+    always = _image_source(items, share=1.0)
+    # The 16 main photos, then the first product's 2 further ones.
+    assert always.features.shape[0] == 18 and always.further_rows[0] == (16, 17)
+    with torch.no_grad():
+        trained = always.train_embeddings([0, 3] * 20)
+        main_photos = always.eval_embeddings()
+        further = always.model.image_tower.project(always.features[16:])
+        main = always.model.image_tower.project(always.features[[0, 3]])
+    assert main_photos.shape[0] == 16
+    firsts = trained[0::2]
+
+    def same(a, b):
+        return torch.allclose(a, b, atol=1e-5)
+
+    # Item 0 trains on one of its further photos each time, and both are drawn; item 3 on its own.
+    assert all(same(row, further[0]) or same(row, further[1]) for row in firsts)
+    assert any(same(row, further[0]) for row in firsts) and any(same(row, further[1]) for row in firsts)
+    assert not any(same(row, main[0]) for row in firsts)
+    assert all(same(row, main[1]) for row in trained[1::2])
+
+    never = _image_source(items, share=0.0)
+    val = _image_source(items, share=1.0, further_photos=False)
+    # Without a share (or for validation) the further photos are not even computed.
+    assert never.features.shape[0] == 16 and val.features.shape[0] == 16
+    with torch.no_grad():
+        own = never.model.image_tower.project(never.features[:1])
+        assert torch.allclose(never.train_embeddings([0]), own, atol=1e-5)
+
+
+def test_a_catalogue_without_further_photos_draws_nothing_more(synthetic_catalog):
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")
+    source = _image_source(items, share=0.5)
+    state = source.photo_rng.getstate()
+    source.train_embeddings(list(range(16)))
+    assert source.photo_rng.getstate() == state
