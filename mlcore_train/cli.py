@@ -92,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
         "over the training items' article types; 0: none",
     )
     train.add_argument(
+        "--further-photo-share",
+        type=float,
+        default=TrainingConfig.further_photo_share,
+        help="share of the pairs of a product with further photos (the catalogue's `images`) that train "
+        "on one of them instead of its main photo",
+    )
+    train.add_argument(
         "--category-block-weights",
         type=_weights,
         default=[],
@@ -175,6 +182,7 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainingC
         text_variant_share=args.text_variant_share,
         synonym_share=args.synonym_share,
         category_block_weights=args.category_block_weights,
+        further_photo_share=args.further_photo_share,
     )
     return model_config, training_config
 

@@ -99,3 +99,17 @@ def test_cli_trains_then_evaluates_with_a_json_last_line(synthetic_catalog, tmp_
     (untrained / "metrics.json").unlink()
     with pytest.raises(SystemExit, match="metrics.json does not exist"):
         main([*args[:-1], str(untrained), "--split", "test", "--record"])
+
+
+def test_train_flags_reach_the_training_config():
+    from mlcore_train.cli import _configs_from_args, _parser
+
+    base = ["train", "--catalog", "c.jsonl", "--split-file", "s.json", "--out", "m"]
+    _, defaults = _configs_from_args(_parser().parse_args(base))
+    _, told = _configs_from_args(
+        _parser().parse_args(base + ["--further-photo-share", "0.25", "--category-block-weights", "0.05,0.2"])
+    )
+    assert (defaults.further_photo_share, defaults.category_block_weights) == (0.5, [])
+    assert (told.further_photo_share, told.category_block_weights) == (0.25, [0.05, 0.2])
+    with pytest.raises(SystemExit):
+        _parser().parse_args(base + ["--category-block-weights", "0.1,heavy"])
