@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     # their learning-rate schedule are fitted to it after the first epoch (which always runs). The
     # features before (read from the store once photos are embedded) and the measuring, embedding and
     # switching after take the rest. None: epochs run until early stopping or the recipe's count.
-    "RETRAIN_TRAINING_MINUTES": 7.0,
+    "RETRAIN_TRAINING_MINUTES": 6.0,
     # Category block weights a retrained model chooses among on the held-out products, after training
     # (mlcore's TrainingConfig.category_block_weights): how much the agreement of the predicted garment
     # types counts in the ranking suits some shops' photos more than others'. Empty: keep the recipe's.
