@@ -29,7 +29,6 @@ from bench.search_quality import (  # noqa: E402
     WEIGHTS,
     add_common_arguments,
     bench_prepare,
-    fused_order,
     metrics,
 )
 
@@ -63,6 +62,8 @@ def collect(*, version, products: list) -> list[tuple[set[int], list]]:
 
 
 def evaluate(rows: list[tuple[set[int], list]], weight: float) -> tuple[float, float, float]:
+    from search.tuning import fused_order
+
     totals = np.zeros(3)
     for relevant, candidates in rows:
         ranked = [candidate.product_id for candidate in fused_order(candidates, weight)]
