@@ -187,7 +187,7 @@ def _retrain_splits(shop: str, folder: Path) -> Path:
     return path
 
 
-def retrain_shop(shop: str, *, limit_queries: int) -> dict:
+def retrain_shop(shop: str, *, limit_queries: int, text_variant_share: float | None = None) -> dict:
     """`manage.py retrain` on the shop's train split (its photos embedded: features stored), its
     minutes by stage, then the test rows through search with whatever version is active after it."""
     from bench.django_setup import BENCH_DATABASE, setup
@@ -203,7 +203,12 @@ def retrain_shop(shop: str, *, limit_queries: int) -> dict:
 
     folder = DATASETS / shop
     photo_features_backfill(version=model_version_get_active())  # as after embedding; untimed
-    options = RetrainOptions(split_file=str(_retrain_splits(shop, folder)), mode="cpu-fast", device="auto")
+    options = RetrainOptions(
+        split_file=str(_retrain_splits(shop, folder)),
+        mode="cpu-fast",
+        device="auto",
+        text_variant_share=text_variant_share,
+    )
     marks = {"start": time.perf_counter()}
 
     def log(line: str) -> None:
@@ -380,13 +385,20 @@ def write_report(
 
 
 def _run_children(
-    shops: Sequence[str], templates: Sequence[str], splits: Sequence[str], limit: int, retrain: bool = False
+    shops: Sequence[str],
+    templates: Sequence[str],
+    splits: Sequence[str],
+    limit: int,
+    retrain: bool = False,
+    text_variant_share: float | None = None,
 ) -> list[dict]:
     results = []
     for shop in shops:
         command = [sys.executable, __file__, "--limit-queries", str(limit)]
         if retrain:
             command += ["--retrain-one", shop]
+            if text_variant_share is not None:
+                command += ["--retrain-text-variant-share", str(text_variant_share)]
         else:
             command += ["--one-shop", shop, "--templates", *templates, "--splits", *splits]
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ) as child:
@@ -414,6 +426,11 @@ def main() -> None:
         help="keep the last run's shipped rows (bench/out), add the retrain's",
     )
     parser.add_argument("--retrain-shops", nargs="+", default=list(SHOPS), choices=list(SHOPS))
+    parser.add_argument(
+        "--retrain-text-variant-share",
+        type=float,
+        help="the retrain's text variant share (default: PRODUCT_SEARCH_RETRAIN_TEXT_VARIANT_SHARE)",
+    )
     parser.add_argument("--retrain-one", help=argparse.SUPPRESS)
     # Children: one database per process.
     parser.add_argument("--one-shop", help=argparse.SUPPRESS)
@@ -421,7 +438,14 @@ def main() -> None:
     arguments = parser.parse_args()
     if arguments.retrain_one:
         print(
-            "RESULT " + json.dumps(retrain_shop(arguments.retrain_one, limit_queries=arguments.limit_queries))
+            "RESULT "
+            + json.dumps(
+                retrain_shop(
+                    arguments.retrain_one,
+                    limit_queries=arguments.limit_queries,
+                    text_variant_share=arguments.retrain_text_variant_share,
+                )
+            )
         )
         return
     if arguments.one_shop:
@@ -449,7 +473,14 @@ def main() -> None:
     retrained = []
     if not arguments.skip_retrain:
         for shop in arguments.retrain_shops:
-            retrained += _run_children([shop], [], [], arguments.limit_queries, retrain=True)
+            retrained += _run_children(
+                [shop],
+                [],
+                [],
+                arguments.limit_queries,
+                retrain=True,
+                text_variant_share=arguments.retrain_text_variant_share,
+            )
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(results, indent=1))
     (saved.parent / "new_shops_retrained.json").write_text(json.dumps(retrained, indent=1))

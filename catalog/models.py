@@ -89,6 +89,10 @@ class ProductImage(TimeStampedModel):
     # Of the bytes as uploaded or read from a catalogue, before re-encoding: a re-import hashes the
     # file and skips decoding it again when this matches. Empty for photos stored before it existed.
     source_sha256 = models.CharField(max_length=64, blank=True, default="")
+    # The garment's colour as read from the pixels (mlcore.photo_colour), recorded when the photo first
+    # goes through the model's trunk: a retrain names it in the texts of products whose shop wrote no
+    # colour. Empty until then, and for a photo whose trunk features were stored under another photo.
+    garment_colour = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         db_table = "catalog_productimage"

@@ -31,10 +31,14 @@ def product_text(product: Any, *, template: str | None = None) -> str:
     return product_text_from_fields(_fields(product, template), template=template)
 
 
-def product_text_variants(product: Any) -> tuple[str, ...]:
+def product_text_variants(product: Any, *, photo_colour: str = "") -> tuple[str, ...]:
     """Texts besides the title that name the product (attribute phrase, product text, description
-    sentences): what a retrain samples from, beside the title."""
-    return text_builder.text_variants(_fields(product, None), **_options(None))
+    sentences): what a retrain samples from, beside the title. `photo_colour` (read from its photo)
+    stands in for the colour the shop left empty."""
+    fields = _fields(product, None)
+    if photo_colour and not str(fields.get("colour") or "").strip():
+        fields["colour"] = photo_colour
+    return text_builder.text_variants(fields, **_options(None))
 
 
 def product_attribute_phrase(

@@ -153,12 +153,20 @@ def product_photo_replace(*, image: ProductImage, photo: PreparedPhoto) -> Produ
         image.image.name = photo_store(photo)
         image.width, image.height, image.content_sha256 = photo.width, photo.height, photo.sha256
         image.source_sha256 = photo.source_sha256 or ""
+        image.garment_colour = ""
         image.save()
     # Its old vectors describe the old photo.
     image.embeddings.all().delete()
     _mark_dirty(image.product_id)
     transaction.on_commit(lambda: photo_delete_stored(old_name))
     return image
+
+
+def product_photo_colours_record(*, colours: Mapping[int, str]) -> None:
+    """Record the garment colour read from each photo (by ProductImage id). No product changes, so
+    nothing is re-embedded."""
+    images = [ProductImage(pk=pk, garment_colour=colour[:32]) for pk, colour in colours.items()]
+    ProductImage.objects.bulk_update(images, ["garment_colour"], batch_size=1000)
 
 
 def product_photo_move(*, image: ProductImage, position: int) -> ProductImage:

@@ -62,6 +62,11 @@ DEFAULTS: dict[str, Any] = {
     # (mlcore's TrainingConfig.category_block_weights): how much the agreement of the predicted garment
     # types counts in the ranking suits some shops' photos more than others'. Empty: keep the recipe's.
     "RETRAIN_CATEGORY_BLOCK_WEIGHTS": (0.05, 0.1, 0.2, 0.3, 0.4),
+    # Share of a retrain's training pairs that use another text of the product (its attribute phrase,
+    # product text or a description sentence, mlcore's TrainingConfig.text_variant_share) instead of
+    # its title, so that shopper-style queries of colour and type keep landing near its photos when the
+    # shop's titles are style names. None: the active model's recipe.
+    "RETRAIN_TEXT_VARIANT_SHARE": None,
 }
 
 lifecycle_settings = PluginSettings(DEFAULTS)

@@ -29,10 +29,12 @@ from catalog.models import Product, ProductImage
 from catalog.photos import photo_open
 from catalog.product_text import product_text
 from catalog.selectors import PHOTO_ORDER, product_photos_in_order
+from catalog.services import product_photo_colours_record
 from lifecycle.conf import lifecycle_settings
 from lifecycle.encoders import encoder_for_version
 from lifecycle.models import ModelVersion, ProductEmbedding, TextFeatures
 from lifecycle.photo_features import DatabaseFeatureStore
+from mlcore.photo_colour import read_garment_colour
 from mlcore.text_features import text_content_key
 
 if TYPE_CHECKING:
@@ -181,6 +183,12 @@ def _photo_prefix_maps(
             continue
         embeddable.append(photo)
         to_compute.append(photo)
+    # Read while the photo is decoded anyway; a trunk pass costs many times more.
+    product_photo_colours_record(
+        colours={
+            photo.pk: read_garment_colour(image).name for photo, image in zip(to_compute, opened, strict=True)
+        }
+    )
     if not embeddable:
         return [], np.empty((0,), dtype=np.float16)
     if trunk is None:

@@ -81,6 +81,10 @@ class RetrainOptions:
     # each product text's pooled features are kept (lifecycle.TextFeatures), so training and every later
     # re-embedding run the projection heads alone, at some cost in quality (docs/mlcore.md).
     text_trainable_layers: int | None = None
+    # Share of the training pairs that pair a photo with another text of its product (attribute phrase,
+    # product text, description sentence) instead of its title (None: PRODUCT_SEARCH_RETRAIN_TEXT_
+    # VARIANT_SHARE). Where the shop wrote no colour, the phrase takes the colour read from the photo.
+    text_variant_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -123,7 +127,9 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
     photographed = (
         Product.objects.filter(is_active=True)
         .annotate(
-            photo=product_primary_photo_name(), photo_sha256=product_primary_photo_value("content_sha256")
+            photo=product_primary_photo_name(),
+            photo_sha256=product_primary_photo_value("content_sha256"),
+            photo_colour=product_primary_photo_value("garment_colour"),
         )
         .exclude(photo=None)
         .order_by("sku")
@@ -143,7 +149,7 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
             image_key=product.photo_sha256,
             further_images=tuple(str(media_root / name) for name, _ in further.get(product.sku, ())),
             further_image_keys=tuple(key for _, key in further.get(product.sku, ())),
-            texts=product_text_variants(product),
+            texts=product_text_variants(product, photo_colour=product.photo_colour or ""),
         )
         for product in products
     }
@@ -217,6 +223,13 @@ def _training_configs(*, active: ModelVersion | None, options: RetrainOptions) -
     training_config.category_block_weights = list(lifecycle_settings.RETRAIN_CATEGORY_BLOCK_WEIGHTS)
     if options.text_trainable_layers is not None:
         model_config.text_trainable_layers = options.text_trainable_layers
+    variant_share = (
+        options.text_variant_share
+        if options.text_variant_share is not None
+        else lifecycle_settings.RETRAIN_TEXT_VARIANT_SHARE
+    )
+    if variant_share is not None:
+        training_config.text_variant_share = float(variant_share)
     return model_config, training_config
 
 

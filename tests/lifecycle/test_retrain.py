@@ -422,3 +422,58 @@ def test_retrain_trains_on_every_photo_of_a_product_from_their_stored_features(
     # products' main and further photos from them and computed none.
     assert f": {len(train) + further} photos stored, 0 to compute" in caplog.text
     assert PhotoFeatures.objects.count() == stored_features
+
+
+def test_retrain_texts_name_the_colour_read_from_the_photo_where_the_shop_wrote_none(
+    sample_catalogue_with_tiny_model, tmp_path
+):
+    from PIL import Image, ImageDraw
+
+    from catalog.models import ProductImage
+    from lifecycle.retraining import retrain_items
+
+    shot = Image.new("RGB", (180, 240), (255, 255, 255))
+    ImageDraw.Draw(shot).rectangle((50, 60, 130, 220), fill=(200, 30, 40))
+    shot.save(tmp_path / "red.jpg")
+    rows = [
+        {"sku": "NO-COLOUR", "title": "Festive Kurta", "gender": "Women", "article_type": "Kurtas"},
+        {
+            "sku": "BLACK",
+            "title": "Evening Kurta",
+            "gender": "Women",
+            "article_type": "Kurtas",
+            "colour": "Black",
+        },
+    ]
+    (tmp_path / "red.jsonl").write_text("\n".join(json.dumps({**row, "image": "red.jpg"}) for row in rows))
+    catalog_import(path=tmp_path / "red.jsonl")
+    call_command("embed", "--pending", "--no-progress")
+
+    colours = dict(
+        ProductImage.objects.filter(product__sku__in=["NO-COLOUR", "BLACK"]).values_list(
+            "product__sku", "garment_colour"
+        )
+    )
+    train, held_out = retrain_items(split_file=None)
+    texts = {item.product_id: item.texts for item in train + held_out}
+
+    assert colours == {"NO-COLOUR": "Red", "BLACK": "Red"}
+    assert "Women Red Kurtas" in texts["NO-COLOUR"]
+    assert "Women Black Kurtas" in texts["BLACK"] and not any("Red" in text for text in texts["BLACK"])
+
+
+def test_retrain_text_variant_share_comes_from_the_settings_unless_told(active_tiny_version, settings):
+    from lifecycle.retraining import _training_configs
+
+    active_tiny_version.config = {**active_tiny_version.config, "training": {"text_variant_share": 0.1}}
+    settings.PRODUCT_SEARCH_RETRAIN_TEXT_VARIANT_SHARE = None
+    _, recipe = _training_configs(active=active_tiny_version, options=RetrainOptions())
+    settings.PRODUCT_SEARCH_RETRAIN_TEXT_VARIANT_SHARE = 0.3
+    _, configured = _training_configs(active=active_tiny_version, options=RetrainOptions())
+    _, told = _training_configs(active=active_tiny_version, options=RetrainOptions(text_variant_share=0.0))
+
+    assert (recipe.text_variant_share, configured.text_variant_share, told.text_variant_share) == (
+        0.1,
+        0.3,
+        0.0,
+    )

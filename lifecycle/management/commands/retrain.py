@@ -1,3 +1,4 @@
+import argparse
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -5,6 +6,13 @@ from django.core.management.base import BaseCommand, CommandError
 from lifecycle.dispatch import retrain_request_async
 from lifecycle.model_versions import ModelVersionError
 from lifecycle.retraining import RETRAIN_STARTS, RetrainOptions, retrain_prepare, retrain_run
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share is between 0 and 1, not {value}")
+    return share
 
 
 class Command(BaseCommand):
@@ -48,6 +56,13 @@ class Command(BaseCommand):
             "training and re-embedding run the heads alone",
         )
 
+        parser.add_argument(
+            "--text-variant-share",
+            type=_share,
+            help="share of training pairs that use the product's attribute phrase, product text or a "
+            "description sentence instead of its title (default: PRODUCT_SEARCH_RETRAIN_TEXT_VARIANT_SHARE)",
+        )
+
     def handle(self, *args, **options):
         retrain_options = RetrainOptions(
             catalog=options["catalog"],
@@ -61,6 +76,7 @@ class Command(BaseCommand):
             start=options["start"],
             learn_from_clicks=options["clicks"],
             text_trainable_layers=options["text_trainable_layers"],
+            text_variant_share=options["text_variant_share"],
         )
         if options["run_async"]:
             try:
