@@ -187,7 +187,7 @@ def _retrain_splits(shop: str, folder: Path) -> Path:
     return path
 
 
-def retrain_shop(shop: str, *, limit_queries: int, text_variant_share: float | None = None) -> dict:
+def retrain_shop(shop: str, *, limit_queries: int, overrides: Sequence[str] = ()) -> dict:
     """`manage.py retrain` on the shop's train split (its photos embedded: features stored), its
     minutes by stage, then the test rows through search with whatever version is active after it."""
     from bench.django_setup import BENCH_DATABASE, setup
@@ -207,7 +207,7 @@ def retrain_shop(shop: str, *, limit_queries: int, text_variant_share: float | N
         split_file=str(_retrain_splits(shop, folder)),
         mode="cpu-fast",
         device="auto",
-        text_variant_share=text_variant_share,
+        **_retrain_overrides(overrides),
     )
     marks = {"start": time.perf_counter()}
 
@@ -384,21 +384,33 @@ def write_report(
     )
 
 
+def _retrain_overrides(pairs: Sequence[str]) -> dict:
+    """--retrain-option NAME=VALUE pairs as RetrainOptions fields, the value read as JSON when it can be."""
+    overrides = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            overrides[name] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[name] = value
+    return overrides
+
+
 def _run_children(
     shops: Sequence[str],
     templates: Sequence[str],
     splits: Sequence[str],
     limit: int,
     retrain: bool = False,
-    text_variant_share: float | None = None,
+    retrain_options: Sequence[str] = (),
 ) -> list[dict]:
     results = []
     for shop in shops:
         command = [sys.executable, __file__, "--limit-queries", str(limit)]
         if retrain:
             command += ["--retrain-one", shop]
-            if text_variant_share is not None:
-                command += ["--retrain-text-variant-share", str(text_variant_share)]
+            for option in retrain_options:
+                command += ["--retrain-option", option]
         else:
             command += ["--one-shop", shop, "--templates", *templates, "--splits", *splits]
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ) as child:
@@ -427,9 +439,11 @@ def main() -> None:
     )
     parser.add_argument("--retrain-shops", nargs="+", default=list(SHOPS), choices=list(SHOPS))
     parser.add_argument(
-        "--retrain-text-variant-share",
-        type=float,
-        help="the retrain's text variant share (default: PRODUCT_SEARCH_RETRAIN_TEXT_VARIANT_SHARE)",
+        "--retrain-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a RetrainOptions field for the retrains, e.g. text_variant_share=0.3 or start=active",
     )
     parser.add_argument("--retrain-one", help=argparse.SUPPRESS)
     # Children: one database per process.
@@ -443,7 +457,7 @@ def main() -> None:
                 retrain_shop(
                     arguments.retrain_one,
                     limit_queries=arguments.limit_queries,
-                    text_variant_share=arguments.retrain_text_variant_share,
+                    overrides=arguments.retrain_option,
                 )
             )
         )
@@ -479,7 +493,7 @@ def main() -> None:
                 [],
                 arguments.limit_queries,
                 retrain=True,
-                text_variant_share=arguments.retrain_text_variant_share,
+                retrain_options=arguments.retrain_option,
             )
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(results, indent=1))

@@ -18,13 +18,15 @@ from typing import Any, cast
 from django.conf import settings
 from django.utils import timezone
 
-from catalog.models import Product
+from catalog.models import Product, ProductImage
+from catalog.photos import photo_open
 from catalog.product_text import product_text_variants
 from catalog.selectors import (
     product_further_photos,
     product_primary_photo_name,
     product_primary_photo_value,
 )
+from catalog.services import product_photo_colours_record
 from lifecycle.activation import activation_decide, activation_noise, activation_scores
 from lifecycle.conf import lifecycle_settings
 from lifecycle.model_versions import (
@@ -130,6 +132,7 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
             photo=product_primary_photo_name(),
             photo_sha256=product_primary_photo_value("content_sha256"),
             photo_colour=product_primary_photo_value("garment_colour"),
+            photo_id=product_primary_photo_value("pk"),
         )
         .exclude(photo=None)
         .order_by("sku")
@@ -137,6 +140,7 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
     media_root = Path(settings.MEDIA_ROOT)
     products = list(photographed)
     further = product_further_photos(products=photographed)
+    _garment_colours_backfill([product for product in products if not product.colour.strip()])
     items = {
         product.sku: CatalogItem(
             product_id=product.sku,
@@ -182,6 +186,26 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
             "out (at least 16 and 8). Import a catalogue first (`manage.py import_catalog`)."
         )
     return train, held_out
+
+
+def _garment_colours_backfill(products: list[Product]) -> None:
+    """Read the garment colour of these products' main photos where none is recorded (photos embedded
+    before colours were read are never opened again) and record it, setting `photo_colour` on each."""
+    from mlcore.photo_colour import read_garment_colour
+
+    unread = {product.photo_id: product for product in products if not product.photo_colour}
+    if not unread:
+        return
+    colours = {}
+    for photo in ProductImage.objects.filter(pk__in=unread):
+        try:
+            colours[photo.pk] = read_garment_colour(photo_open(photo)).name
+        except Exception as error:  # noqa: BLE001 - a photo that cannot be read gives no colour
+            logger.warning("No garment colour read from photo %s: %s", photo.pk, error)
+            continue
+        unread[photo.pk].photo_colour = colours[photo.pk]
+    product_photo_colours_record(colours=colours)
+    logger.info("Read the garment colour of %d photos of products without a colour", len(colours))
 
 
 def retrain_prepare(*, options: RetrainOptions) -> ModelVersion:

@@ -29,6 +29,7 @@ SAMPLE = ROOT / "catalog" / "sample_catalog" / "catalog.jsonl"
 
 
 PRODUCTS = 64
+SAMPLE_SKUS = [json.loads(line)["sku"] for line in SAMPLE.read_text().splitlines()[:PRODUCTS]]
 
 
 @pytest.fixture
@@ -460,6 +461,34 @@ def test_retrain_texts_name_the_colour_read_from_the_photo_where_the_shop_wrote_
     assert colours == {"NO-COLOUR": "Red", "BLACK": "Red"}
     assert "Women Red Kurtas" in texts["NO-COLOUR"]
     assert "Women Black Kurtas" in texts["BLACK"] and not any("Red" in text for text in texts["BLACK"])
+
+
+def test_retrain_reads_the_colour_of_photos_embedded_before_colours_were_read(
+    sample_catalogue_with_tiny_model,
+):
+    from catalog.models import Product, ProductImage
+    from catalog.product_text import product_attribute_phrase
+    from lifecycle.retraining import retrain_items
+
+    Product.objects.filter(sku__in=SAMPLE_SKUS[:3]).update(colour="")
+    ProductImage.objects.update(garment_colour="")
+
+    train, held_out = retrain_items(split_file=None)
+
+    recorded = dict(
+        ProductImage.objects.exclude(garment_colour="").values_list("product__sku", "garment_colour")
+    )
+    assert sorted(recorded) == sorted(SAMPLE_SKUS[:3])  # only where the shop wrote no colour
+    items = {item.product_id: item for item in train + held_out}
+    for product in Product.objects.filter(sku__in=recorded):
+        phrase = product_attribute_phrase(
+            gender=product.gender,
+            colour=recorded[product.sku],
+            article_type=product.article_type,
+            attributes=product.attributes,
+        )
+        assert recorded[product.sku] in phrase
+        assert phrase in items[product.sku].texts
 
 
 def test_retrain_text_variant_share_comes_from_the_settings_unless_told(active_tiny_version, settings):
