@@ -188,7 +188,7 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
     return train, held_out
 
 
-def _garment_colours_backfill(products: list[Product]) -> None:
+def _garment_colours_backfill(products: list[Any]) -> None:
     """Read the garment colour of these products' main photos where none is recorded (photos embedded
     before colours were read are never opened again) and record it, setting `photo_colour` on each."""
     from mlcore.photo_colour import read_garment_colour
