@@ -1,7 +1,7 @@
 """Wall time of `manage.py retrain` on the Myntra catalogue in cpu-fast mode, by stage.
 
     python bench/retrain.py [--catalog ../shared/datasets/myntra/catalog.jsonl] [--split-file ...]
-        [--epochs N] [--no-activate]
+        [--epochs N] [--no-activate] [--text-variant-share S]
 
 Runs the same services as the command, in the benchmark database (the catalogue is imported there
 first if it is missing): train on the split's `train` products, measure on its `val` products against
@@ -28,6 +28,11 @@ def main() -> None:
     parser.add_argument("--split-file", type=Path, default=DATASET / "splits.json")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--no-activate", action="store_true")
+    parser.add_argument(
+        "--text-variant-share",
+        type=float,
+        help="the retrain's text variant share (default: PRODUCT_SEARCH_RETRAIN_TEXT_VARIANT_SHARE)",
+    )
     args = parser.parse_args()
 
     django_setup.setup()
@@ -57,6 +62,7 @@ def main() -> None:
         epochs=args.epochs,
         device="auto",
         activate=not args.no_activate,
+        text_variant_share=args.text_variant_share,
     )
     marks: dict[str, float] = {}
     started = time.perf_counter()
@@ -119,7 +125,9 @@ def main() -> None:
         "## Retrain wall time (cpu-fast)\n\n"
         f"`python bench/retrain.py` (= `manage.py retrain --catalog catalog.jsonl --split-file splits.json`, "
         f"products already imported, the shipped model active): {held_out['gallery']} held-out `val` products, "
-        f"{os.cpu_count()} CPU cores, no GPU. Outcome: {verdict} ({outcome.reason}).\n\n"
+        f"{os.cpu_count()} CPU cores, no GPU; text variant share "
+        f"{json.loads((Path(version.artifact_path) / 'config.json').read_text())['training']['text_variant_share']}. "
+        f"Outcome: {verdict} ({outcome.reason}).\n\n"
         f"Photo features were already stored, as after embedding: {storage['rows']} photos, "
         f"{storage['bytes_per_photo'] / 1024:.1f} KiB a photo ({storage['bytes'] / 2**20:.0f} MiB in all).\n\n"
         + markdown_table(["stage", "minutes"], rows)

@@ -19,6 +19,9 @@ from mlcore.photo_features import PhotoFeatureStore
 from mlcore.text_tower import BertTextTower
 from mlcore_train.feature_cache import compute_prefix_maps
 
+# Groups of similar length a training step runs MiniLM's trained layers on (TextFeatureSource).
+LENGTH_GROUPS = 4
+
 
 class ImageFeatureSource:
     """Gives (batch, embed_dim) image embeddings for item indices, from cached maps or from photos."""
@@ -313,13 +316,29 @@ class TextFeatureSource:
         if self.pooled is not None:
             return self.model.text_tower.projection(self.pooled[torch.tensor(indices)].to(self.device))
         if self.frozen_states is not None:
-            rows = [self.frozen_states[i] for i in indices]
-            hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (batch, length, hidden)
-            lengths = torch.tensor([len(row) for row in rows])
-            mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
-            return self.model.text_tower.forward_from_frozen(hidden.to(self.device), mask.to(self.device))
+            return self._trained_layers_by_length([self.frozen_states[i] for i in indices])
         tokens = self.model.tokenizer.pad([self.token_ids[i] for i in indices]).to(self.device)
         return self.model.encode_text(tokens.token_ids, tokens.attention_mask)
+
+    def _trained_layers_by_length(self, rows: list[torch.Tensor]) -> torch.Tensor:
+        """The trained layers on these texts' kept states, run on LENGTH_GROUPS groups of similar
+        length: padded to one length, a batch whose texts include a few long ones (product texts,
+        description sentences) would run every title at the longest text's length. Each text's
+        result does not depend on the others in its group."""
+        order = sorted(range(len(rows)), key=lambda row: len(rows[row]))
+        group_size = -(-len(order) // LENGTH_GROUPS)
+        parts = []
+        for start in range(0, len(order), group_size):
+            group = [rows[row] for row in order[start : start + group_size]]
+            hidden = torch.nn.utils.rnn.pad_sequence(group, batch_first=True)  # (group, length, hidden)
+            lengths = torch.tensor([len(row) for row in group])
+            mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
+            parts.append(
+                self.model.text_tower.forward_from_frozen(hidden.to(self.device), mask.to(self.device))
+            )
+        position = torch.empty(len(order), dtype=torch.long)
+        position[torch.tensor(order)] = torch.arange(len(order))
+        return torch.cat(parts)[position.to(self.device)]
 
     def eval_embeddings(self) -> torch.Tensor:
         if self.pooled is not None:

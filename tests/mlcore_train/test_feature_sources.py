@@ -72,6 +72,51 @@ def test_cached_frozen_minilm_layers_give_the_same_embeddings_as_the_whole_encod
     assert layers[3].attention.self.query.weight.grad is None
 
 
+def test_a_step_runs_the_trained_layers_on_groups_of_similar_length(synthetic_catalog, monkeypatch):
+    import dataclasses
+
+    import torch
+
+    from mlcore.model import create_model
+    from mlcore_train import feature_sources
+    from mlcore_train.feature_sources import TextFeatureSource
+
+    catalog, splits = synthetic_catalog
+    items = load_catalog(catalog, splits, "train")[:8]
+    description = (
+        "A soft cotton shirt with a button-down collar, a chest pocket and a curved hem for every day."
+    )
+    for index in (1, 6):  # two long texts among short titles, out of order
+        items[index] = dataclasses.replace(items[index], title=description)
+    model = create_model(
+        ModelConfig(text_branch="bert", text_trainable_layers=2, image_size=64, embed_dim=16)
+    )
+    cached = TextFeatureSource(model, items, torch.device("cpu"), cache=True)
+    uncached = TextFeatureSource(model, items, torch.device("cpu"), cache=False)
+    padded_lengths: list[int] = []
+    forward = model.text_tower.forward_from_frozen
+
+    def recording(hidden, attention_mask):
+        padded_lengths.extend([hidden.shape[1]] * hidden.shape[0])
+        return forward(hidden, attention_mask)
+
+    monkeypatch.setattr(model.text_tower, "forward_from_frozen", recording)
+    batch = [6, 0, 1, 2, 3, 4, 5, 7]
+    model.eval()
+    with torch.no_grad():
+        grouped = cached.train_embeddings(batch)
+        expected = uncached.train_embeddings(batch)
+
+    assert torch.allclose(grouped, expected, atol=1e-5)  # same texts, same order
+    longest = max(len(cached.token_ids[index]) for index in batch)
+    assert sum(padded_lengths) < len(batch) * longest  # the short titles were not padded to the longest
+    monkeypatch.setattr(feature_sources, "LENGTH_GROUPS", 1)
+    padded_lengths.clear()
+    with torch.no_grad():
+        assert torch.allclose(cached.train_embeddings(batch), expected, atol=1e-5)
+    assert padded_lengths == [longest] * len(batch)
+
+
 def test_a_share_of_pairs_trains_on_the_products_other_texts(synthetic_catalog):
     import dataclasses
 
