@@ -64,8 +64,11 @@ DEFAULTS: dict[str, Any] = {
     "RETRAIN_CATEGORY_BLOCK_WEIGHTS": (0.05, 0.1, 0.2, 0.3, 0.4),
     # Share of a retrain's training pairs that use another text of the product (its attribute phrase,
     # product text or a description sentence, mlcore's TrainingConfig.text_variant_share) instead of
-    # its title, so that shopper-style queries of colour and type keep landing near its photos when the
-    # shop's titles are style names. None: the active model's recipe.
+    # its title, so that shoppers' colour-and-type queries and description words land near its photos
+    # too; where the shop wrote no colour, the phrase names the one read from the photo. It searched
+    # better on the shops measured, but MiniLM's frozen part then runs over every product's longer
+    # texts at each retrain, which took a 10k-product retrain past ten minutes (docs/mlcore.md).
+    # None: the active model's recipe (titles alone for the shipped one).
     "RETRAIN_TEXT_VARIANT_SHARE": None,
 }
 

@@ -160,6 +160,15 @@ def _keep(
     into.update(new)
 
 
+def _garment_colour(photo: ProductImage, image: Image.Image) -> str:
+    """The colour read from the photo's pixels; "" (and the photo still embedded) if reading fails."""
+    try:
+        return read_garment_colour(image).name
+    except Exception as error:  # noqa: BLE001 - the colour is a training aid; the vectors come first
+        logger.warning("No garment colour read from photo %s: %s", photo.pk, error)
+        return ""
+
+
 def _photo_prefix_maps(
     *, encoder: Encoder, photos: list[ProductImage], report: EmbeddingReport
 ) -> tuple[list[ProductImage], np.ndarray]:
@@ -184,11 +193,10 @@ def _photo_prefix_maps(
         embeddable.append(photo)
         to_compute.append(photo)
     # Read while the photo is decoded anyway; a trunk pass costs many times more.
-    product_photo_colours_record(
-        colours={
-            photo.pk: read_garment_colour(image).name for photo, image in zip(to_compute, opened, strict=True)
-        }
-    )
+    colours = {
+        photo.pk: _garment_colour(photo, image) for photo, image in zip(to_compute, opened, strict=True)
+    }
+    product_photo_colours_record(colours={pk: colour for pk, colour in colours.items() if colour})
     if not embeddable:
         return [], np.empty((0,), dtype=np.float16)
     if trunk is None:

@@ -65,6 +65,8 @@ def read_garment_colour(image: str | Path | Image.Image) -> ColourReading:
     if garment.sum() < 0.03 * height * width:
         # A garment the colour of the background (a white shirt on white): read the centre instead.
         garment = _central_box(height, width)
+    if not garment.any():  # a photo a few pixels across
+        garment = np.ones((height, width), dtype=bool)
 
     weights = _centre_weights(height, width)[garment]
     nearest = nearest_palette_index(lab[garment])

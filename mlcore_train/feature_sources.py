@@ -255,10 +255,12 @@ class TextFeatureSource:
             self.frozen_states = self._frozen_states(tower)
 
     def _frozen_states(self, tower: BertTextTower, batch_size: int = 256) -> list[torch.Tensor]:
-        """Per text, the (length, hidden) output of the embeddings and frozen layers, unpadded."""
+        """Per text, the (length, hidden) output of the embeddings and frozen layers, unpadded. Texts run
+        in order of length, so a chunk of titles is not padded to a description's length."""
         states: list[torch.Tensor] = [torch.empty(0)] * len(self.texts)
-        for start in range(0, len(self.texts), batch_size):
-            chunk = list(range(start, min(start + batch_size, len(self.texts))))
+        order = sorted(range(len(self.texts)), key=lambda i: len(self.token_ids[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
             tokens = self.model.tokenizer.pad([self.token_ids[i] for i in chunk]).to(self.device)
             hidden = tower.frozen_hidden_states(tokens.token_ids, tokens.attention_mask).float().cpu()
             for row, index in enumerate(chunk):

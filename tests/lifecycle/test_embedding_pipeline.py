@@ -188,3 +188,27 @@ def test_backfill_embeds_what_is_missing_and_comes_back_for_a_held_product(tiny_
     # Products that had their vectors kept them (same rows), not rewritten.
     kept = {products[0].pk, products[2].pk, products[4].pk, products[6].pk}
     assert {pk for pk, row in rows.values_list("product_id", "pk") if done_before[pk] == row} == kept
+
+
+def test_embedding_records_the_garment_colour_read_from_each_new_photo(tiny_model_path, monkeypatch):
+    from catalog.models import ProductImage
+    from lifecycle import embedding_pipeline
+
+    red, green = _product("G1", "red"), _product("G2", "green")
+    version = model_version_register_checkpoint(path=tiny_model_path, name="colours")
+    model_version_build(version=version)
+
+    colours = dict(ProductImage.objects.values_list("product_id", "garment_colour"))
+    assert colours == {red.pk: "Red", green.pk: "Green"}
+
+    # A reader that fails costs the colour, never the photo's vectors.
+    def failing(image):
+        raise ValueError("unreadable")
+
+    monkeypatch.setattr(embedding_pipeline, "read_garment_colour", failing)
+    third = _product("G3", "yellow")
+    second = model_version_register_checkpoint(path=tiny_model_path, name="colours-2")
+    report = model_version_build(version=second)
+
+    assert report.failed_photos == [] and third.images.get().garment_colour == ""
+    assert ProductEmbedding.objects.filter(model_version=second, product=third, kind="image").exists()

@@ -70,3 +70,10 @@ def test_every_palette_colour_reads_as_itself():
     for name, rgb in PALETTE.items():
         background = (255, 255, 255) if name != "White" else (30, 30, 30)
         assert read_garment_colour(_shot(rgb, background)).name == name
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 7), (5, 5), (400, 3)])
+def test_photos_a_few_pixels_across_still_get_a_colour(size):
+    reading = read_garment_colour(Image.new("RGB", size, (200, 30, 40)))
+
+    assert reading.name == "Red" and reading.share == 1.0
