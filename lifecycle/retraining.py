@@ -121,9 +121,12 @@ def retrain_extra_texts(*, skus: list[str]) -> dict[str, list[str]]:
     return extra
 
 
-def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) -> tuple[list, list]:
+def retrain_items(
+    *, split_file: str | None, learn_from_clicks: bool = False, read_missing_colours: bool = True
+) -> tuple[list, list]:
     """(train, held-out) mlcore CatalogItems from the active products that have a photo; with
-    `learn_from_clicks`, the train items also carry the queries shoppers clicked them from."""
+    `learn_from_clicks`, the train items also carry the queries shoppers clicked them from. With
+    `read_missing_colours`, a product without a colour whose photo has none recorded yet gets it read."""
     from mlcore.data import CatalogItem
 
     photographed = (
@@ -140,7 +143,8 @@ def retrain_items(*, split_file: str | None, learn_from_clicks: bool = False) ->
     media_root = Path(settings.MEDIA_ROOT)
     products = list(photographed)
     further = product_further_photos(products=photographed)
-    _garment_colours_backfill([product for product in products if not product.colour.strip()])
+    if read_missing_colours:
+        _garment_colours_backfill([product for product in products if not product.colour.strip()])
     items = {
         product.sku: CatalogItem(
             product_id=product.sku,
@@ -386,10 +390,14 @@ def retrain_run(
         dropped_texts = text_features_prune()
         if dropped_texts:
             log(f"Dropped the stored features of {dropped_texts} texts no product has any more.")
-        train_items, held_out = retrain_items(
-            split_file=options.split_file, learn_from_clicks=options.learn_from_clicks
-        )
         active = model_version_get_active()
+        _, training_config = _training_configs(active=active, options=options)
+        # The colours are only read into texts a retrain trains on besides titles.
+        train_items, held_out = retrain_items(
+            split_file=options.split_file,
+            learn_from_clicks=options.learn_from_clicks,
+            read_missing_colours=training_config.text_variant_share > 0,
+        )
         result = _train(
             version=version,
             active=active,
