@@ -55,7 +55,6 @@ class Command(BaseCommand):
             help="MiniLM layers to train (default: the active model's); 0 freezes the text tower, so "
             "training and re-embedding run the heads alone",
         )
-
         parser.add_argument(
             "--text-variant-share",
             type=_share,
