@@ -259,7 +259,8 @@ def main() -> None:
         "Luma train attribute phrases mAP@10",
     ]
     command_options = " ".join(["", *sys.argv[1:]]).replace(" --no-write", "")
-    body = f"""## Transfer to a shop never trained on (`bench/transfer_sweep.py`)
+    title = "Image trunks compared" if args.trunks else "Transfer to a shop never trained on"
+    body = f"""## {title} (`bench/transfer_sweep.py`)
 
 `python bench/transfer_sweep.py{command_options}` — {(time.time() - started) / 60:.1f} min on this machine
 ({torch.get_num_threads()} torch threads, CPU). Heads over the frozen image trunk's mean+max pooled features
