@@ -71,7 +71,8 @@ class RetrainOptions:
     activate: bool = True
     # Switch over even if it is not better.
     force: bool = False
-    # "scratch": train new heads on the pretrained trunk with the active model's recipe;
+    # "scratch": train new heads with the active model's recipe on its image trunk (whose features of
+    # the shop's photos are kept), the text tower from its pretrained weights;
     # "active": fine-tune the active model. Chosen on IndoFashion val (mlcore_train, 8 epochs):
     # fine-tuning the Myntra-trained default reached a lower score and type_p@10 than new heads.
     start: str = "scratch"
@@ -282,8 +283,12 @@ def _train(
 
         model = model_to_fine_tune(active.artifact_path, train_items)
         model_config = model.config
+    elif active is not None:
+        from mlcore_train.warm_start import new_heads_on_trunk
+
+        model = new_heads_on_trunk(active.artifact_path, model_config, train_items)
     output = model_directory() / version.name
-    start = f"fine-tuning the active {active.name}" if model is not None and active else "new heads"
+    start = f"fine-tuning the active {active.name}" if options.start == "active" and active else "new heads"
     log(
         f"Training {version.name} ({start}) on {len(train_items)} products, {len(held_out)} held out "
         f"-> {output}"

@@ -136,6 +136,38 @@ def test_retrain_fine_tunes_the_active_model_unless_told_to_start_afresh(
     assert new.status == ModelVersion.Status.ACTIVE
 
 
+def test_a_fresh_retrain_trains_its_heads_on_the_active_models_image_trunk(
+    sample_catalogue_with_tiny_model, tmp_path, _media_root
+):
+    # An active model whose trunk is not the pretrained one (as one fine-tuned on fashion photos would
+    # be): the new heads must sit on that trunk, whose features of the shop's photos are the ones kept.
+    import torch
+
+    from lifecycle.model_versions import (
+        model_version_activate,
+        model_version_build,
+        model_version_register_checkpoint,
+    )
+    from mlcore.checkpoint import load_checkpoint, save_checkpoint
+
+    tuned = load_checkpoint(sample_catalogue_with_tiny_model.artifact_path)
+    with torch.no_grad():
+        tuned.image_tower.trunk._conv_stem.weight.mul_(0.5)
+    save_checkpoint(tuned, tmp_path / "tuned-trunk", name="tuned-trunk")
+    active = model_version_register_checkpoint(path=tmp_path / "tuned-trunk", name="tuned-trunk")
+    model_version_build(version=active)
+    model_version_activate(version=active)
+    # Only the kept features of the active trunk can train the new version now.
+    assert [path for path in Path(_media_root).rglob("*.jpg") if path.unlink() is None]
+
+    output = _output("retrain", "--epochs", "1", "--device", "cpu", "--force", "--start", "scratch")
+
+    new = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    assert new.pk != active.pk, output
+    stem = load_checkpoint(new.artifact_path).image_tower.trunk._conv_stem.weight
+    assert torch.equal(stem, load_checkpoint(active.artifact_path).image_tower.trunk._conv_stem.weight)
+
+
 def test_retrain_that_is_not_better_stays_ready(sample_catalogue_with_tiny_model, settings):
     settings.PRODUCT_SEARCH_ACTIVATION_MARGIN = 10_000  # nothing beats the active model by that much
     output = _output("retrain", "--epochs", "1", "--device", "cpu")

@@ -42,7 +42,7 @@ class Command(BaseCommand):
             "--start",
             choices=RETRAIN_STARTS,
             default="scratch",
-            help="train new heads on the pretrained trunk (default) or fine-tune the active model",
+            help="train new heads on the active model's image trunk (default) or fine-tune the active model",
         )
         parser.add_argument(
             "--clicks",
