@@ -33,17 +33,12 @@ def new_heads_on_trunk(
     folder: str | Path, model_config: ModelConfig, train_items: list[CatalogItem]
 ) -> DualEncoder:
     """A new model of `model_config` (pretrained text tower, fresh projection and category heads over the
-    items' article types) on the image trunk saved in `folder`. The shop's kept photo features were
-    computed by that trunk, so training reads them instead of every photo, and whatever the trunk learnt
-    on fashion photos carries into the shop's model. A saved trunk of another shape is not taken."""
+    items' article types) on the image trunk saved in `folder`, whose architecture `model_config` shares.
+    The shop's kept photo features were computed by that trunk, so training reads them instead of every
+    photo, and whatever the trunk learnt on fashion photos carries into the shop's model."""
     if model_config.category_block_weight > 0:
         model_config = replace(model_config, category_names=category_names(train_items))
     model = create_model(model_config)
     saved = load_checkpoint(folder, device="cpu")
-    same_trunk = (saved.config.image_backbone, saved.config.image_size) == (
-        model_config.image_backbone,
-        model_config.image_size,
-    )
-    if same_trunk:
-        model.image_tower.trunk.load_state_dict(saved.image_tower.trunk.state_dict())
+    model.image_tower.trunk.load_state_dict(saved.image_tower.trunk.state_dict())
     return model
